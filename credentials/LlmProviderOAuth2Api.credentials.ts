@@ -1,0 +1,164 @@
+import type {
+	ICredentialDataDecryptedObject,
+	ICredentialType,
+	IHttpRequestOptions,
+	INodeProperties,
+} from 'n8n-workflow';
+
+import { providerFromCredentialData } from '../nodes/shared/credential';
+import { DEFAULT_EXPIRY_BUFFER_SECONDS, MAX_EXPIRY_BUFFER_SECONDS } from '../nodes/shared/provider-config';
+import { sharedTokenCache } from '../nodes/shared/token-cache';
+
+/**
+ * An OpenAI-compatible LLM API behind OAuth2 client credentials (RFC 6749 §4.4). Field names are a
+ * public contract: saved credentials point at them.
+ */
+export class LlmProviderOAuth2Api implements ICredentialType {
+	name = 'llmProviderOAuth2Api';
+
+	displayName = 'OAuth2 LLM Provider';
+
+	icon = { light: 'file:oauth2llm.svg', dark: 'file:oauth2llm.dark.svg' } as const;
+
+	documentationUrl = 'https://www.npmjs.com/package/n8n-nodes-oauth2-llm#credential-oauth2-llm-provider';
+
+	// Lets n8n's HTTP Request node use this credential type ("Predefined Credential Type").
+	httpRequestNode = {
+		name: 'OAuth2 LLM Provider',
+		docsUrl: 'https://www.npmjs.com/package/n8n-nodes-oauth2-llm',
+		apiBaseUrlPlaceholder: 'https://llm.example.com/v1/chat/completions',
+	};
+
+	properties: INodeProperties[] = [
+		{
+			displayName: 'Base URL',
+			name: 'baseUrl',
+			type: 'string',
+			default: '',
+			required: true,
+			placeholder: 'https://llm.example.com/v1',
+			description:
+				'Base of the OpenAI-compatible API: /chat/completions and /models are appended to it. A query string (Azure\'s ?api-version=…) is kept.',
+		},
+		{
+			displayName: 'Token URL',
+			name: 'tokenUrl',
+			type: 'string',
+			default: '',
+			required: true,
+			placeholder: 'https://login.example.com/oauth2/token',
+			description: 'The OAuth2 token endpoint that issues access tokens for the client credentials grant',
+		},
+		{
+			displayName: 'Client ID',
+			name: 'clientId',
+			type: 'string',
+			default: '',
+			required: true,
+		},
+		{
+			displayName: 'Client Secret',
+			name: 'clientSecret',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+			required: true,
+		},
+		{
+			displayName: 'Scope',
+			name: 'scope',
+			type: 'string',
+			default: '',
+			placeholder: 'e.g. https://cognitiveservices.azure.com/.default',
+			description: 'Space-separated scopes to ask for; leave empty if the provider needs none',
+		},
+		{
+			displayName: 'Client Authentication',
+			name: 'clientAuthentication',
+			type: 'options',
+			default: 'body',
+			options: [
+				{
+					name: 'Send Credentials in Body',
+					value: 'body',
+					description: 'client_id and client_secret as form fields (client_secret_post): Entra ID, Auth0, Kong',
+				},
+				{
+					name: 'Send as Basic Auth Header',
+					value: 'header',
+					description: 'HTTP Basic (client_secret_basic): SAP AI Core, Apigee, Databricks',
+				},
+			],
+		},
+		{
+			displayName: 'Basic Auth Encoding',
+			name: 'basicAuthEncoding',
+			type: 'options',
+			default: 'formEncoded',
+			displayOptions: { show: { clientAuthentication: ['header'] } },
+			options: [
+				{
+					name: 'Form-Encoded (RFC 6749)',
+					value: 'formEncoded',
+					description: 'Client ID and secret are form-encoded before Base64, as RFC 6749 §2.3.1 says',
+				},
+				{
+					name: 'Raw',
+					value: 'raw',
+					description: 'Sent as they are; for servers such as SAP XSUAA whose IDs contain ! or |',
+				},
+			],
+		},
+		{
+			displayName: 'Additional Token Parameters',
+			name: 'additionalTokenParameters',
+			type: 'json',
+			default: '{}',
+			description:
+				'Extra form fields for the token request, as a JSON object, e.g. {"audience": "https://llm.example.com"} or {"resource": "https://cognitiveservices.azure.com"}',
+		},
+		{
+			displayName: 'Refresh Token',
+			name: 'refreshToken',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+			description:
+				'Optional. When set, access tokens come from the refresh_token grant instead of client credentials; a rotated refresh token is used from then on (until n8n restarts).',
+		},
+		{
+			displayName: 'Headers',
+			name: 'headers',
+			type: 'json',
+			default: '{}',
+			description: 'Extra headers on every LLM API request, as a JSON object, e.g. {"AI-Resource-Group": "default"}',
+		},
+		{
+			displayName: 'Expiry Buffer (Seconds)',
+			name: 'expiryBufferSeconds',
+			type: 'number',
+			default: DEFAULT_EXPIRY_BUFFER_SECONDS,
+			typeOptions: { minValue: 0, maxValue: MAX_EXPIRY_BUFFER_SECONDS },
+			description:
+				'A token counts as expired this long before its end (at most half its lifetime), and is renewed in the background shortly before that',
+		},
+	];
+
+	/**
+	 * Puts the cached bearer token (and the extra headers) on any request made with this credential,
+	 * including n8n's own HTTP Request node. The token comes from the same process-wide cache as the nodes'.
+	 */
+	async authenticate(
+		credentials: ICredentialDataDecryptedObject,
+		requestOptions: IHttpRequestOptions,
+	): Promise<IHttpRequestOptions> {
+		const provider = providerFromCredentialData(credentials);
+		const token = await sharedTokenCache().getToken(provider.tokenEndpoint, { providerName: provider.providerName });
+		requestOptions.headers = {
+			...provider.headers,
+			...(requestOptions.headers ?? {}),
+			Authorization: `Bearer ${token.accessToken}`,
+		};
+		return requestOptions;
+	}
+}

@@ -1,0 +1,128 @@
+import {
+	NodeConnectionTypes,
+	type ICredentialTestFunctions,
+	type ICredentialsDecrypted,
+	type IDataObject,
+	type IExecuteFunctions,
+	type ILoadOptionsFunctions,
+	type INodeCredentialTestResult,
+	type INodeExecutionData,
+	type INodeListSearchResult,
+	type INodeType,
+	type INodeTypeDescription,
+} from 'n8n-workflow';
+
+import { createChatCompletion, listModels } from '../shared/chat-client';
+import { mapWithConcurrency } from '../shared/concurrency';
+import { CREDENTIAL_TYPE, loadProvider, testProviderCredential } from '../shared/credential';
+import { toNodeError } from '../shared/n8n-errors';
+import { secretsOf, type ProviderConfig } from '../shared/provider-config';
+import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY, chatProperties } from './description';
+import { buildChatRequest, type ChatOptions, type ChatParameters } from './request';
+import { toOutputJson } from './response';
+
+/**
+ * Each input item → one chat completion → one output item (same order, pairedItem kept), through the
+ * process-wide token cache. This file routes; the steps live in request.ts, ../shared/chat-client.ts
+ * and response.ts.
+ */
+export class OAuth2LlmChat implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'OAuth2 LLM Chat',
+		name: 'oAuth2LlmChat',
+		icon: { light: 'file:oauth2llm.svg', dark: 'file:oauth2llm.dark.svg' },
+		group: ['transform'],
+		version: 1,
+		subtitle: '={{ "Chat: " + ($parameter["model"]?.value ?? $parameter["model"] ?? "") }}',
+		description: 'Chat with an OpenAI-compatible LLM behind OAuth2 client credentials (LLM gateways, SAP AI Core, Azure OpenAI…)',
+		defaults: { name: 'OAuth2 LLM Chat' },
+		inputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main],
+		usableAsTool: true,
+		credentials: [{ name: CREDENTIAL_TYPE, required: true, testedBy: 'llmProviderOAuth2ApiTest' }],
+		properties: chatProperties,
+	};
+
+	methods = {
+		credentialTest: {
+			async llmProviderOAuth2ApiTest(
+				this: ICredentialTestFunctions,
+				credential: ICredentialsDecrypted,
+			): Promise<INodeCredentialTestResult> {
+				return await testProviderCredential(credential);
+			},
+		},
+		listSearch: {
+			async searchModels(this: ILoadOptionsFunctions, filter?: string): Promise<INodeListSearchResult> {
+				let provider: ProviderConfig | undefined;
+				try {
+					provider = await loadProvider(this);
+					const models = await listModels({ provider, maxRetries: 1, timeoutMs: 15_000, logger: this.logger });
+					const wanted = filter?.toLowerCase() ?? '';
+					return {
+						results: models.filter((id) => id.toLowerCase().includes(wanted)).map((id) => ({ name: id, value: id })),
+					};
+				} catch (error) {
+					const nodeError = toNodeError(this.getNode(), error, undefined, provider ? secretsOf(provider.tokenEndpoint) : []);
+					nodeError.description = `${nodeError.description ?? ''} If the provider has no /models list, switch Model to "By Name" and type it.`.trim();
+					throw nodeError;
+				}
+			},
+		},
+	};
+
+	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+		const items = this.getInputData();
+		const node = this.getNode();
+		const errorItem = (error: ReturnType<typeof toNodeError>, itemIndex: number): INodeExecutionData => ({
+			json: { error: error.message, ...(error.description ? { description: error.description } : {}) },
+			pairedItem: { item: itemIndex },
+		});
+
+		let provider: ProviderConfig;
+		try {
+			provider = await loadProvider(this);
+		} catch (error) {
+			if (!this.continueOnFail()) throw toNodeError(node, error, 0);
+			// Nothing can run without a provider; every item still leaves the node, as an error item.
+			return [items.map((_item, itemIndex) => errorItem(toNodeError(node, error, itemIndex), itemIndex))];
+		}
+		const secrets = secretsOf(provider.tokenEndpoint);
+		const signal = this.getExecutionCancelSignal?.();
+		const concurrencySetting = Number(this.getNodeParameter('options.concurrency', 0, DEFAULT_CONCURRENCY));
+		const concurrency = Math.min(MAX_CONCURRENCY, Math.max(1, Math.floor(concurrencySetting) || DEFAULT_CONCURRENCY));
+
+		const runItem = async (itemIndex: number): Promise<INodeExecutionData> => {
+			try {
+				const options = this.getNodeParameter('options', itemIndex, {}) as ChatOptions;
+				const parameters: ChatParameters = {
+					model: this.getNodeParameter('model', itemIndex, '', { extractValue: true }),
+					messages: (this.getNodeParameter('messages.values', itemIndex, []) as ChatParameters['messages']) ?? [],
+					jsonOutput: this.getNodeParameter('jsonOutput', itemIndex, false) as boolean,
+					options,
+				};
+				const simplify = this.getNodeParameter('simplify', itemIndex, true) as boolean;
+				const request = buildChatRequest(parameters);
+				const response = await createChatCompletion(request, {
+					provider,
+					timeoutMs: options.timeout,
+					maxRetries: options.maxRetries,
+					signal,
+					logger: this.logger,
+				});
+				const json: IDataObject = toOutputJson(response, {
+					simplify,
+					jsonOutput: parameters.jsonOutput,
+					providerName: provider.providerName,
+				});
+				return { json, pairedItem: { item: itemIndex } };
+			} catch (error) {
+				const nodeError = toNodeError(node, error, itemIndex, secrets);
+				if (this.continueOnFail()) return errorItem(nodeError, itemIndex);
+				throw nodeError;
+			}
+		};
+
+		return [await mapWithConcurrency(items.length, concurrency, runItem)];
+	}
+}

@@ -1,0 +1,53 @@
+/**
+ * One chat completion answer → one output item's JSON. Pure.
+ */
+import type { IDataObject } from 'n8n-workflow';
+
+import type { ChatCompletionResponse } from '../shared/chat-client';
+import { LlmApiError, ParameterError } from '../shared/errors';
+
+/** Models often wrap JSON in a Markdown fence even when asked for a bare object. */
+export function parseJsonAnswer(content: unknown): unknown {
+	if (typeof content !== 'string') return content;
+	const unfenced = content.trim().replace(/^```(?:json)?\s*\n?([\s\S]*?)\n?```$/i, '$1');
+	try {
+		return JSON.parse(unfenced) as unknown;
+	} catch (error) {
+		const excerpt = content.length > 200 ? `${content.slice(0, 200)}…` : content;
+		throw new ParameterError('jsonOutput', `The model's answer is not valid JSON (${(error as Error).message}): ${excerpt}`, {
+			hint: 'Ask for JSON explicitly in a message, lower the temperature, or turn off Output JSON.',
+		});
+	}
+}
+
+export function toOutputJson(
+	response: ChatCompletionResponse,
+	options: { simplify: boolean; jsonOutput: boolean; providerName: string },
+): IDataObject {
+	const choice = response.choices?.[0];
+	if (!choice?.message) {
+		throw new LlmApiError(`The LLM API of ${options.providerName} answered without a message (no choices)`, {
+			providerName: options.providerName,
+			hint: 'Check Base URL: it must point at an OpenAI-compatible API.',
+		});
+	}
+	if (!options.simplify) {
+		if (!options.jsonOutput) return response as IDataObject;
+		return {
+			...response,
+			choices: response.choices?.map((entry) =>
+				entry.message ? { ...entry, message: { ...entry.message, content: parseJsonAnswer(entry.message.content) } } : entry,
+			),
+		} as IDataObject;
+	}
+	const { message } = choice;
+	const output: IDataObject = {
+		content: (options.jsonOutput ? parseJsonAnswer(message.content) : message.content) as IDataObject['content'],
+		role: message.role,
+		finishReason: choice.finish_reason ?? null,
+		model: response.model ?? null,
+		usage: (response.usage ?? null) as IDataObject['usage'],
+	};
+	if (Array.isArray(message.tool_calls) && message.tool_calls.length > 0) output.toolCalls = message.tool_calls as IDataObject[];
+	return output;
+}

@@ -1,0 +1,39 @@
+/**
+ * Time and chance, injected. Token lifetimes are hours and backoffs are seconds; tests replace this
+ * with a fake clock so a 1-hour token or a 7-second backoff runs in milliseconds.
+ */
+export interface Clock {
+	nowMs(): number;
+	/** Resolves after `ms`, or rejects at once when `signal` aborts (a cancelled n8n execution). */
+	sleep(ms: number, signal?: AbortSignal): Promise<void>;
+	/** Uniform in [0, 1), for backoff jitter. */
+	random(): number;
+}
+
+export class AbortedError extends Error {
+	constructor() {
+		super('The execution was cancelled');
+		this.name = 'AbortedError';
+	}
+}
+
+export const systemClock: Clock = {
+	nowMs: () => Date.now(),
+	random: () => Math.random(),
+	sleep: async (ms, signal) =>
+		await new Promise<void>((resolve, reject) => {
+			if (signal?.aborted) {
+				reject(new AbortedError());
+				return;
+			}
+			const onAbort = () => {
+				clearTimeout(timer);
+				reject(new AbortedError());
+			};
+			const timer = setTimeout(() => {
+				signal?.removeEventListener('abort', onAbort);
+				resolve();
+			}, ms);
+			signal?.addEventListener('abort', onAbort, { once: true });
+		}),
+};

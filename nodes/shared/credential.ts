@@ -1,0 +1,64 @@
+/**
+ * The bridge from n8n's stored credential to a validated ProviderConfig, and the credential dialog's test.
+ */
+import type {
+	ICredentialDataDecryptedObject,
+	ICredentialsDecrypted,
+	IExecuteFunctions,
+	ILoadOptionsFunctions,
+	INodeCredentialTestResult,
+	ISupplyDataFunctions,
+} from 'n8n-workflow';
+
+import { OAuth2ConfigurationError, OAuth2Error, scrubText } from './errors';
+import { parseProviderConfig, secretsOf, type ProviderConfig } from './provider-config';
+import { sharedTokenCache } from './token-cache';
+
+export const CREDENTIAL_TYPE = 'llmProviderOAuth2Api';
+
+export function providerFromCredentialData(data: ICredentialDataDecryptedObject, credentialName?: string): ProviderConfig {
+	return parseProviderConfig(data, credentialName);
+}
+
+export async function loadProvider(
+	context: IExecuteFunctions | ILoadOptionsFunctions | ISupplyDataFunctions,
+	itemIndex?: number,
+): Promise<ProviderConfig> {
+	let data: ICredentialDataDecryptedObject;
+	try {
+		data = await context.getCredentials(CREDENTIAL_TYPE, itemIndex);
+	} catch {
+		throw new OAuth2ConfigurationError('No OAuth2 LLM Provider credential is set on this node', {
+			hint: 'Select an OAuth2 LLM Provider credential in the node (or create one) and try again.',
+		});
+	}
+	const credentialName = context.getNode().credentials?.[CREDENTIAL_TYPE]?.name;
+	return providerFromCredentialData(data, credentialName);
+}
+
+/**
+ * The credential dialog's "Test": really obtains a token through the shared cache (so a test right
+ * before a run costs the run nothing) and reports the provider's own OAuth error when that fails.
+ */
+export async function testProviderCredential(credential: ICredentialsDecrypted): Promise<INodeCredentialTestResult> {
+	const data = credential.data ?? {};
+	let provider: ProviderConfig;
+	try {
+		provider = providerFromCredentialData(data, credential.name);
+	} catch (error) {
+		return { status: 'Error', message: (error as Error).message };
+	}
+	try {
+		const token = await sharedTokenCache().getToken(provider.tokenEndpoint, { providerName: provider.providerName });
+		const seconds = Math.round((token.expiresAtMs - Date.now()) / 1000);
+		return {
+			status: 'OK',
+			message: `Connection successful: ${provider.providerName} issued an access token (valid for about ${seconds} s)`,
+		};
+	} catch (error) {
+		const secrets = secretsOf(provider.tokenEndpoint);
+		const message = error instanceof OAuth2Error ? error.message : `Token request failed: ${(error as Error)?.message ?? String(error)}`;
+		const hint = error instanceof OAuth2Error && error.hint ? ` ${error.hint}` : '';
+		return { status: 'Error', message: scrubText(`${message}.${hint}`, secrets) };
+	}
+}

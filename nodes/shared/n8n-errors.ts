@@ -1,0 +1,74 @@
+/**
+ * The one mapping from this package's errors to n8n's: NodeOperationError for configuration,
+ * validation and parameter problems; NodeApiError (with httpCode) for token endpoint and LLM API
+ * failures. Only scrubbed, hand-picked fields reach n8n, which shows and stores the whole error object.
+ */
+import { NodeApiError, NodeOperationError, type INode, type JsonObject } from 'n8n-workflow';
+
+import { AbortedError } from './clock';
+import {
+	LlmApiError,
+	OAuth2AuthenticationError,
+	OAuth2ConfigurationError,
+	OAuth2Error,
+	OAuth2ValidationError,
+	ParameterError,
+	scrubText,
+} from './errors';
+
+function withoutUndefined(record: Record<string, unknown>): JsonObject {
+	return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as JsonObject;
+}
+
+/**
+ * @param secrets extra strings to scrub (the provider's secrets and tokens) on top of what the
+ * package's errors already scrubbed.
+ */
+export function toNodeError(
+	node: INode,
+	error: unknown,
+	itemIndex?: number,
+	secrets: ReadonlyArray<string | undefined> = [],
+): NodeApiError | NodeOperationError {
+	if (error instanceof NodeApiError || error instanceof NodeOperationError) return error;
+
+	if (error instanceof OAuth2AuthenticationError || error instanceof LlmApiError) {
+		const status = error.status;
+		const response = withoutUndefined({
+			name: error.name,
+			message: scrubText(error.message, secrets),
+			provider: error.providerName,
+			httpCode: status === undefined ? undefined : String(status),
+			...(error instanceof OAuth2AuthenticationError
+				? {
+						error: error.oauthError,
+						error_description: error.oauthErrorDescription,
+						cause: error.originalError ? scrubText(JSON.stringify(error.originalError), secrets) : undefined,
+					}
+				: { code: error.code, response: error.responseBody as JsonObject | undefined }),
+		});
+		return new NodeApiError(node, response, {
+			message: scrubText(error.message, secrets),
+			description: error.hint,
+			// NodeApiError replaces a message by a generic one per status unless httpCode is a string it knows;
+			// keep the provider's own words by passing the code through and the message explicitly.
+			httpCode: status === undefined ? undefined : String(status),
+			itemIndex,
+		});
+	}
+
+	if (error instanceof OAuth2ValidationError || error instanceof OAuth2ConfigurationError || error instanceof ParameterError) {
+		return new NodeOperationError(node, scrubText(error.message, secrets), {
+			itemIndex,
+			description: error.hint,
+		});
+	}
+
+	if (error instanceof OAuth2Error || error instanceof AbortedError) {
+		return new NodeOperationError(node, scrubText(error.message, secrets), { itemIndex });
+	}
+
+	// Anything else (a bug, an unexpected library error): its message only, never the object.
+	const message = error instanceof Error ? error.message : String(error);
+	return new NodeOperationError(node, scrubText(message, secrets), { itemIndex });
+}

@@ -1,0 +1,294 @@
+/**
+ * What the user stores, validated once into the shape the rest of the package works with.
+ * The credential, the nodes and the config import CLI all go through `parseProviderConfig`:
+ * one copy of the rules.
+ */
+import { z } from 'zod';
+
+import { OAuth2ValidationError, type ValidationIssue } from './errors';
+
+export const DEFAULT_EXPIRY_BUFFER_SECONDS = 60;
+export const MAX_EXPIRY_BUFFER_SECONDS = 3600;
+
+/** RFC 6749 §2.3.1: client id and secret are form-encoded before they go into the Basic header. */
+export type BasicAuthEncoding = 'formEncoded' | 'raw';
+/** `body` = client_secret_post, `header` = client_secret_basic (RFC 6749 §2.3.1). */
+export type ClientAuthentication = 'body' | 'header';
+
+export interface TokenEndpointConfig {
+	tokenUrl: string;
+	clientId: string;
+	clientSecret: string;
+	/** Space-separated scope tokens (RFC 6749 §3.3), normalised; undefined when none. */
+	scope?: string;
+	clientAuthentication: ClientAuthentication;
+	basicAuthEncoding: BasicAuthEncoding;
+	/** Extra form parameters of the token request, e.g. `audience` (Auth0) or `resource` (Entra ID v1). */
+	additionalTokenParameters: Record<string, string>;
+	/** When set, tokens come from the refresh_token grant (RFC 6749 §6) instead of client credentials. */
+	refreshToken?: string;
+	expiryBufferSeconds: number;
+}
+
+export interface ProviderConfig {
+	/** Credential name (or the token URL's host), used in every message about this provider. */
+	providerName: string;
+	/** Base of the OpenAI-compatible API, e.g. https://llm.example.com/v1 (may carry a query string). */
+	baseUrl: string;
+	/** Extra headers on every LLM request, e.g. `AI-Resource-Group` for SAP AI Core. */
+	headers: Record<string, string>;
+	tokenEndpoint: TokenEndpointConfig;
+}
+
+/** Field names as the credential stores them: a public contract, saved credentials point at them. */
+export const PROVIDER_FIELDS = [
+	'baseUrl',
+	'tokenUrl',
+	'clientId',
+	'clientSecret',
+	'scope',
+	'clientAuthentication',
+	'basicAuthEncoding',
+	'additionalTokenParameters',
+	'refreshToken',
+	'headers',
+	'expiryBufferSeconds',
+] as const;
+export type ProviderField = (typeof PROVIDER_FIELDS)[number];
+
+const RESERVED_TOKEN_PARAMETERS = ['grant_type', 'client_id', 'client_secret', 'refresh_token', 'scope'];
+// RFC 9110 §5.6.2 token characters.
+const HEADER_NAME_PATTERN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// RFC 6749 §3.3 scope-token characters: printable ASCII except space, double quote and backslash.
+const SCOPE_TOKEN_PATTERN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+const emptyToUndefined = (value: unknown) =>
+	value === null || (typeof value === 'string' && value.trim() === '') ? undefined : value;
+
+function httpUrl(what: string) {
+	return z
+		.string({ required_error: `is required: the ${what}`, invalid_type_error: 'must be a URL' })
+		.trim()
+		.min(1, `is required: the ${what}`)
+		.superRefine((text, ctx) => {
+			let url: URL;
+			try {
+				url = new URL(text);
+			} catch {
+				ctx.addIssue({ code: 'custom', message: `"${text}" is not a URL; enter the full ${what}, e.g. https://host/path` });
+				return;
+			}
+			if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+				ctx.addIssue({ code: 'custom', message: `must start with http:// or https:// (got ${url.protocol})` });
+			}
+			if (url.username || url.password) {
+				ctx.addIssue({
+					code: 'custom',
+					message: 'must not contain a user name or password; put them in Client ID and Client Secret',
+				});
+			}
+			// RFC 6749 §3.2: the token endpoint URI MUST NOT include a fragment.
+			if (url.hash) ctx.addIssue({ code: 'custom', message: 'must not contain a #fragment' });
+		});
+}
+
+function noSurroundingWhitespace(what: string) {
+	return z
+		.string({ required_error: `is required: the ${what}`, invalid_type_error: `must be text` })
+		.min(1, `is required: the ${what}`)
+		.refine((text) => text === text.trim(), {
+			message: 'has leading or trailing whitespace (a copy-paste slip?); remove it',
+		});
+}
+
+/** A JSON object field: n8n hands `json` properties over as text or as an already parsed object. */
+function jsonObject<T extends z.ZodTypeAny>(valueSchema: T, example: string) {
+	return z.preprocess(
+		(value, ctx) => {
+			if (value === undefined || value === null) return {};
+			if (typeof value !== 'string') return value;
+			if (value.trim() === '') return {};
+			try {
+				return JSON.parse(value) as unknown;
+			} catch (error) {
+				ctx.addIssue({
+					code: 'custom',
+					message: `is not valid JSON (${(error as Error).message}); write an object such as ${example}`,
+				});
+				return z.NEVER;
+			}
+		},
+		z.record(valueSchema, { invalid_type_error: `must be a JSON object such as ${example}` }),
+	);
+}
+
+const scopeSchema = z.preprocess(
+	emptyToUndefined,
+	z
+		.string({ invalid_type_error: 'must be text' })
+		.transform((scope) => scope.trim())
+		.superRefine((scope, ctx) => {
+			const values = scope.split(' ');
+			if (values.some((value) => value === '')) {
+				ctx.addIssue({
+					code: 'custom',
+					message: `"${scope}" has an empty value; separate scopes with single spaces, e.g. "llm.read llm.write"`,
+				});
+				return;
+			}
+			const bad = values.find((value) => !SCOPE_TOKEN_PATTERN.test(value));
+			if (bad !== undefined) {
+				ctx.addIssue({
+					code: 'custom',
+					message: `"${bad}" is not a valid scope value (RFC 6749 §3.3: no quotes, backslashes or control characters)`,
+				});
+			}
+		})
+		.optional(),
+);
+
+export const providerFieldsSchema = z
+	.object({
+		baseUrl: httpUrl('LLM API base URL'),
+		tokenUrl: httpUrl('token endpoint URL'),
+		clientId: noSurroundingWhitespace('OAuth2 client ID'),
+		clientSecret: z.preprocess(emptyToUndefined, z.string({ invalid_type_error: 'must be text' }).optional()),
+		scope: scopeSchema,
+		clientAuthentication: z.preprocess(
+			emptyToUndefined,
+			z.enum(['body', 'header'], { message: 'must be "body" (client_secret_post) or "header" (HTTP Basic)' }).default('body'),
+		),
+		basicAuthEncoding: z.preprocess(
+			emptyToUndefined,
+			z.enum(['formEncoded', 'raw'], { message: 'must be "formEncoded" (RFC 6749) or "raw"' }).default('formEncoded'),
+		),
+		additionalTokenParameters: jsonObject(
+			z.union([z.string(), z.number(), z.boolean()], {
+				invalid_type_error: 'values must be text, numbers or booleans',
+			}),
+			'{"audience": "https://llm.example.com"}',
+		).superRefine((parameters, ctx) => {
+			for (const key of Object.keys(parameters)) {
+				if (RESERVED_TOKEN_PARAMETERS.includes(key)) {
+					ctx.addIssue({
+						code: 'custom',
+						message: `"${key}" is set by the credential itself; use the ${key === 'scope' ? 'Scope field' : 'dedicated fields'} instead`,
+					});
+				} else if (key.trim() === '') {
+					ctx.addIssue({ code: 'custom', message: 'has an empty parameter name' });
+				}
+			}
+		}),
+		refreshToken: z.preprocess(emptyToUndefined, z.string({ invalid_type_error: 'must be text' }).optional()),
+		headers: jsonObject(
+			z.union([z.string(), z.number()], { invalid_type_error: 'values must be text' }),
+			'{"AI-Resource-Group": "default"}',
+		).superRefine((headers, ctx) => {
+			for (const name of Object.keys(headers)) {
+				if (!HEADER_NAME_PATTERN.test(name)) {
+					ctx.addIssue({ code: 'custom', message: `"${name}" is not a valid HTTP header name` });
+				} else if (name.toLowerCase() === 'authorization') {
+					ctx.addIssue({
+						code: 'custom',
+						message: 'must not set Authorization: the credential sends the OAuth2 bearer token there',
+					});
+				}
+			}
+		}),
+		expiryBufferSeconds: z.preprocess(
+			(value) => (emptyToUndefined(value) === undefined ? undefined : Number(value)),
+			z
+				.number({ invalid_type_error: 'must be a number of seconds' })
+				.finite('must be a number of seconds')
+				.min(0, 'must be 0 or more seconds')
+				.max(MAX_EXPIRY_BUFFER_SECONDS, `must be at most ${MAX_EXPIRY_BUFFER_SECONDS} seconds`)
+				.default(DEFAULT_EXPIRY_BUFFER_SECONDS),
+		),
+	})
+	.superRefine((fields, ctx) => {
+		if (fields.clientSecret === undefined && fields.refreshToken === undefined) {
+			ctx.addIssue({
+				code: 'custom',
+				path: ['clientSecret'],
+				message: 'is required: the OAuth2 client secret (only a refresh-token credential may go without one)',
+			});
+		}
+	});
+
+export type ProviderFieldsInput = Partial<Record<ProviderField, unknown>>;
+
+/** Display names of the credential fields, so messages name what the user sees in the dialog. */
+export const FIELD_DISPLAY_NAMES: Record<ProviderField, string> = {
+	baseUrl: 'Base URL',
+	tokenUrl: 'Token URL',
+	clientId: 'Client ID',
+	clientSecret: 'Client Secret',
+	scope: 'Scope',
+	clientAuthentication: 'Client Authentication',
+	basicAuthEncoding: 'Basic Auth Encoding',
+	additionalTokenParameters: 'Additional Token Parameters',
+	refreshToken: 'Refresh Token',
+	headers: 'Headers',
+	expiryBufferSeconds: 'Expiry Buffer (Seconds)',
+};
+
+export type ParseResult = { ok: true; config: ProviderConfig } | { ok: false; issues: ValidationIssue[] };
+
+/**
+ * Validates raw fields. `issues[].field` is the credential field name (the CLI maps it back to its own
+ * JSON path); every problem is reported, not just the first.
+ */
+export function safeParseProviderFields(input: ProviderFieldsInput, providerName?: string): ParseResult {
+	const result = providerFieldsSchema.safeParse(input);
+	if (!result.success) {
+		return {
+			ok: false,
+			issues: result.error.issues.map((issue) => ({
+				field: issue.path.map(String).join('.') || '(credential)',
+				message: issue.message,
+			})),
+		};
+	}
+	const fields = result.data;
+	const name = providerName?.trim() || new URL(fields.tokenUrl).host;
+	return {
+		ok: true,
+		config: {
+			providerName: name,
+			baseUrl: fields.baseUrl,
+			headers: Object.fromEntries(Object.entries(fields.headers).map(([key, value]) => [key, String(value)])),
+			tokenEndpoint: {
+				tokenUrl: fields.tokenUrl,
+				clientId: fields.clientId,
+				clientSecret: fields.clientSecret ?? '',
+				scope: fields.scope,
+				clientAuthentication: fields.clientAuthentication,
+				basicAuthEncoding: fields.basicAuthEncoding,
+				additionalTokenParameters: Object.fromEntries(
+					Object.entries(fields.additionalTokenParameters).map(([key, value]) => [key, String(value)]),
+				),
+				refreshToken: fields.refreshToken,
+				expiryBufferSeconds: fields.expiryBufferSeconds,
+			},
+		},
+	};
+}
+
+/** Like safeParseProviderFields, but throws one OAuth2ValidationError naming every bad field. */
+export function parseProviderConfig(input: ProviderFieldsInput, providerName?: string): ProviderConfig {
+	const result = safeParseProviderFields(input, providerName);
+	if (result.ok) return result.config;
+	const issues = result.issues.map((issue) => ({
+		field: FIELD_DISPLAY_NAMES[issue.field as ProviderField] ?? issue.field,
+		message: issue.message,
+	}));
+	throw new OAuth2ValidationError(issues, {
+		providerName,
+		hint: 'Open the OAuth2 LLM Provider credential and correct the fields named above.',
+	});
+}
+
+/** Every secret a provider config holds, for scrubbing messages. */
+export function secretsOf(config: TokenEndpointConfig): string[] {
+	return [config.clientSecret, config.refreshToken].filter((value): value is string => !!value);
+}
