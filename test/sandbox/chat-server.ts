@@ -1,0 +1,343 @@
+/**
+ * The sandbox's OpenAI-compatible LLM API (plain node:http handler, mounted at /v1):
+ *
+ *   GET  /v1/models              → {object:'list', data:[{id:'sandbox-echo',…}, {id:'sandbox-json',…}]}
+ *   GET  /v1/models/:id          → one model object (404 model_not_found otherwise)
+ *   POST /v1/chat/completions    → deterministic answer from answerChat(); `stream: true` → SSE chunks
+ *
+ * Every request needs `Authorization: Bearer <JWT>` issued by the sandbox auth server, verified
+ * with jose against the auth server's JWKS over HTTP: RS256 signature, typ at+jwt, issuer,
+ * audience = RESOURCE, exp/nbf with zero clock tolerance, and scope containing `llm.chat`
+ * (/v1/models also accepts `llm.models`). Anything else → 401
+ * `{error:{message, type:'invalid_request_error', param:null, code:'invalid_token'}}` with
+ * `WWW-Authenticate: Bearer error="invalid_token", error_description="…"`.
+ *
+ * Order per request: read body → chatLatencyMs delay → injected chat fault (if any) → token check →
+ * route. Each request is counted for the client named by the token's client_id (or sub) claim, read
+ * without verification so that rejected tokens are attributed too.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+
+import { sendFault } from './auth-server';
+import { type SandboxState, UNKNOWN_CLIENT } from './state';
+
+export const API_PREFIX = '/v1';
+
+export const MODELS = [
+	{ id: 'sandbox-echo', object: 'model', created: 1735689600, owned_by: 'sandbox' },
+	{ id: 'sandbox-json', object: 'model', created: 1735689600, owned_by: 'sandbox' },
+] as const;
+
+/** Fixed `created` of every completion, so answers are byte-for-byte reproducible. */
+const CREATED = 1735689600;
+
+// ---------------------------------------------------------------------------------------------
+// Answer logic (pure): extend here for tool calling.
+// ---------------------------------------------------------------------------------------------
+
+export type MessageContent = string | null | undefined | Array<{ type?: string; text?: string }>;
+
+export interface ChatMessage {
+	role: string;
+	content?: MessageContent;
+	name?: string;
+	tool_calls?: unknown[];
+	tool_call_id?: string;
+}
+
+export interface ChatCompletionRequest {
+	model: string;
+	messages: ChatMessage[];
+	response_format?: { type?: string };
+	stream?: boolean;
+	stream_options?: { include_usage?: boolean };
+	tools?: unknown[];
+	tool_choice?: unknown;
+	[key: string]: unknown;
+}
+
+export interface ToolCall {
+	id: string;
+	type: 'function';
+	function: { name: string; arguments: string };
+}
+
+export interface ChatAnswer {
+	content: string | null;
+	finish_reason: 'stop' | 'length' | 'tool_calls';
+	tool_calls?: ToolCall[];
+}
+
+export function contentText(content: MessageContent): string {
+	if (typeof content === 'string') return content;
+	if (Array.isArray(content)) {
+		return content
+			.filter((p) => p && (p.type === undefined || p.type === 'text') && typeof p.text === 'string')
+			.map((p) => p.text)
+			.join('\n');
+	}
+	return '';
+}
+
+export function wordCount(text: string): number {
+	return text.split(/\s+/).filter(Boolean).length;
+}
+
+export function lastUserMessage(messages: ChatMessage[]): string {
+	for (let i = messages.length - 1; i >= 0; i--) {
+		if (messages[i]?.role === 'user') return contentText(messages[i].content);
+	}
+	return '';
+}
+
+/**
+ * The sandbox "model". `sandbox-json`, or response_format json_object/json_schema, answers the
+ * JSON string {"echo": <last user message>, "model": <model>}; anything else answers
+ * `Echo from <model>: <last user message>`.
+ */
+export function answerChat(req: ChatCompletionRequest): ChatAnswer {
+	const last = lastUserMessage(req.messages);
+	const wantsJson =
+		req.model === 'sandbox-json' ||
+		req.response_format?.type === 'json_object' ||
+		req.response_format?.type === 'json_schema';
+	if (wantsJson) {
+		return { content: JSON.stringify({ echo: last, model: req.model }), finish_reason: 'stop' };
+	}
+	return { content: `Echo from ${req.model}: ${last}`, finish_reason: 'stop' };
+}
+
+export function usageOf(req: ChatCompletionRequest, answer: ChatAnswer) {
+	const prompt_tokens = req.messages.reduce((n, m) => n + wordCount(contentText(m.content)), 0);
+	const completion_tokens =
+		wordCount(answer.content ?? '') +
+		(answer.tool_calls ?? []).reduce((n, t) => n + wordCount(`${t.function.name} ${t.function.arguments}`), 0);
+	return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
+}
+
+export function completionId(req: ChatCompletionRequest): string {
+	const digest = createHash('sha256').update(JSON.stringify([req.model, req.messages, req.response_format ?? null])).digest('hex');
+	return `chatcmpl-sandbox-${digest.slice(0, 24)}`;
+}
+
+export function buildCompletion(req: ChatCompletionRequest, answer: ChatAnswer) {
+	return {
+		id: completionId(req),
+		object: 'chat.completion',
+		created: CREATED,
+		model: req.model,
+		system_fingerprint: 'fp_sandbox',
+		choices: [
+			{
+				index: 0,
+				message: {
+					role: 'assistant',
+					content: answer.content,
+					refusal: null,
+					...(answer.tool_calls ? { tool_calls: answer.tool_calls } : {}),
+				},
+				logprobs: null,
+				finish_reason: answer.finish_reason,
+			},
+		],
+		usage: usageOf(req, answer),
+	};
+}
+
+/** SSE chunks of a streamed answer (OpenAI format), without the final `[DONE]`. */
+export function buildStreamChunks(req: ChatCompletionRequest, answer: ChatAnswer): unknown[] {
+	const base = { id: completionId(req), object: 'chat.completion.chunk', created: CREATED, model: req.model, system_fingerprint: 'fp_sandbox' };
+	const includeUsage = req.stream_options?.include_usage === true;
+	const chunk = (delta: Record<string, unknown>, finish: string | null) => ({
+		...base,
+		choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+		...(includeUsage ? { usage: null } : {}),
+	});
+	const chunks: unknown[] = [chunk({ role: 'assistant', content: '' }, null)];
+	// Split after whitespace so that concatenating the deltas gives back the exact content.
+	for (const piece of (answer.content ?? '').match(/\S+\s*|\s+/g) ?? []) chunks.push(chunk({ content: piece }, null));
+	if (answer.tool_calls) {
+		chunks.push(chunk({ tool_calls: answer.tool_calls.map((t, index) => ({ index, ...t })) }, null));
+	}
+	chunks.push(chunk({}, answer.finish_reason));
+	if (includeUsage) chunks.push({ ...base, choices: [], usage: usageOf(req, answer) });
+	return chunks;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP handler
+// ---------------------------------------------------------------------------------------------
+
+function openAiError(message: string, type: string, code: string | null, param: string | null = null) {
+	return { error: { message, type, param, code } };
+}
+
+function chatFaultBody(status: number) {
+	const message = `sandbox injected fault (HTTP ${status})`;
+	if (status === 401) return openAiError(message, 'invalid_request_error', 'invalid_token');
+	if (status === 429) return openAiError(message, 'requests', 'rate_limit_exceeded');
+	if (status >= 500) return openAiError(message, 'server_error', null);
+	return openAiError(message, 'invalid_request_error', null);
+}
+
+function wwwAuthenticate(description: string): string {
+	return `Bearer error="invalid_token", error_description="${description.replace(/["\\]/g, "'")}"`;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function readBody(req: IncomingMessage): Promise<string> {
+	return new Promise((resolve, reject) => {
+		const chunks: Buffer[] = [];
+		req.on('data', (c: Buffer) => chunks.push(c));
+		req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+		req.on('error', reject);
+	});
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+	res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers }).end(JSON.stringify(body));
+}
+
+function bearerToken(authorization: string | undefined): string | undefined {
+	const m = /^bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+	return m?.[1];
+}
+
+function claimedClientId(token: string | undefined): string {
+	if (!token) return UNKNOWN_CLIENT;
+	try {
+		const p = decodeJwt(token);
+		const id = typeof p.client_id === 'string' ? p.client_id : p.sub;
+		return id ?? UNKNOWN_CLIENT;
+	} catch {
+		return UNKNOWN_CLIENT;
+	}
+}
+
+export interface ChatServer {
+	/** Handles a request whose path starts with API_PREFIX. */
+	handle(req: IncomingMessage, res: ServerResponse): void;
+}
+
+export function createChatServer(opts: { state: SandboxState; issuer: string; jwksUri: string; resource: string }): ChatServer {
+	const { state, issuer, jwksUri, resource } = opts;
+	const jwks = createRemoteJWKSet(new URL(jwksUri));
+
+	async function verify(token: string | undefined, requiredScopes: string[]): Promise<{ ok: true; payload: JWTPayload } | { ok: false; reason: string }> {
+		if (!token) return { ok: false, reason: 'missing bearer token' };
+		try {
+			const { payload } = await jwtVerify(token, jwks, {
+				issuer,
+				audience: resource,
+				algorithms: ['RS256'],
+				typ: 'at+jwt',
+				clockTolerance: 0,
+				requiredClaims: ['exp', 'iat', 'sub'],
+			});
+			const scopes = new Set(typeof payload.scope === 'string' ? payload.scope.split(' ') : []);
+			if (!requiredScopes.some((s) => scopes.has(s))) {
+				return { ok: false, reason: `token scope lacks ${requiredScopes.join(' or ')}` };
+			}
+			return { ok: true, payload };
+		} catch (err) {
+			const code = (err as { code?: string }).code;
+			const message = err instanceof Error ? err.message : String(err);
+			return { ok: false, reason: code === 'ERR_JWT_EXPIRED' ? 'token expired' : `token rejected: ${message}` };
+		}
+	}
+
+	async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+		const at = Date.now();
+		const method = req.method ?? 'GET';
+		const url = req.url ?? '/';
+		const path = url.split('?')[0].replace(/\/+$/, '');
+		const raw = method === 'GET' || method === 'HEAD' ? '' : await readBody(req);
+		let body: unknown = raw === '' ? undefined : raw;
+		let bodyIsJson = false;
+		if (raw !== '') {
+			try {
+				body = JSON.parse(raw);
+				bodyIsJson = true;
+			} catch {
+				/* keep the raw string */
+			}
+		}
+		if (state.config.chatLatencyMs > 0) await sleep(state.config.chatLatencyMs);
+
+		const token = bearerToken(req.headers.authorization);
+		const clientId = claimedClientId(token);
+		const kind = path === `${API_PREFIX}/chat/completions` ? 'chat' : path.startsWith(`${API_PREFIX}/models`) ? 'models' : 'other';
+		const record = (status: number | 'dropped' | 'hung', fault?: string) =>
+			state.record({ at, kind, method, path: url, clientId, status, headers: { ...req.headers }, body, ...(fault ? { fault } : {}) });
+		state.count(clientId, 'chatRequests');
+
+		const fault = state.takeChatFault(path);
+		if (fault) {
+			const status = fault.kind === 'drop' ? 'dropped' : fault.kind === 'hang' ? 'hung' : (fault.status ?? 503);
+			if (status === 401) state.count(clientId, 'chatRejected401');
+			record(status, typeof status === 'number' ? `status ${status}` : status);
+			sendFault(res, fault, chatFaultBody, status === 401 ? { 'www-authenticate': wwwAuthenticate('sandbox injected fault') } : {});
+			return;
+		}
+
+		const verdict = await verify(token, kind === 'models' ? ['llm.chat', 'llm.models'] : ['llm.chat']);
+		if (!verdict.ok) {
+			state.count(clientId, 'chatRejected401');
+			record(401);
+			sendJson(res, 401, openAiError(`Invalid bearer token: ${verdict.reason}`, 'invalid_request_error', 'invalid_token'), {
+				'www-authenticate': wwwAuthenticate(verdict.reason),
+			});
+			return;
+		}
+
+		const reply = (status: number, payload: unknown) => {
+			record(status);
+			sendJson(res, status, payload);
+		};
+
+		if (kind === 'models') {
+			if (method !== 'GET') return reply(405, openAiError(`Method ${method} not allowed`, 'invalid_request_error', 'method_not_allowed'));
+			if (path === `${API_PREFIX}/models`) return reply(200, { object: 'list', data: MODELS });
+			const id = decodeURIComponent(path.slice(`${API_PREFIX}/models/`.length));
+			const model = MODELS.find((m) => m.id === id);
+			if (!model) return reply(404, openAiError(`The model '${id}' does not exist`, 'invalid_request_error', 'model_not_found', 'model'));
+			return reply(200, model);
+		}
+
+		if (kind !== 'chat') {
+			return reply(404, openAiError(`Unknown request URL: ${method} ${path}`, 'invalid_request_error', 'unknown_url'));
+		}
+		if (method !== 'POST') return reply(405, openAiError(`Method ${method} not allowed`, 'invalid_request_error', 'method_not_allowed'));
+		if (!bodyIsJson || !body || typeof body !== 'object') {
+			return reply(400, openAiError('We could not parse the JSON body of your request.', 'invalid_request_error', null));
+		}
+		const request = body as ChatCompletionRequest;
+		if (typeof request.model !== 'string' || request.model === '') {
+			return reply(400, openAiError('you must provide a model parameter', 'invalid_request_error', null, 'model'));
+		}
+		if (!Array.isArray(request.messages) || request.messages.length === 0 || !request.messages.every((m) => m && typeof m.role === 'string')) {
+			return reply(400, openAiError("'messages' must be a non-empty array of messages with a role", 'invalid_request_error', null, 'messages'));
+		}
+
+		const answer = answerChat(request);
+		if (request.stream === true) {
+			record(200);
+			res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+			for (const chunk of buildStreamChunks(request, answer)) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+			res.end('data: [DONE]\n\n');
+			return;
+		}
+		return reply(200, buildCompletion(request, answer));
+	}
+
+	return {
+		handle(req, res) {
+			handle(req, res).catch((err: unknown) => {
+				if (!res.headersSent) sendJson(res, 500, openAiError(`sandbox error: ${String(err)}`, 'server_error', null));
+			});
+		},
+	};
+}
