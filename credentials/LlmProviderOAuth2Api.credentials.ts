@@ -16,6 +16,8 @@ import { sharedTokenCache } from '../nodes/shared/token-cache';
 export class LlmProviderOAuth2Api implements ICredentialType {
 	name = 'llmProviderOAuth2Api';
 
+	// A public contract (the issue fixes this name); n8n's "append API" naming rule does not get to rename it.
+	// eslint-disable-next-line n8n-nodes-base/cred-class-field-display-name-missing-api
 	displayName = 'OAuth2 LLM Provider';
 
 	icon = { light: 'file:oauth2llm.svg', dark: 'file:oauth2llm.dark.svg' } as const;
@@ -109,6 +111,8 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 				},
 			],
 		},
+		// Non-secret form fields such as audience/resource; the rule guesses "secret" from the word "Token".
+		// eslint-disable-next-line @n8n/community-nodes/credential-password-field
 		{
 			displayName: 'Additional Token Parameters',
 			name: 'additionalTokenParameters',

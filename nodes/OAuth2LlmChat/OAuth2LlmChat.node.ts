@@ -1,20 +1,20 @@
-import {
-	NodeConnectionTypes,
-	type ICredentialTestFunctions,
-	type ICredentialsDecrypted,
-	type IDataObject,
-	type IExecuteFunctions,
-	type ILoadOptionsFunctions,
-	type INodeCredentialTestResult,
-	type INodeExecutionData,
-	type INodeListSearchResult,
-	type INodeType,
-	type INodeTypeDescription,
+import { NodeConnectionTypes } from 'n8n-workflow';
+import type {
+	ICredentialTestFunctions,
+	ICredentialsDecrypted,
+	IDataObject,
+	IExecuteFunctions,
+	ILoadOptionsFunctions,
+	INodeCredentialTestResult,
+	INodeExecutionData,
+	INodeListSearchResult,
+	INodeType,
+	INodeTypeDescription,
 } from 'n8n-workflow';
 
 import { createChatCompletion, listModels } from '../shared/chat-client';
 import { mapWithConcurrency } from '../shared/concurrency';
-import { CREDENTIAL_TYPE, loadProvider, testProviderCredential } from '../shared/credential';
+import { loadProvider, testProviderCredential } from '../shared/credential';
 import { toNodeError } from '../shared/n8n-errors';
 import { secretsOf, type ProviderConfig } from '../shared/provider-config';
 import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY, chatProperties } from './description';
@@ -39,7 +39,7 @@ export class OAuth2LlmChat implements INodeType {
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main],
 		usableAsTool: true,
-		credentials: [{ name: CREDENTIAL_TYPE, required: true, testedBy: 'llmProviderOAuth2ApiTest' }],
+		credentials: [{ name: 'llmProviderOAuth2Api', required: true, testedBy: 'llmProviderOAuth2ApiTest' }],
 		properties: chatProperties,
 	};
 
