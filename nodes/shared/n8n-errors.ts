@@ -47,14 +47,17 @@ export function toNodeError(
 					}
 				: { code: error.code, response: error.responseBody as JsonObject | undefined }),
 		});
-		return new NodeApiError(node, response, {
-			message: scrubText(error.message, secrets),
+		const message = scrubText(error.message, secrets);
+		const nodeError = new NodeApiError(node, response, {
+			message,
 			description: error.hint,
-			// NodeApiError replaces a message by a generic one per status unless httpCode is a string it knows;
-			// keep the provider's own words by passing the code through and the message explicitly.
 			httpCode: status === undefined ? undefined : String(status),
 			itemIndex,
 		});
+		// NodeApiError swaps any message that mentions a known code (ECONNREFUSED, ETIMEDOUT…) for a
+		// generic sentence that names neither the provider nor the endpoint; ours says both.
+		nodeError.message = message;
+		return nodeError;
 	}
 
 	if (error instanceof OAuth2ValidationError || error instanceof OAuth2ConfigurationError || error instanceof ParameterError) {

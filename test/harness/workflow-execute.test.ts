@@ -533,10 +533,6 @@ describe('OAuth2 LLM Chat node inside WorkflowExecute (smoke, token endpoint unr
 
 	it(
 		'continueOnFail: the error message itself names the token endpoint',
-		{
-			todo:
-				'n8n\'s NodeApiError replaces a message containing ECONNREFUSED by its generic "The service refused the connection - perhaps it is offline"; the package\'s own message only survives in error.messages',
-		},
 		async () => {
 			const result = await runChatNode({
 				items: [{ question: 'one' }],

@@ -1,0 +1,265 @@
+/**
+ * The OAuth2 LLM Chat node inside n8n-core's real WorkflowExecute, against the sandbox provider
+ * (a real OAuth2 authorization server and a chat API that verifies every token).
+ */
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+
+import { LlmProviderOAuth2Api } from '../credentials/LlmProviderOAuth2Api.credentials';
+import { OAuth2LlmChat } from '../nodes/OAuth2LlmChat/OAuth2LlmChat.node.js';
+import { replaceSharedTokenCache, type TokenCache } from '../nodes/shared/token-cache';
+import { FakeClock } from './helpers/fake-clock';
+import { CHAT_NODE_NAME, runChatNode } from './harness/workflow-execute';
+import { startSandbox, type Sandbox } from './sandbox/sandbox';
+
+const SECRET = 'sandbox-secret';
+let sandbox: Sandbox;
+let clock: FakeClock;
+let cache: TokenCache;
+/** Everything the node produced in this file: searched for secrets at the end. */
+const produced: string[] = [];
+
+before(async () => {
+	sandbox = await startSandbox({ inProcess: true });
+});
+after(async () => await sandbox.stop());
+beforeEach(async () => {
+	await sandbox.reset();
+	clock = new FakeClock(Date.now());
+	cache = replaceSharedTokenCache({ clock });
+});
+
+function credentialData(fields: Record<string, unknown> = {}) {
+	return {
+		baseUrl: sandbox.baseUrl,
+		tokenUrl: sandbox.tokenUrl,
+		clientId: sandbox.clients.post.id,
+		clientSecret: SECRET,
+		...fields,
+	};
+}
+
+const parameters = (extra: Record<string, unknown> = {}) => ({
+	model: { __rl: true, mode: 'id', value: 'sandbox-echo' },
+	messages: {
+		values: [
+			{ role: 'system', content: 'Be brief.' },
+			{ role: 'user', content: '={{ $json.q }}' },
+		],
+	},
+	...extra,
+});
+
+const items = (count: number) => Array.from({ length: count }, (_, i) => ({ q: `question ${i}` }));
+
+async function run(options: Parameters<typeof runChatNode>[0]) {
+	const result = await runChatNode(options);
+	produced.push(JSON.stringify(result.runData), JSON.stringify(result.items), result.logs.join('\n'));
+	if (result.error) produced.push(JSON.stringify(result.error), String(result.error.message), String(result.error.description));
+	return result;
+}
+
+async function clientStats() {
+	return (await sandbox.stats()).clients[sandbox.clients.post.id];
+}
+
+describe('OAuth2 LLM Chat node in a real n8n execution', () => {
+	it('200 items at concurrency 20: one token, answers in input order with pairedItem', async () => {
+		const result = await run({
+			items: items(200),
+			parameters: parameters({ options: { concurrency: 20 } }),
+			credentialData: credentialData(),
+		});
+		assert.equal(result.error, undefined, result.error?.message);
+		assert.equal(result.items.length, 200);
+		result.items.forEach((item, i) => {
+			assert.equal(item.json.content, `Echo from sandbox-echo: question ${i}`);
+			assert.equal(item.json.role, 'assistant');
+			assert.equal(item.json.finishReason, 'stop');
+			assert.equal(item.json.model, 'sandbox-echo');
+			assert.ok(item.json.usage);
+			assert.equal((item.pairedItem as { item: number }).item, i);
+		});
+		const stats = await clientStats();
+		assert.equal(stats.tokensIssued, 1);
+		assert.equal(stats.chatRequests, 200);
+		assert.equal(stats.chatRejected401, 0);
+	});
+
+	it('10 concurrent executions share one token', async () => {
+		const results = await Promise.all(
+			Array.from({ length: 10 }, async () =>
+				await run({ items: items(20), parameters: parameters({ options: { concurrency: 5 } }), credentialData: credentialData() }),
+			),
+		);
+		for (const result of results) assert.equal(result.items.length, 20);
+		assert.equal((await clientStats()).tokensIssued, 1);
+	});
+
+	it('runs for hours on one token per lifetime: renewed before expiry, no call ever rejected', async () => {
+		// Hourly runs over 5 hours with a 1-hour token: each run lands in a fresh token's life.
+		for (let hour = 0; hour < 5; hour++) {
+			for (let minute = 0; minute < 60; minute += 15) {
+				const result = await run({ items: items(3), parameters: parameters(), credentialData: credentialData() });
+				assert.equal(result.error, undefined);
+				clock.advance(15 * 60_000);
+				await new Promise((resolve) => setTimeout(resolve, 20)); // let a background refresh land
+			}
+		}
+		const stats = await clientStats();
+		assert.equal(stats.chatRejected401, 0);
+		assert.ok(stats.tokensIssued >= 5 && stats.tokensIssued <= 6, `tokens issued: ${stats.tokensIssued}`);
+	});
+
+	it('the model can be a plain string, and Simplify off returns the provider\'s whole response', async () => {
+		const result = await run({
+			items: items(1),
+			parameters: parameters({ model: 'sandbox-echo', simplify: false }),
+			credentialData: credentialData(),
+		});
+		const json = result.items[0].json as { choices: Array<{ message: { content: string } }>; usage: unknown; id: unknown };
+		assert.equal(json.choices[0].message.content, 'Echo from sandbox-echo: question 0');
+		assert.ok(json.id && json.usage);
+	});
+
+	it('Output JSON asks for a JSON object and parses it', async () => {
+		const result = await run({ items: items(2), parameters: parameters({ jsonOutput: true }), credentialData: credentialData() });
+		assert.deepEqual(result.items[1].json.content, { echo: 'question 1', model: 'sandbox-echo' });
+		const chat = (await sandbox.requests()).find((request) => request.kind === 'chat');
+		assert.deepEqual((chat?.body as { response_format: unknown }).response_format, { type: 'json_object' });
+	});
+
+	it('options reach the request: temperature, max_tokens, top_p, stop', async () => {
+		await run({
+			items: items(1),
+			parameters: parameters({ options: { temperature: 0.2, maxTokens: 50, topP: 0.9, stop: '["END"]' } }),
+			credentialData: credentialData(),
+		});
+		const chat = (await sandbox.requests()).find((request) => request.kind === 'chat');
+		const body = chat?.body as Record<string, unknown>;
+		assert.equal(body.temperature, 0.2);
+		assert.equal(body.max_tokens, 50);
+		assert.equal(body.top_p, 0.9);
+		assert.deepEqual(body.stop, ['END']);
+	});
+
+	it('Continue On Fail: a bad item becomes an error item with its pairedItem, the others go through', async () => {
+		const result = await run({
+			items: [{ q: 'first' }, { q: '' }, { q: 'third' }],
+			parameters: parameters(),
+			credentialData: credentialData(),
+			continueOnFail: true,
+		});
+		assert.equal(result.items.length, 3);
+		assert.equal(result.items[0].json.content, 'Echo from sandbox-echo: first');
+		assert.match(String(result.items[1].json.error), /Message 2 \(user\) is empty/);
+		assert.equal((result.items[1].pairedItem as { item: number }).item, 1);
+		assert.equal(result.items[2].json.content, 'Echo from sandbox-echo: third');
+	});
+
+	it('Continue On Fail with a wrong secret: every item is an error item naming the provider\'s OAuth error', async () => {
+		const result = await run({
+			items: items(3),
+			parameters: parameters(),
+			credentialData: credentialData({ clientSecret: 'definitely-wrong-secret' }),
+			continueOnFail: true,
+		});
+		assert.equal(result.items.length, 3);
+		result.items.forEach((item, i) => {
+			assert.match(String(item.json.error), /invalid_client/);
+			assert.match(String(item.json.description), /Client ID and Client Secret/);
+			assert.equal((item.pairedItem as { item: number }).item, i);
+		});
+		assert.equal((await clientStats()).tokenRequests, 1, 'the fatal answer is shared, not asked again per item');
+	});
+
+	it('without Continue On Fail, a wrong secret fails the execution with a NodeApiError (HTTP 401)', async () => {
+		const result = await run({
+			items: items(2),
+			parameters: parameters(),
+			credentialData: credentialData({ clientSecret: 'another-wrong-secret' }),
+		});
+		assert.ok(result.error);
+		assert.equal(result.error.name, 'NodeApiError');
+		assert.match(result.error.message, /Token request to OAuth2 LLM Provider \(test\) failed: invalid_client/);
+		assert.equal((result.error as unknown as { httpCode: string }).httpCode, '401');
+		assert.equal((result.error as unknown as { node: { name: string } }).node.name, CHAT_NODE_NAME);
+	});
+
+	it('an invalid credential field is a NodeOperationError naming the field and the credential', async () => {
+		const result = await run({
+			items: items(1),
+			parameters: parameters(),
+			credentialData: credentialData({ tokenUrl: 'ftp://nope/token', scope: 'a  b' }),
+			credentialName: 'Acme Gateway',
+		});
+		assert.ok(result.error);
+		assert.equal(result.error.name, 'NodeOperationError');
+		assert.match(result.error.message, /for Acme Gateway: Token URL: must start with http:\/\/ or https:\/\//);
+		assert.match(result.error.message, /Scope: "a  b" has an empty value/);
+	});
+
+	it('the token endpoint down: retried, then a clear error; items become error items with Continue On Fail', async () => {
+		await sandbox.configure({ tokenFaults: [{ status: 503, count: 4, retryAfterSeconds: 1 }] });
+		const result = await run({ items: items(2), parameters: parameters(), credentialData: credentialData(), continueOnFail: true });
+		assert.match(String(result.items[0].json.error), /failed: temporarily_unavailable/);
+		assert.equal((await clientStats()).tokenRequests, 4);
+		assert.equal(clock.sleeps.length, 3);
+	});
+
+	it('an answer that is not JSON under Output JSON is an item error, not a crash', async () => {
+		await sandbox.configure({
+			chatFaults: [
+				{
+					status: 200,
+					body: { choices: [{ index: 0, message: { role: 'assistant', content: 'Sure! Here you go' }, finish_reason: 'stop' }] },
+				},
+			],
+		});
+		const result = await run({
+			items: items(2),
+			parameters: parameters({ jsonOutput: true }),
+			credentialData: credentialData(),
+			continueOnFail: true,
+		});
+		assert.match(String(result.items[0].json.error), /not valid JSON/);
+		assert.deepEqual(result.items[1].json.content, { echo: 'question 1', model: 'sandbox-echo' });
+	});
+
+	it('the credential test obtains a real token, and shows the provider\'s error for a bad secret', async () => {
+		const test = new OAuth2LlmChat().methods.credentialTest.llmProviderOAuth2ApiTest;
+		const ok = await test.call({} as never, { id: '1', name: 'Sandbox', type: 'llmProviderOAuth2Api', data: credentialData() });
+		assert.equal(ok.status, 'OK', ok.message);
+		const bad = await test.call({} as never, {
+			id: '1',
+			name: 'Sandbox',
+			type: 'llmProviderOAuth2Api',
+			data: credentialData({ clientSecret: 'bad-secret-for-test' }),
+		});
+		assert.equal(bad.status, 'Error');
+		assert.match(bad.message, /invalid_client/);
+		assert.doesNotMatch(bad.message, /bad-secret-for-test/);
+	});
+
+	it('the credential puts the cached bearer token and extra headers on any request', async () => {
+		const credential = new LlmProviderOAuth2Api();
+		const request = await credential.authenticate(credentialData({ headers: '{"AI-Resource-Group": "g1"}' }), {
+			url: `${sandbox.baseUrl}/models`,
+			headers: { Accept: 'application/json' },
+		});
+		assert.match(String(request.headers?.Authorization), /^Bearer ey/);
+		assert.equal(request.headers?.['AI-Resource-Group'], 'g1');
+		const again = await credential.authenticate(credentialData(), { url: 'x' });
+		assert.equal(again.headers?.Authorization, request.headers?.Authorization, 'same cached token');
+		assert.equal((await clientStats()).tokensIssued, 1);
+	});
+
+	it('no secret or token ever appears in outputs, errors or logs', async () => {
+		const everything = produced.join('\n');
+		assert.ok(everything.length > 10_000, 'the other tests produced output');
+		for (const secret of [SECRET, 'definitely-wrong-secret', 'another-wrong-secret']) {
+			assert.equal(everything.includes(secret), false, `found ${secret}`);
+		}
+		assert.doesNotMatch(everything, /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./, 'a JWT access token leaked');
+	});
+});
