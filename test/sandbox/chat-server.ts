@@ -92,13 +92,71 @@ export function lastUserMessage(messages: ChatMessage[]): string {
 	return '';
 }
 
+/** An offered OpenAI function tool, as far as the sandbox needs it. */
+interface OfferedTool {
+	name: string;
+	/** The one string argument to put the expression in (`input` for n8n's Calculator tool). */
+	argumentName: string;
+}
+
 /**
- * The sandbox "model". `sandbox-json`, or response_format json_object/json_schema, answers the
- * JSON string {"echo": <last user message>, "model": <model>}; anything else answers
- * `Echo from <model>: <last user message>`.
+ * The first offered function tool whose name mentions "calculator" (case-insensitive: n8n 2.41 names
+ * a tool after its node, so the Calculator tool node called "Calculator" offers `Calculator`).
+ */
+export function offeredCalculator(tools: unknown[] | undefined): OfferedTool | undefined {
+	for (const tool of tools ?? []) {
+		const fn = (tool as { type?: unknown; function?: { name?: unknown; parameters?: unknown } } | null)?.function;
+		if (!fn || typeof fn.name !== 'string' || !/calculator/i.test(fn.name)) continue;
+		const properties = (fn.parameters as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties ?? {};
+		const stringArguments = Object.entries(properties).filter(([, schema]) => schema?.type === 'string').map(([name]) => name);
+		const argumentName = stringArguments.includes('input') ? 'input' : (stringArguments[0] ?? 'input');
+		return { name: fn.name, argumentName };
+	}
+	return undefined;
+}
+
+/**
+ * The arithmetic a message asks for ("calculate 12*34", "What is 12 * 34?"), or undefined.
+ * The longest run of digits, operators, parentheses and spaces that holds an operator.
+ */
+export function requestedCalculation(text: string): string | undefined {
+	if (!/\bcalculate\b|\bwhat\s+is\b|\bcompute\b/i.test(text)) return undefined;
+	const candidates = (text.match(/[\d.()+\-*/^%\s]+/g) ?? [])
+		.map((run) => run.trim())
+		.filter((run) => /\d/.test(run) && /\d\s*[-+*/^%]\s*[\d(]/.test(run));
+	return candidates.sort((a, b) => b.length - a.length)[0];
+}
+
+function toolCallId(name: string, args: string): string {
+	return `call_sandbox_${createHash('sha256').update(`${name}\n${args}`).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * The sandbox "model".
+ * - The last message is a tool result → `The result is <tool output>`.
+ * - Tools are offered, one of them a calculator, and the last user message asks for a calculation
+ *   ("calculate 12*34", "what is 12*34?") → one deterministic `tool_calls` entry for that tool with
+ *   `{"input": "12*34"}` (or the tool's own single string argument), finish_reason `tool_calls`.
+ * - `sandbox-json`, or response_format json_object/json_schema → the JSON string
+ *   {"echo": <last user message>, "model": <model>}.
+ * - Anything else → `Echo from <model>: <last user message>`.
  */
 export function answerChat(req: ChatCompletionRequest): ChatAnswer {
+	const final = req.messages[req.messages.length - 1];
+	if (final?.role === 'tool') {
+		return { content: `The result is ${contentText(final.content)}`, finish_reason: 'stop' };
+	}
 	const last = lastUserMessage(req.messages);
+	const calculator = offeredCalculator(req.tools);
+	const expression = calculator ? requestedCalculation(last) : undefined;
+	if (calculator && expression !== undefined) {
+		const args = JSON.stringify({ [calculator.argumentName]: expression });
+		return {
+			content: null,
+			finish_reason: 'tool_calls',
+			tool_calls: [{ id: toolCallId(calculator.name, args), type: 'function', function: { name: calculator.name, arguments: args } }],
+		};
+	}
 	const wantsJson =
 		req.model === 'sandbox-json' ||
 		req.response_format?.type === 'json_object' ||

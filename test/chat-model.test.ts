@@ -1,0 +1,302 @@
+/**
+ * The OAuth2 LLM Chat Model sub-node against the sandbox provider (real oidc-provider token endpoint,
+ * token-verifying OpenAI-compatible chat API), driven the way n8n drives it: supplyData() hands out
+ * a LangChain chat model (n8n's adapter over our SDK model), and agents call invoke / bindTools on it.
+ */
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+
+import type { BaseChatModel } from '@langchain/core/language_models/chat_models';
+import { AIMessage, HumanMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
+import { DynamicTool } from '@langchain/core/tools';
+import { NodeApiError, NodeOperationError, type INode, type ISupplyDataFunctions } from 'n8n-workflow';
+
+import { OAuth2LlmChatModel } from '../nodes/OAuth2LlmChatModel/OAuth2LlmChatModel.node.ts'; // explicit: the bare path resolves to the .node.json codex
+import { replaceSharedTokenCache } from '../nodes/shared/token-cache';
+import { FakeClock } from './helpers/fake-clock';
+import { answerChat, startSandbox, type RecordedRequest, type Sandbox } from './sandbox/sandbox';
+
+let sandbox: Sandbox;
+before(async () => {
+	sandbox = await startSandbox({ inProcess: true });
+});
+after(async () => {
+	replaceSharedTokenCache();
+	await sandbox.stop();
+});
+beforeEach(async () => {
+	await sandbox.reset();
+	await sandbox.configure({ tokenTtlSeconds: 3600, chatLatencyMs: 0 });
+	replaceSharedTokenCache();
+});
+
+const NODE: INode = {
+	id: 'model-node',
+	name: 'OAuth2 LLM Chat Model',
+	type: 'CUSTOM.oAuth2LlmChatModel',
+	typeVersion: 1,
+	position: [0, 0],
+	parameters: {},
+	credentials: { llmProviderOAuth2Api: { id: 'cred-1', name: 'Sandbox' } },
+};
+
+interface ContextOptions {
+	model?: unknown;
+	options?: Record<string, unknown>;
+	credentials?: Record<string, unknown>;
+}
+
+/** The part of n8n's ISupplyDataFunctions that the node and n8n's model adapter use. */
+function supplyContext({ model = { __rl: true, mode: 'list', value: 'sandbox-echo' }, options = {}, credentials }: ContextOptions = {}) {
+	const outputs: unknown[] = [];
+	let runIndex = 0;
+	const context = {
+		getNode: () => NODE,
+		getCredentials: async () =>
+			credentials ?? {
+				baseUrl: sandbox.baseUrl,
+				tokenUrl: sandbox.tokenUrl,
+				clientId: sandbox.clients.post.id,
+				clientSecret: sandbox.clients.post.secret,
+			},
+		getNodeParameter: (name: string, _itemIndex: number, fallback?: unknown, extra?: { extractValue?: boolean }) => {
+			if (name === 'model') {
+				const value = model as { value?: unknown } | string;
+				return extra?.extractValue && typeof value === 'object' ? value.value : value;
+			}
+			if (name === 'options') return options;
+			return fallback;
+		},
+		getExecutionCancelSignal: () => undefined,
+		logger: { debug() {}, info() {}, warn() {}, error() {} },
+		addInputData: () => ({ index: runIndex++ }),
+		addOutputData: (_type: unknown, _index: number, data: unknown) => outputs.push(data),
+		getNextRunIndex: () => runIndex,
+		logAiEvent: () => {},
+		setMetadata: () => {},
+	};
+	return { context: context as unknown as ISupplyDataFunctions, outputs };
+}
+
+async function supplyModel(options: ContextOptions = {}): Promise<BaseChatModel> {
+	const { context } = supplyContext(options);
+	const supplied = await new OAuth2LlmChatModel().supplyData.call(context, 0);
+	return supplied.response as BaseChatModel;
+}
+
+/** n8n's Calculator tool is a LangChain `Tool` (one string argument `input`) named after its node. */
+function calculatorTool(name = 'Calculator') {
+	return new DynamicTool({
+		name,
+		description: 'Useful for getting the result of a math expression.',
+		// A tiny evaluator for the test: products and sums of integers only.
+		func: async (input: string) =>
+			String(
+				input
+					.split('+')
+					.map((term) => term.split('*').reduce((product, factor) => product * Number(factor.trim()), 1))
+					.reduce((sum, value) => sum + value, 0),
+			),
+	});
+}
+
+async function chatRequests(): Promise<RecordedRequest[]> {
+	return (await sandbox.requests()).filter((request) => request.kind === 'chat');
+}
+
+async function counters() {
+	return (await sandbox.stats()).clients[sandbox.clients.post.id];
+}
+
+describe('sandbox answerChat with tools', () => {
+	const calculator = {
+		type: 'function',
+		function: { name: 'Calculator', parameters: { type: 'object', properties: { input: { type: 'string' } } } },
+	};
+
+	it('asks for the offered calculator tool when the user asks for a calculation', () => {
+		const answer = answerChat({ model: 'sandbox-echo', messages: [{ role: 'user', content: 'What is 12*34?' }], tools: [calculator] });
+		assert.equal(answer.finish_reason, 'tool_calls');
+		assert.equal(answer.content, null);
+		assert.equal(answer.tool_calls?.length, 1);
+		assert.equal(answer.tool_calls?.[0].function.name, 'Calculator');
+		assert.deepEqual(JSON.parse(answer.tool_calls?.[0].function.arguments ?? ''), { input: '12*34' });
+		assert.deepEqual(answerChat({ model: 'sandbox-echo', messages: [{ role: 'user', content: 'What is 12*34?' }], tools: [calculator] }), answer);
+	});
+
+	it('answers with the tool result when the last message is one', () => {
+		const answer = answerChat({
+			model: 'sandbox-echo',
+			messages: [
+				{ role: 'user', content: 'calculate 12*34' },
+				{ role: 'assistant', content: null, tool_calls: [] },
+				{ role: 'tool', tool_call_id: 'call_1', content: '408' },
+			],
+			tools: [calculator],
+		});
+		assert.deepEqual(answer, { content: 'The result is 408', finish_reason: 'stop' });
+	});
+
+	it('keeps echoing without tools, or without a calculation to do', () => {
+		assert.equal(answerChat({ model: 'sandbox-echo', messages: [{ role: 'user', content: 'What is 12*34?' }] }).content, 'Echo from sandbox-echo: What is 12*34?');
+		assert.equal(
+			answerChat({ model: 'sandbox-echo', messages: [{ role: 'user', content: 'hello' }], tools: [calculator] }).content,
+			'Echo from sandbox-echo: hello',
+		);
+	});
+});
+
+describe('OAuth2 LLM Chat Model against the sandbox provider', () => {
+	it('supplies a LangChain chat model that answers a plain call', async () => {
+		const model = await supplyModel();
+		const answer = await model.invoke([new HumanMessage('hello there')]);
+		assert.equal(answer.text, 'Echo from sandbox-echo: hello there');
+		assert.equal((answer as AIMessage).usage_metadata?.input_tokens, 2);
+		const stats = await counters();
+		assert.equal(stats.tokensIssued, 1);
+		assert.equal(stats.chatRequests, 1);
+	});
+
+	it('sends the node options as OpenAI parameters, and JSON response format', async () => {
+		const model = await supplyModel({
+			model: { __rl: true, mode: 'id', value: 'sandbox-echo' },
+			options: { temperature: 0.2, maxTokens: 50, topP: 0.9, responseFormat: 'json_object' },
+		});
+		const answer = await model.invoke('give me JSON');
+		assert.deepEqual(JSON.parse(answer.text), { echo: 'give me JSON', model: 'sandbox-echo' });
+		const [request] = await chatRequests();
+		const body = request.body as Record<string, unknown>;
+		assert.equal(body.model, 'sandbox-echo');
+		assert.equal(body.temperature, 0.2);
+		assert.equal(body.max_tokens, 50);
+		assert.equal(body.top_p, 0.9);
+		assert.deepEqual(body.response_format, { type: 'json_object' });
+		assert.equal(body.tools, undefined);
+		assert.match(String(request.headers.authorization), /^Bearer ey/);
+	});
+
+	it('round-trips a tool call through bindTools: tool_calls out, tool result in, final answer', async () => {
+		const model = await supplyModel();
+		const calculator = calculatorTool();
+		assert.ok(model.bindTools, 'the supplied model supports bindTools');
+		const withTools = model.bindTools([calculator]);
+
+		const question = new HumanMessage('What is 12*34?');
+		const first = (await withTools.invoke([question])) as AIMessage;
+		assert.equal(first.tool_calls?.length, 1);
+		const call = first.tool_calls![0];
+		assert.equal(call.name, 'Calculator');
+		assert.deepEqual(call.args, { input: '12*34' });
+		assert.ok(call.id);
+
+		const output = String(await calculator.invoke(String(call.args.input)));
+		assert.equal(output, '408');
+		const history: BaseMessage[] = [question, first, new ToolMessage({ content: output, tool_call_id: call.id! })];
+		const final = await withTools.invoke(history);
+		assert.equal(final.text, 'The result is 408');
+
+		const [firstRequest, secondRequest] = (await chatRequests()).map((request) => request.body as Record<string, any>);
+		assert.equal(firstRequest.tools[0].type, 'function');
+		assert.equal(firstRequest.tools[0].function.name, 'Calculator');
+		assert.equal(firstRequest.tools[0].function.parameters.properties.input.type, 'string');
+		assert.deepEqual(secondRequest.messages[1], {
+			role: 'assistant',
+			content: null,
+			tool_calls: [{ id: call.id, type: 'function', function: { name: 'Calculator', arguments: '{"input":"12*34"}' } }],
+		});
+		assert.deepEqual(secondRequest.messages[2], { role: 'tool', tool_call_id: call.id, content: '408' });
+	});
+
+	it('streams (one call, the finished answer replayed as chunks)', async () => {
+		const model = await supplyModel();
+		let text = '';
+		for await (const chunk of await model.stream('stream me')) text += chunk.text;
+		assert.equal(text, 'Echo from sandbox-echo: stream me');
+		assert.equal((await counters()).chatRequests, 1);
+	});
+
+	it('takes the token at call time: one model instance, clock moved past the token\'s life, a second token', async () => {
+		const clock = new FakeClock(Date.now());
+		replaceSharedTokenCache({ clock });
+		await sandbox.configure({ tokenTtlSeconds: 120 });
+		const model = (await supplyModel()).bindTools!([calculatorTool()]);
+
+		const first = await model.invoke('first call');
+		assert.equal((await counters()).tokensIssued, 1);
+		clock.advance(10 * 60 * 1000);
+		const second = await model.invoke('second call');
+
+		assert.equal(first.text, 'Echo from sandbox-echo: first call');
+		assert.equal(second.text, 'Echo from sandbox-echo: second call');
+		const stats = await counters();
+		assert.equal(stats.tokensIssued, 2);
+		assert.equal(stats.chatRejected401, 0);
+		const [a, b] = await chatRequests();
+		assert.notEqual(a.headers.authorization, b.headers.authorization);
+	});
+
+	it('a 401 drops the token and replays once with a new one', async () => {
+		const model = await supplyModel();
+		await model.invoke('warm up');
+		await sandbox.configure({ chatFaults: [{ status: 401, count: 1 }] });
+		const answer = await model.invoke('after 401');
+		assert.equal(answer.text, 'Echo from sandbox-echo: after 401');
+		const stats = await counters();
+		assert.equal(stats.tokensIssued, 2);
+		assert.equal(stats.chatRejected401, 1);
+		assert.equal(stats.chatRequests, 3);
+	});
+
+	it('a 429 with Retry-After: 1 is retried by the shared transport, then succeeds', async () => {
+		const model = await supplyModel({ options: { maxRetries: 2 } });
+		await sandbox.configure({ chatFaults: [{ status: 429, retryAfterSeconds: 1 }] });
+		const started = Date.now();
+		const answer = await model.invoke('rate limited');
+		assert.equal(answer.text, 'Echo from sandbox-echo: rate limited');
+		assert.ok(Date.now() - started >= 900, 'waited for Retry-After');
+		const requests = await chatRequests();
+		assert.deepEqual(
+			requests.map((request) => request.status),
+			[429, 200],
+		);
+	});
+
+	it('failures reach the agent as n8n errors worded by the package, without retrying in LangChain', async () => {
+		const model = await supplyModel({ options: { maxRetries: 1 } });
+		await sandbox.configure({ chatFaults: [{ status: 503, count: 5 }] });
+		await assert.rejects(model.invoke('fails'), (error: unknown) => {
+			assert.ok(error instanceof NodeApiError, `got ${String(error)}`);
+			assert.equal(error.httpCode, '503');
+			assert.match(error.message, /The LLM API of Sandbox answered HTTP 503/);
+			return true;
+		});
+		assert.equal((await counters()).chatRequests, 2);
+	});
+
+	it('a credential that cannot get a token fails with the provider\'s OAuth error', async () => {
+		const model = await supplyModel({
+			credentials: { baseUrl: sandbox.baseUrl, tokenUrl: sandbox.tokenUrl, clientId: sandbox.clients.post.id, clientSecret: 'wrong' },
+		});
+		await assert.rejects(model.invoke('no token'), (error: unknown) => {
+			assert.ok(error instanceof NodeApiError, `got ${String(error)}`);
+			assert.match(error.message, /invalid_client/);
+			assert.doesNotMatch(JSON.stringify(error), /wrong/);
+			return true;
+		});
+	});
+
+	it('refuses to supply a model without a model name', async () => {
+		const { context } = supplyContext({ model: { __rl: true, mode: 'id', value: '  ' } });
+		await assert.rejects(new OAuth2LlmChatModel().supplyData.call(context, 0), (error: unknown) => {
+			assert.ok(error instanceof NodeOperationError);
+			assert.match(error.message, /No model is selected/);
+			return true;
+		});
+	});
+
+	it('lists models from /models for the model picker', async () => {
+		const { context } = supplyContext();
+		const listed = await new OAuth2LlmChatModel().methods.listSearch.searchModels.call(context as never, 'json');
+		assert.deepEqual(listed.results, [{ name: 'sandbox-json', value: 'sandbox-json' }]);
+	});
+});
