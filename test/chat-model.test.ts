@@ -11,7 +11,7 @@ import { AIMessage, HumanMessage, ToolMessage, type BaseMessage } from '@langcha
 import { DynamicTool } from '@langchain/core/tools';
 import { NodeApiError, NodeOperationError, type INode, type ISupplyDataFunctions } from 'n8n-workflow';
 
-import { OAuth2LlmChatModel } from '../nodes/OAuth2LlmChatModel/OAuth2LlmChatModel.node.ts'; // explicit: the bare path resolves to the .node.json codex
+import { OAuth2LlmChatModel } from '../nodes/OAuth2LlmChatModel/OAuth2LlmChatModel.node.js'; // with .js: the bare path resolves to the .node.json codex
 import { replaceSharedTokenCache } from '../nodes/shared/token-cache';
 import { FakeClock } from './helpers/fake-clock';
 import { answerChat, startSandbox, type RecordedRequest, type Sandbox } from './sandbox/sandbox';
