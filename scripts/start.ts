@@ -1,0 +1,98 @@
+/**
+ * `npm start`: the main job on a built-in local default. Starts the sandbox provider (a real OAuth2
+ * authorization server + an OpenAI-compatible chat API on 127.0.0.1), a real n8n 2.41 with this
+ * package loaded, a credential for the sandbox and the example workflows, then prints what to open.
+ *
+ *   npm start                  editor on http://localhost:5678 until Ctrl-C
+ *   npm start -- --headless    runs the Manual Trigger example once, prints the answers, exits
+ *
+ * Environment: N8N_PORT (default 5678), SANDBOX_PORT (default 8787), SANDBOX_TOKEN_TTL (seconds, default 300).
+ */
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import {
+	manualExampleWorkflow,
+	sandboxCredential,
+	scheduleExampleWorkflow,
+	SANDBOX_CREDENTIAL_NAME,
+} from '../examples/workflows';
+import { DEFAULT_OWNER, N8nInstance, stagePackage } from '../test/harness/n8n';
+import { startSandbox } from '../test/sandbox/sandbox';
+
+const repoRoot = path.resolve(__dirname, '..');
+const headless = process.argv.includes('--headless');
+
+async function main(): Promise<number> {
+	const sandbox = await startSandbox({
+		port: Number(process.env.SANDBOX_PORT ?? 8787),
+		tokenTtlSeconds: Number(process.env.SANDBOX_TOKEN_TTL ?? 300),
+	});
+	const stagingDir = await fs.mkdtemp(path.join(os.tmpdir(), 'oauth2-llm-demo-'));
+	let n8n: N8nInstance | undefined;
+	const shutdown = async () => {
+		await n8n?.dispose();
+		await sandbox.stop();
+		await fs.rm(stagingDir, { recursive: true, force: true });
+	};
+	try {
+		const extensionsDir = await stagePackage({ repoRoot, destDir: stagingDir });
+		n8n = await N8nInstance.create({ extensionsDir, port: Number(process.env.N8N_PORT ?? 5678) });
+		await n8n.importCredentials([sandboxCredential(sandbox)]);
+		const manualId = await n8n.importWorkflow(manualExampleWorkflow());
+
+		if (headless) {
+			const run = await n8n.execute(manualId);
+			const items = run.runData?.['OAuth2 LLM Chat']?.[0]?.data?.main?.[0] ?? [];
+			if (run.exitCode !== 0 || items.length === 0) {
+				console.error(`The example workflow failed: ${run.error?.message ?? run.stderr.slice(-2000)}`);
+				return 1;
+			}
+			const stats = await sandbox.stats();
+			for (const item of items) console.log(`answer: ${item.json.content}`);
+			console.log(
+				`\n${items.length} answers from ${items[0].json.model}; token requests at the sandbox: ${stats.totals.tokenRequests}, chat requests: ${stats.totals.chatRequests}`,
+			);
+			return 0;
+		}
+
+		const scheduleId = await n8n.importWorkflow(scheduleExampleWorkflow({ seconds: 60 }));
+		await n8n.publishWorkflow(scheduleId);
+		await n8n.start();
+		await n8n.setupOwner();
+		const editorUrl = `http://localhost:${n8n.port}`;
+		console.log(`
+n8n ${n8n.install.version} is running with n8n-nodes-oauth2-llm loaded.
+
+  Open        ${editorUrl}
+  Log in      ${DEFAULT_OWNER.email} / ${DEFAULT_OWNER.password}
+  Workflows   "${manualExampleWorkflow().name}" (open it, click Execute workflow)
+              "${scheduleExampleWorkflow().name}" (published: runs every minute; see Executions)
+  Credential  "${SANDBOX_CREDENTIAL_NAME}" (OAuth2 LLM Provider; open it and click Test)
+
+Sandbox provider (a local OAuth2 server and chat API; tokens live ${process.env.SANDBOX_TOKEN_TTL ?? 300} s):
+  Token URL   ${sandbox.tokenUrl}
+  Base URL    ${sandbox.baseUrl}
+  Client      ${sandbox.clients.post.id} / ${sandbox.clients.post.secret}   (a local test client)
+  Counters    ${sandbox.controlUrl}/stats
+
+Stop with Ctrl-C.`);
+		await new Promise<void>((resolve) => {
+			process.once('SIGINT', resolve);
+			process.once('SIGTERM', resolve);
+		});
+		console.log('\nStopping n8n and the sandbox…');
+		return 0;
+	} finally {
+		await shutdown();
+	}
+}
+
+main().then(
+	(code) => process.exit(code),
+	(error: unknown) => {
+		console.error(error instanceof Error ? error.message : error);
+		process.exit(1);
+	},
+);
