@@ -7,14 +7,14 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
 import type { BaseChatModel } from '@langchain/core/language_models/chat_models';
-import { AIMessage, HumanMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
+import { AIMessage, AIMessageChunk, HumanMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
 import { DynamicTool } from '@langchain/core/tools';
 import { NodeApiError, NodeOperationError, type INode, type ISupplyDataFunctions } from 'n8n-workflow';
 
 import { OAuth2LlmChatModel } from '../nodes/OAuth2LlmChatModel/OAuth2LlmChatModel.node.js'; // with .js: the bare path resolves to the .node.json codex
 import { replaceSharedTokenCache } from '../nodes/shared/token-cache';
 import { FakeClock } from './helpers/fake-clock';
-import { answerChat, startSandbox, type RecordedRequest, type Sandbox } from './sandbox/sandbox';
+import { startSandbox, type RecordedRequest, type Sandbox } from './sandbox/sandbox';
 
 let sandbox: Sandbox;
 before(async () => {
@@ -108,44 +108,6 @@ async function counters() {
 	return (await sandbox.stats()).clients[sandbox.clients.post.id];
 }
 
-describe('sandbox answerChat with tools', () => {
-	const calculator = {
-		type: 'function',
-		function: { name: 'Calculator', parameters: { type: 'object', properties: { input: { type: 'string' } } } },
-	};
-
-	it('asks for the offered calculator tool when the user asks for a calculation', () => {
-		const answer = answerChat({ model: 'sandbox-echo', messages: [{ role: 'user', content: 'What is 12*34?' }], tools: [calculator] });
-		assert.equal(answer.finish_reason, 'tool_calls');
-		assert.equal(answer.content, null);
-		assert.equal(answer.tool_calls?.length, 1);
-		assert.equal(answer.tool_calls?.[0].function.name, 'Calculator');
-		assert.deepEqual(JSON.parse(answer.tool_calls?.[0].function.arguments ?? ''), { input: '12*34' });
-		assert.deepEqual(answerChat({ model: 'sandbox-echo', messages: [{ role: 'user', content: 'What is 12*34?' }], tools: [calculator] }), answer);
-	});
-
-	it('answers with the tool result when the last message is one', () => {
-		const answer = answerChat({
-			model: 'sandbox-echo',
-			messages: [
-				{ role: 'user', content: 'calculate 12*34' },
-				{ role: 'assistant', content: null, tool_calls: [] },
-				{ role: 'tool', tool_call_id: 'call_1', content: '408' },
-			],
-			tools: [calculator],
-		});
-		assert.deepEqual(answer, { content: 'The result is 408', finish_reason: 'stop' });
-	});
-
-	it('keeps echoing without tools, or without a calculation to do', () => {
-		assert.equal(answerChat({ model: 'sandbox-echo', messages: [{ role: 'user', content: 'What is 12*34?' }] }).content, 'Echo from sandbox-echo: What is 12*34?');
-		assert.equal(
-			answerChat({ model: 'sandbox-echo', messages: [{ role: 'user', content: 'hello' }], tools: [calculator] }).content,
-			'Echo from sandbox-echo: hello',
-		);
-	});
-});
-
 describe('OAuth2 LLM Chat Model against the sandbox provider', () => {
 	it('supplies a LangChain chat model that answers a plain call', async () => {
 		const model = await supplyModel();
@@ -213,6 +175,16 @@ describe('OAuth2 LLM Chat Model against the sandbox provider', () => {
 		for await (const chunk of await model.stream('stream me')) text += chunk.text;
 		assert.equal(text, 'Echo from sandbox-echo: stream me');
 		assert.equal((await counters()).chatRequests, 1);
+	});
+
+	it('streams a tool call too: the chunks add up to the same tool_calls as invoke', async () => {
+		const withTools = (await supplyModel()).bindTools!([calculatorTool()]);
+		let merged: AIMessageChunk | undefined;
+		for await (const chunk of await withTools.stream('calculate 6*7')) merged = merged ? merged.concat(chunk) : chunk;
+		assert.equal(merged?.tool_calls?.length, 1);
+		assert.equal(merged?.tool_calls?.[0].name, 'Calculator');
+		assert.deepEqual(merged?.tool_calls?.[0].args, { input: '6*7' });
+		assert.match(String(merged?.tool_calls?.[0].id), /^call_sandbox_/);
 	});
 
 	it('takes the token at call time: one model instance, clock moved past the token\'s life, a second token', async () => {

@@ -86,7 +86,7 @@ export class OAuth2LlmChatModel implements INodeType {
 		const options = this.getNodeParameter('options', itemIndex, {}) as ModelNodeOptions;
 		const model = new OAuth2ChatModel(
 			modelId,
-			{ provider, node, logger: this.logger, executionSignal: this.getExecutionCancelSignal() },
+			{ provider, node, logger: this.logger, executionSignal: this.getExecutionCancelSignal?.() },
 			{
 				temperature: options.temperature,
 				maxTokens: options.maxTokens,

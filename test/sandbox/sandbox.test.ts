@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 
-import { basicAuthorization, type Sandbox, startSandbox } from './sandbox';
+import { answerChat, basicAuthorization, type Sandbox, startSandbox } from './sandbox';
 
 interface ChatJson {
 	id: string;
@@ -46,6 +46,16 @@ async function chat(sb: Sandbox, token: string | undefined, body: Record<string,
 	const text = await res.text();
 	return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) as ChatJson };
 }
+
+/** As n8n 2.41 offers its Calculator tool (a LangChain Tool named after its node "Calculator"). */
+const calculatorTool = {
+	type: 'function',
+	function: {
+		name: 'Calculator',
+		description: 'Useful for getting the result of a math expression.',
+		parameters: { type: 'object', properties: { input: { type: 'string' } }, additionalProperties: false },
+	},
+};
 
 const hello = { model: 'sandbox-echo', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hello sandbox world' }] };
 
@@ -121,6 +131,34 @@ describe('sandbox provider (in-process)', () => {
 		const text = chunks.map((c) => c.choices?.[0]?.delta?.content ?? '').join('');
 		assert.equal(text, 'Echo from sandbox-echo: hello sandbox world');
 		assert.equal(chunks.at(-1)?.usage?.total_tokens, 11);
+	});
+
+	it('answers a calculation with a tool_calls entry for the offered calculator, and a tool result with it', async () => {
+		const { access_token } = await sb.fetchToken('post');
+		const tools = [calculatorTool];
+		const question = { role: 'user', content: 'calculate (3+4)*5' };
+		const r = await chat(sb, access_token, { model: 'sandbox-echo', messages: [question], tools });
+		assert.equal(r.status, 200);
+		const choice = (r.json() as any).choices[0];
+		assert.equal(choice.finish_reason, 'tool_calls');
+		assert.equal(choice.message.content, null);
+		const [call] = choice.message.tool_calls;
+		assert.equal(call.type, 'function');
+		assert.equal(call.function.name, 'Calculator');
+		assert.deepEqual(JSON.parse(call.function.arguments), { input: '(3+4)*5' });
+
+		const followUp = [question, { role: 'assistant', content: null, tool_calls: [call] }, { role: 'tool', tool_call_id: call.id, content: '35' }];
+		const f = await chat(sb, access_token, { model: 'sandbox-echo', messages: followUp, tools });
+		assert.equal(f.json().choices[0].message.content, 'The result is 35');
+
+		const s = await chat(sb, access_token, { model: 'sandbox-echo', messages: [question], tools, stream: true });
+		const chunks = s.text
+			.split('\n\n')
+			.filter((e) => e && e !== 'data: [DONE]')
+			.map((e) => JSON.parse(e.replace(/^data: /, '')) as any);
+		const streamed = chunks.flatMap((c) => c.choices[0]?.delta?.tool_calls ?? []);
+		assert.deepEqual(streamed, [{ index: 0, ...call }]);
+		assert.equal(chunks.at(-1).choices[0].finish_reason, 'tool_calls');
 	});
 
 	it('client_secret_basic: form-encoded credentials work, raw "%" is refused (oidc-provider form-decodes)', async () => {
@@ -299,5 +337,46 @@ describe('sandbox provider (child process)', () => {
 		} finally {
 			if (child.exitCode === null) child.kill('SIGKILL');
 		}
+	});
+});
+
+describe('answerChat (pure): tool calling', () => {
+	it('asks for the offered calculator tool when the user asks for a calculation, deterministically', () => {
+		const request = { model: 'sandbox-echo', messages: [{ role: 'user', content: 'What is 12*34?' }], tools: [calculatorTool] };
+		const answer = answerChat(request);
+		assert.equal(answer.finish_reason, 'tool_calls');
+		assert.equal(answer.content, null);
+		assert.equal(answer.tool_calls?.length, 1);
+		assert.equal(answer.tool_calls?.[0].function.name, 'Calculator');
+		assert.deepEqual(JSON.parse(answer.tool_calls?.[0].function.arguments ?? ''), { input: '12*34' });
+		assert.deepEqual(answerChat(request), answer);
+	});
+
+	it('uses the tool\'s own single string argument when it is not called input', () => {
+		const tool = { type: 'function', function: { name: 'my_calculator', parameters: { type: 'object', properties: { expression: { type: 'string' } } } } };
+		const answer = answerChat({ model: 'm', messages: [{ role: 'user', content: 'please calculate 2+2' }], tools: [tool] });
+		assert.equal(answer.tool_calls?.[0].function.name, 'my_calculator');
+		assert.deepEqual(JSON.parse(answer.tool_calls?.[0].function.arguments ?? ''), { expression: '2+2' });
+	});
+
+	it('answers "The result is <tool output>" when the last message is a tool result', () => {
+		const answer = answerChat({
+			model: 'sandbox-echo',
+			messages: [
+				{ role: 'user', content: 'calculate 12*34' },
+				{ role: 'assistant', content: null, tool_calls: [] },
+				{ role: 'tool', tool_call_id: 'call_1', content: '408' },
+			],
+			tools: [calculatorTool],
+		});
+		assert.deepEqual(answer, { content: 'The result is 408', finish_reason: 'stop' });
+	});
+
+	it('keeps echoing without tools, without a calculator, or without a calculation to do', () => {
+		const ask = (content: string, tools?: unknown[]) => answerChat({ model: 'sandbox-echo', messages: [{ role: 'user', content }], tools }).content;
+		assert.equal(ask('What is 12*34?'), 'Echo from sandbox-echo: What is 12*34?');
+		assert.equal(ask('What is 12*34?', [{ type: 'function', function: { name: 'weather' } }]), 'Echo from sandbox-echo: What is 12*34?');
+		assert.equal(ask('hello', [calculatorTool]), 'Echo from sandbox-echo: hello');
+		assert.equal(ask('What is the capital of France?', [calculatorTool]), 'Echo from sandbox-echo: What is the capital of France?');
 	});
 });
