@@ -244,6 +244,20 @@ describe('token cache', () => {
 		assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-3');
 	});
 
+	it('a caller that needs a token after a failed background refresh still gets the full retry schedule', async () => {
+		const clock = new FakeClock();
+		const endpoint = await server([tokenAnswer(0), { status: 503, delayMs: 100 }, { status: 503 }]);
+		const cache = new TokenCache({ clock });
+		const cfg = config(endpoint.url);
+		await cache.getToken(cfg, context);
+		clock.advance(58 * 60_000);
+		await cache.getToken(cfg, context); // starts the background refresh, which will fail
+		clock.advance(2 * 60_000); // the old token is no longer usable while that attempt is in flight
+		const token = await cache.getToken(cfg, context);
+		assert.equal(token.accessToken, 'access-token-3');
+		assert.deepEqual(clock.sleeps, [1100], 'its own retry after the foreground 503');
+	});
+
 	it('a short token (30 s, buffer 60 s) is reused for its first 15 s', async () => {
 		const clock = new FakeClock();
 		const endpoint = await server((_request, index) => tokenAnswer(index, { expires_in: 30 }));

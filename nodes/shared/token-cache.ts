@@ -167,7 +167,7 @@ export class TokenCache {
 				// One attempt, no backoff sleeps under the lock: callers still have a good token, and the
 				// next call after BACKGROUND_RETRY_INTERVAL_MS tries again (Azure SDK token cycler's rule).
 				// No caller's abort signal either: this refresh serves every execution.
-				await this.fetch(entry, config, { providerName: context.providerName }, { ...this.retryPolicy, maxRetries: 0 });
+				await this.fetch(entry, config, { providerName: context.providerName }, { ...this.retryPolicy, maxRetries: 0 }, false);
 			})
 			.catch((error: unknown) => {
 				entry.backgroundNotBeforeMs = this.clock.nowMs() + BACKGROUND_RETRY_INTERVAL_MS;
@@ -178,12 +178,17 @@ export class TokenCache {
 			});
 	}
 
-	/** Runs under the entry's mutex. */
+	/**
+	 * Runs under the entry's mutex. `shareFailure`: whether callers queued behind this fetch get its
+	 * error instead of trying themselves. Not for a background refresh's single attempt: a caller
+	 * that needs a token now deserves the full retry schedule.
+	 */
 	private async fetch(
 		entry: CacheEntry,
 		config: TokenEndpointConfig,
 		context: TokenRequestContext,
 		retryPolicy: RetryPolicy,
+		shareFailure = true,
 	): Promise<AccessToken> {
 		const generation = ++entry.fetchGeneration;
 		const refreshToken = config.refreshToken ? (entry.rotatedRefreshToken ?? config.refreshToken) : undefined;
@@ -213,7 +218,7 @@ export class TokenCache {
 			return token;
 		} catch (error) {
 			// A cancelled execution's abort is its own business, not an answer to share with other waiters.
-			if (!isAbort(error)) entry.lastFailure = { generation, error };
+			if (shareFailure && !isAbort(error)) entry.lastFailure = { generation, error };
 			throw error;
 		}
 	}
