@@ -161,23 +161,48 @@ describe('OAuth2 LLM Chat Model in a real n8n 2.41', () => {
 	});
 
 	it('an agent run that outlives its first token still succeeds: the second model call takes a new token', { timeout: RUN_TIMEOUT_MS }, async () => {
-		// A 4 s token counts as expired after 2 s (the buffer shrinks to half a short life); each chat call
-		// takes 2.5 s, so the agent's second call starts after the first token's usable life, and the
-		// whole run (~5 s) outlives the first token itself.
-		await sandbox.configure({ tokenTtlSeconds: 4, chatLatencyMs: 2500 });
+		// A 6 s token counts as expired after 3 s (the expiry buffer shrinks to half a short life); each chat
+		// call takes 3.5 s, so the agent's second call starts after the first token's usable life, and the
+		// whole run (~7 s) outlives the first token itself. The sandbox still accepts the first token when
+		// it checks it 3.5 s after issue (JWT exp is whole seconds: at least 5 s of real life), so a 401
+		// replay cannot be what saves the run.
+		await sandbox.configure({ tokenTtlSeconds: 6, chatLatencyMs: 3500 });
 		const id = await n8n.importWorkflow(agentWithCalculator('calculate 7*6'));
-		const started = Date.now();
 		const result = await n8n.execute(id, { timeoutMs: RUN_TIMEOUT_MS });
 		assert.equal(result.exitCode, 0, explain(result));
 		assert.match(String(firstJson(result.runData, 'AI Agent')?.output), /^The result is .*\b42\b/);
-		assert.ok(Date.now() - started > 5000);
 
-		const chats = (await sandbox.requests()).filter((request) => request.kind === 'chat');
+		const requests = await sandbox.requests();
+		const chats = requests.filter((request) => request.kind === 'chat');
+		const tokenRequests = requests.filter((request) => request.kind === 'token');
 		assert.equal(chats.length, 2);
+		// The second answer leaves the sandbox 3.5 s after that call arrived.
+		assert.ok(chats[1].at + 3500 - tokenRequests[0].at > 6000, 'the run outlived the first token');
 		assert.notEqual(chats[0].headers.authorization, chats[1].headers.authorization, 'each call carried its own token');
 		const stats = await counters();
 		assert.equal(stats.tokensIssued, 2);
 		assert.equal(stats.chatRejected401, 0, 'renewed before use, not after a 401');
+	});
+
+	it('a credential the token endpoint refuses fails the agent run with the provider\'s OAuth error, secret not shown', { timeout: RUN_TIMEOUT_MS }, async () => {
+		const wrongSecret = 'e2e-wrong-secret-4711';
+		const badCredential = { id: 'oauth2LlmSandboxBad', name: 'Sandbox LLM (wrong secret)' };
+		await n8n.importCredentials([
+			{
+				...badCredential,
+				type: 'llmProviderOAuth2Api',
+				data: { baseUrl: sandbox.baseUrl, tokenUrl: sandbox.tokenUrl, clientId: sandbox.clients.post.id, clientSecret: wrongSecret },
+			},
+		]);
+		const workflow = agentWithCalculator('What is 1+1?');
+		workflow.nodes = workflow.nodes.map((entry) =>
+			entry.name === chatModel.name ? { ...entry, credentials: { llmProviderOAuth2Api: badCredential } } : entry,
+		);
+		const result = await n8n.execute(await n8n.importWorkflow(workflow), { timeoutMs: RUN_TIMEOUT_MS });
+		assert.notEqual(result.exitCode, 0);
+		assert.match(JSON.stringify(result.error) + result.stdout, /invalid_client/);
+		assert.doesNotMatch(JSON.stringify(result.result ?? {}) + result.stdout + result.stderr, new RegExp(wrongSecret));
+		assert.equal((await counters()).chatRequests, 0);
 	});
 
 	it('n8n 2.41 lists the OAuth2 LLM Chat node as a tool ("OAuth2 LLM Chat Tool") and loads the model node', { timeout: RUN_TIMEOUT_MS }, async () => {
