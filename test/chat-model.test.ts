@@ -12,6 +12,7 @@ import { DynamicTool } from '@langchain/core/tools';
 import { NodeApiError, NodeOperationError, type INode, type ISupplyDataFunctions } from 'n8n-workflow';
 
 import { OAuth2LlmChatModel } from '../nodes/OAuth2LlmChatModel/OAuth2LlmChatModel.node.js'; // with .js: the bare path resolves to the .node.json codex
+import { buildChatCompletionRequest, fromChatCompletion } from '../nodes/OAuth2LlmChatModel/openai-chat';
 import { replaceSharedTokenCache } from '../nodes/shared/token-cache';
 import { FakeClock } from './helpers/fake-clock';
 import { startSandbox, type RecordedRequest, type Sandbox } from './sandbox/sandbox';
@@ -270,5 +271,87 @@ describe('OAuth2 LLM Chat Model against the sandbox provider', () => {
 		const { context } = supplyContext();
 		const listed = await new OAuth2LlmChatModel().methods.listSearch.searchModels.call(context as never, 'json');
 		assert.deepEqual(listed.results, [{ name: 'sandbox-json', value: 'sandbox-json' }]);
+	});
+});
+
+describe('translation between n8n\'s AI SDK types and OpenAI chat completions (pure)', () => {
+	it('turns parallel tool calls into one assistant message, and gives id-less calls an id', () => {
+		const result = fromChatCompletion(
+			{
+				id: 'c1',
+				model: 'm',
+				choices: [
+					{
+						message: {
+							role: 'assistant',
+							content: null,
+							tool_calls: [
+								{ id: 'a', type: 'function', function: { name: 'Calculator', arguments: '{"input":"1+1"}' } },
+								{ type: 'function', function: { name: 'Calculator', arguments: '{"input":"2+2"}' } },
+							],
+						},
+						finish_reason: 'tool_calls',
+					},
+				],
+				usage: { prompt_tokens: 3, completion_tokens: 4 },
+			},
+			'Sandbox',
+		);
+		assert.equal(result.finishReason, 'tool-calls');
+		assert.deepEqual(result.usage, { promptTokens: 3, completionTokens: 4, totalTokens: 7 });
+		assert.deepEqual(result.message.content, [
+			{ type: 'tool-call', toolCallId: 'a', toolName: 'Calculator', input: '{"input":"1+1"}' },
+			{ type: 'tool-call', toolCallId: 'call_1', toolName: 'Calculator', input: '{"input":"2+2"}' },
+		]);
+	});
+
+	it('builds the request: system, user with an image, assistant tool calls, one tool message per result', () => {
+		const request = buildChatCompletionRequest(
+			{ model: 'm', temperature: 0, stopSequences: ['END'] },
+			[
+				{ role: 'system', content: [{ type: 'text', text: 'be brief' }] },
+				{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'file', mediaType: 'image/png', data: 'iVBORw0' }] },
+				{
+					role: 'assistant',
+					content: [
+						{ type: 'tool-call', toolCallId: 'a', toolName: 't', input: '{}' },
+						{ type: 'tool-call', toolCallId: 'b', toolName: 't', input: '{"x":1}' },
+					],
+				},
+				{
+					role: 'tool',
+					content: [
+						{ type: 'tool-result', toolCallId: 'a', result: 'one' },
+						{ type: 'tool-result', toolCallId: 'b', result: { value: 2 } },
+					],
+				},
+			],
+			[],
+		);
+		assert.deepEqual(request, {
+			model: 'm',
+			temperature: 0,
+			stop: ['END'],
+			messages: [
+				{ role: 'system', content: 'be brief' },
+				{
+					role: 'user',
+					content: [
+						{ type: 'text', text: 'what is this?' },
+						{ type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0' } },
+					],
+				},
+				{
+					role: 'assistant',
+					content: null,
+					tool_calls: [
+						{ id: 'a', type: 'function', function: { name: 't', arguments: '{}' } },
+						{ id: 'b', type: 'function', function: { name: 't', arguments: '{"x":1}' } },
+					],
+				},
+				{ role: 'tool', tool_call_id: 'a', content: 'one' },
+				{ role: 'tool', tool_call_id: 'b', content: '{"value":2}' },
+			],
+		});
 	});
 });

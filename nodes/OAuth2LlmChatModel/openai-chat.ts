@@ -195,11 +195,13 @@ export function fromChatCompletion(response: ChatCompletionResponse, providerNam
 	const text = assistantText(message.content);
 	if (text !== '') content.push({ type: 'text', text });
 	const toolCalls = Array.isArray(message.tool_calls) ? (message.tool_calls as Array<Partial<OpenAiToolCall>>) : [];
-	for (const call of toolCalls) {
+	for (const [index, call] of toolCalls.entries()) {
 		if (!call?.function?.name) continue;
 		content.push({
 			type: 'tool-call',
-			toolCallId: call.id,
+			// Some OpenAI-compatible servers omit ids; the agent pairs tool results with calls by id, and
+			// n8n's streaming adapter tells parallel calls apart by id only.
+			toolCallId: call.id || `call_${index}`,
 			toolName: call.function.name,
 			input: typeof call.function.arguments === 'string' ? call.function.arguments : JSON.stringify(call.function.arguments ?? {}),
 		});
