@@ -1,0 +1,115 @@
+/**
+ * Creating or updating the credentials through n8n's public REST API (n8n 2.41's openapi.yml):
+ *
+ *   POST  /api/v1/credentials        {id, name, type, data}  200 created; 409 when the id is taken
+ *   PATCH /api/v1/credentials/{id}   {name, type, data}      200 updated (data replaces the old data)
+ *
+ * POST takes a caller-chosen id (1–16 of [A-Za-z0-9_-]) since n8n 2.x, so the stable id is kept and a
+ * 409 means "exists": then PATCH. Only the credential:create and credential:update API key scopes are
+ * needed. Authentication is the `X-N8N-API-KEY` header. Providers are sent one after another; a failure
+ * is recorded and the next provider still goes.
+ */
+import { REDACTED } from '../nodes/shared/errors';
+import type { N8nCredential } from './litellm-config';
+
+export type UpsertStatus = 'created' | 'updated' | 'failed';
+
+export interface UpsertOutcome {
+	name: string;
+	id: string;
+	status: UpsertStatus;
+	/** Why it failed: HTTP status and n8n's message, or the network error. Never a secret. */
+	detail?: string;
+}
+
+export interface N8nApiOptions {
+	/** n8n's URL, e.g. http://localhost:5678, or its public API base, e.g. http://localhost:5678/api/v1. */
+	n8nUrl: string;
+	apiKey: string;
+	timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** `http://host:5678` or `…/api/v1` → `http://host:5678/api/v1/` (trailing slash: a base for new URL()). */
+export function publicApiBase(n8nUrl: string): URL {
+	const url = new URL(n8nUrl);
+	if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--n8n-url must be an http(s) URL (got ${url.protocol})`);
+	url.search = '';
+	url.hash = '';
+	let path = url.pathname.replace(/\/+$/, '');
+	if (!/\/api\/v\d+$/.test(path)) path += '/api/v1';
+	url.pathname = `${path}/`;
+	return url;
+}
+
+async function describeFailure(response: Response): Promise<string> {
+	let message = '';
+	try {
+		const text = await response.text();
+		try {
+			const body = JSON.parse(text) as { message?: unknown };
+			message = typeof body.message === 'string' ? body.message : text;
+		} catch {
+			message = text;
+		}
+	} catch {
+		/* no body */
+	}
+	message = message.replace(/\s+/g, ' ').trim().slice(0, 300);
+	return `HTTP ${response.status}${message ? `: ${message}` : ''}`;
+}
+
+function hide(text: string, secrets: string[]): string {
+	return secrets
+		.filter((secret) => secret.length >= 4)
+		.sort((a, b) => b.length - a.length)
+		.reduce((result, secret) => result.split(secret).join(REDACTED), text);
+}
+
+/** Creates or updates each credential; resolves with one outcome per credential, in order. Never rejects. */
+export async function upsertCredentials(credentials: N8nCredential[], options: N8nApiOptions): Promise<UpsertOutcome[]> {
+	const base = publicApiBase(options.n8nUrl);
+	const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+	const send = (method: 'POST' | 'PATCH', path: string, body: unknown) =>
+		fetch(new URL(path, base), {
+			method,
+			headers: { 'content-type': 'application/json', accept: 'application/json', 'x-n8n-api-key': options.apiKey },
+			body: JSON.stringify(body),
+			signal: AbortSignal.timeout(timeoutMs),
+		});
+
+	const outcomes: UpsertOutcome[] = [];
+	for (const credential of credentials) {
+		const { id, name, type, data } = credential;
+		const secrets = [options.apiKey, data.clientSecret, data.refreshToken];
+		try {
+			const created = await send('POST', 'credentials', { id, name, type, data });
+			if (created.ok) {
+				await created.body?.cancel();
+				outcomes.push({ name, id, status: 'created' });
+				continue;
+			}
+			if (created.status !== 409) {
+				outcomes.push({ name, id, status: 'failed', detail: hide(`create: ${await describeFailure(created)}`, secrets) });
+				continue;
+			}
+			await created.body?.cancel();
+			const updated = await send('PATCH', `credentials/${encodeURIComponent(id)}`, { name, type, data });
+			if (updated.ok) {
+				await updated.body?.cancel();
+				outcomes.push({ name, id, status: 'updated' });
+			} else {
+				outcomes.push({ name, id, status: 'failed', detail: hide(`update: ${await describeFailure(updated)}`, secrets) });
+			}
+		} catch (error) {
+			const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+			const reason =
+				(error as Error).name === 'TimeoutError'
+					? `no answer within ${timeoutMs} ms`
+					: [(error as Error).message, cause?.code ?? cause?.message].filter(Boolean).join(': ');
+			outcomes.push({ name, id, status: 'failed', detail: hide(reason, secrets) });
+		}
+	}
+	return outcomes;
+}
