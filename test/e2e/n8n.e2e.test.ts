@@ -1,0 +1,335 @@
+/**
+ * OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a REAL n8n 2.41.0 (test/harness/n8n.ts),
+ * against the sandbox provider (test/sandbox: a real OAuth2 server + a token-verifying chat API, in
+ * its own child process so it answers while n8n runs). One n8n instance (one user folder) for the
+ * whole file: first the CLI runs (`n8n execute`), then the server (`n8n start`, REST API).
+ *
+ *   npm run build && node --import tsx --test test/e2e/n8n.e2e.test.ts
+ *
+ * First run installs n8n (~7 min, cached outside the repo); afterwards the file takes about 1.5 min.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+
+import {
+	manualExampleWorkflow,
+	sandboxCredential,
+	scheduleExampleWorkflow,
+	SANDBOX_CREDENTIAL_ID,
+	SANDBOX_CREDENTIAL_NAME,
+} from '../../examples/workflows';
+import { N8nInstance, stagePackage, type ExecuteResult } from '../harness/n8n';
+import { startSandbox, type RecordedRequest, type Sandbox } from '../sandbox/sandbox';
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const SETUP_TIMEOUT_MS = 20 * 60_000;
+const RUN_TIMEOUT_MS = 180_000;
+const CREDENTIAL_TYPE = 'llmProviderOAuth2Api';
+const CHAT_NODE = 'OAuth2 LLM Chat';
+
+/** A secret that appears nowhere else, so finding it anywhere is a leak. Alphanumeric: no encoding changes it. */
+const CANARY_SECRET = `LeakCanary${randomBytes(12).toString('hex')}`;
+const CLIENTS = {
+	schedule: { id: 'e2e-schedule-client', secret: `ScheduleSecret${randomBytes(8).toString('hex')}`, authMethod: 'client_secret_post' as const },
+	down: { id: 'e2e-down-client', secret: CANARY_SECRET, authMethod: 'client_secret_post' as const },
+};
+const SCHEDULE_CREDENTIAL = { id: 'e2eScheduleCred1', name: 'Schedule LLM (8 s tokens)' };
+const DOWN_CREDENTIAL = { id: 'e2eTokenDownCred', name: 'Unreachable LLM Provider' };
+
+/** Sandbox token lifetime and credential expiry buffer for the Schedule Trigger test. */
+const SCHEDULE_TTL_S = 8;
+const SCHEDULE_BUFFER_S = 2;
+const SCHEDULE_EVERY_S = 3;
+const SCHEDULE_RUN_FOR_MS = 33_000;
+
+let sandbox: Sandbox;
+let n8n: N8nInstance;
+let stagingDir: string;
+let scheduleWorkflowId: string;
+
+function explain(result: ExecuteResult): string {
+	return `exit ${result.exitCode}; error ${JSON.stringify(result.error)?.slice(0, 2000)}\n${(result.stdout + result.stderr).slice(-4000)}`;
+}
+
+async function countersOf(clientId: string) {
+	const stats = await sandbox.stats();
+	return stats.clients[clientId] ?? { tokenRequests: 0, tokensIssued: 0, tokenErrors: 0, chatRequests: 0, chatRejected401: 0 };
+}
+
+function bearerOf(request: RecordedRequest): string {
+	return String(request.headers.authorization ?? '').replace(/^Bearer /, '');
+}
+
+function jwtClaims(token: string): { exp: number; iat: number; client_id?: string } {
+	return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
+}
+
+/** `n8n start` (once) and the owner login, for the tests that use the REST API. */
+async function ensureServer(): Promise<void> {
+	if (n8n.running) return;
+	await n8n.start({ timeoutMs: 150_000 });
+	await n8n.setupOwner();
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Manual Trigger → HTTP Request (n8n's own node, this credential type) POST {baseUrl}/chat/completions. */
+function httpRequestWorkflow(baseUrl: string, question: string) {
+	return {
+		name: 'e2e: HTTP Request node with the OAuth2 LLM Provider credential',
+		settings: { executionOrder: 'v1' },
+		nodes: [
+			{ id: 'e2e00000-0000-4000-8000-000000000001', name: 'Manual', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} },
+			{
+				id: 'e2e00000-0000-4000-8000-000000000002',
+				name: 'HTTP Request',
+				type: 'n8n-nodes-base.httpRequest',
+				typeVersion: 4.5, // what n8n 2.41 ships as its default version
+				position: [220, 0],
+				parameters: {
+					method: 'POST',
+					url: `${baseUrl}/chat/completions`,
+					authentication: 'predefinedCredentialType',
+					nodeCredentialType: CREDENTIAL_TYPE,
+					sendBody: true,
+					contentType: 'json',
+					specifyBody: 'json',
+					jsonBody: JSON.stringify({ model: 'sandbox-echo', messages: [{ role: 'user', content: question }] }),
+					options: {},
+				},
+				credentials: { [CREDENTIAL_TYPE]: { id: SANDBOX_CREDENTIAL_ID, name: SANDBOX_CREDENTIAL_NAME } },
+			},
+		],
+		connections: { Manual: { main: [[{ node: 'HTTP Request', type: 'main', index: 0 }]] } },
+	};
+}
+
+describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2.41', () => {
+	before(
+		async () => {
+			sandbox = await startSandbox({ clients: CLIENTS }); // child process: n8n calls it while we wait
+			stagingDir = await fs.mkdtemp(path.join(os.tmpdir(), 'oauth2-llm-e2e-n8n-'));
+			const extensionsDir = await stagePackage({ repoRoot: REPO_ROOT, destDir: stagingDir });
+			n8n = await N8nInstance.create({ extensionsDir });
+			const credentialData = (client: { id: string; secret: string }) => ({
+				baseUrl: sandbox.baseUrl,
+				tokenUrl: sandbox.tokenUrl,
+				clientId: client.id,
+				clientSecret: client.secret,
+				clientAuthentication: 'body',
+			});
+			await n8n.importCredentials([
+				sandboxCredential(sandbox),
+				{ ...SCHEDULE_CREDENTIAL, type: CREDENTIAL_TYPE, data: { ...credentialData(CLIENTS.schedule), expiryBufferSeconds: SCHEDULE_BUFFER_S } },
+				{ ...DOWN_CREDENTIAL, type: CREDENTIAL_TYPE, data: credentialData(CLIENTS.down) },
+			]);
+			// Imported now, activated through the REST API by the Schedule Trigger test (the CLI stays off the
+			// database while the server runs).
+			scheduleWorkflowId = await n8n.importWorkflow(
+				scheduleExampleWorkflow({
+					id: 'e2eScheduleWf001',
+					seconds: SCHEDULE_EVERY_S,
+					credentialId: SCHEDULE_CREDENTIAL.id,
+					credentialName: SCHEDULE_CREDENTIAL.name,
+				}),
+			);
+		},
+		{ timeout: SETUP_TIMEOUT_MS },
+	);
+
+	after(async () => {
+		await n8n?.dispose();
+		await sandbox?.stop();
+		if (stagingDir) await fs.rm(stagingDir, { recursive: true, force: true });
+	});
+
+	beforeEach(async () => {
+		await sandbox.reset();
+		await sandbox.configure({ tokenTtlSeconds: 3600, chatLatencyMs: 0, tokenFaults: [], chatFaults: [] });
+	});
+
+	it('n8n execute: Manual Trigger → 12 items → OAuth2 LLM Chat (concurrency 5): every answer in input order, one token for all', { timeout: RUN_TIMEOUT_MS }, async () => {
+		await sandbox.configure({ chatLatencyMs: 300 }); // so that items are really in flight together
+		const questions = Array.from({ length: 12 }, (_, i) => `Question number ${i + 1}: what is ${i} + ${i}?`);
+		const id = await n8n.importWorkflow(manualExampleWorkflow({ id: 'e2eManual12Items', questions }));
+		const result = await n8n.execute(id, { timeoutMs: RUN_TIMEOUT_MS });
+		assert.equal(result.exitCode, 0, explain(result));
+		assert.equal(result.status, 'success', explain(result));
+
+		const items = result.runData?.[CHAT_NODE]?.[0]?.data?.main?.[0] as Array<{ json: any; pairedItem: any }>;
+		assert.equal(items?.length, 12, explain(result));
+		items.forEach((item, i) => {
+			assert.equal(item.json.content, `Echo from sandbox-echo: ${questions[i]}`, `item ${i}`);
+			assert.equal(item.json.model, 'sandbox-echo');
+			assert.equal(item.json.role, 'assistant');
+			const paired = Array.isArray(item.pairedItem) ? item.pairedItem : [item.pairedItem];
+			assert.deepEqual(paired.map((p: { item: number }) => p.item), [i], `pairedItem of item ${i}`);
+		});
+
+		const stats = await countersOf(sandbox.clients.post.id);
+		assert.equal(stats.tokenRequests, 1, 'one token request for 12 items');
+		assert.equal(stats.tokensIssued, 1);
+		assert.equal(stats.chatRequests, 12);
+		assert.equal(stats.chatRejected401, 0);
+		const chats = (await sandbox.requests()).filter((request) => request.kind === 'chat');
+		assert.equal(new Set(chats.map(bearerOf)).size, 1, 'every chat request carried the same token');
+		// Concurrency > 1 really happened: with 300 ms per answer, some requests arrived while others were open.
+		const overlapping = chats.filter((c, i) => chats.some((d, j) => j !== i && Math.abs(d.at - c.at) < 250));
+		assert.ok(overlapping.length >= 2, `chat requests overlapped (arrivals ${chats.map((c) => c.at - chats[0].at).join(', ')} ms)`);
+	});
+
+	it("n8n's own HTTP Request node with this credential type (predefinedCredentialType) gets the answer", { timeout: RUN_TIMEOUT_MS }, async () => {
+		const question = 'Hello from the HTTP Request node';
+		const id = await n8n.importWorkflow(httpRequestWorkflow(sandbox.baseUrl, question));
+		const result = await n8n.execute(id, { timeoutMs: RUN_TIMEOUT_MS });
+		assert.equal(result.exitCode, 0, explain(result));
+		const answer = result.runData?.['HTTP Request']?.[0]?.data?.main?.[0]?.[0]?.json;
+		assert.equal(answer?.choices?.[0]?.message?.content, `Echo from sandbox-echo: ${question}`, explain(result));
+
+		const stats = await countersOf(sandbox.clients.post.id);
+		assert.equal(stats.tokensIssued, 1);
+		assert.equal(stats.chatRequests, 1);
+		assert.equal(stats.chatRejected401, 0);
+		const [chat] = (await sandbox.requests()).filter((request) => request.kind === 'chat');
+		assert.match(String(chat.headers.authorization), /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/, "the credential's authenticate put the bearer token on it");
+		assert.equal(jwtClaims(bearerOf(chat)).client_id, sandbox.clients.post.id);
+	});
+
+	it('token endpoint down (503 on every try): the execution fails with a clear error; the secret is in no stored execution and no log', { timeout: RUN_TIMEOUT_MS }, async () => {
+		await sandbox.configure({ tokenFaults: [{ status: 503, count: 100 }] });
+		const question = 'Is the token endpoint up?';
+		const wf = manualExampleWorkflow({
+			id: 'e2eTokenDownWf01',
+			questions: [question],
+			credentialId: DOWN_CREDENTIAL.id,
+			credentialName: DOWN_CREDENTIAL.name,
+		});
+		const id = await n8n.importWorkflow({ ...wf, name: 'e2e: token endpoint down' });
+		const started = Date.now();
+		const result = await n8n.execute(id, { timeoutMs: RUN_TIMEOUT_MS });
+		const elapsed = Date.now() - started;
+		await sandbox.configure({ tokenFaults: [] });
+
+		assert.notEqual(result.exitCode, 0, explain(result));
+		assert.equal(result.status, 'error', explain(result));
+		const message = String(result.error?.message ?? '');
+		assert.ok(message.includes(DOWN_CREDENTIAL.name), `the error names the provider (credential name): ${message}`);
+		assert.match(message, /token/i, `the error says it is about the token request: ${message}`);
+		assert.match(message + String(result.error?.description ?? ''), /503/, `the error gives the HTTP status: ${message}`);
+		assert.equal(result.error?.node?.name ?? result.runData?.[CHAT_NODE]?.[0]?.error?.node?.name, CHAT_NODE);
+
+		const stats = await countersOf(CLIENTS.down.id);
+		assert.ok(stats.tokenRequests >= 2, `the transient 503 was retried (token requests: ${stats.tokenRequests})`);
+		assert.equal(stats.tokensIssued, 0);
+		assert.equal(stats.chatRequests, 0, 'no chat request without a token');
+		process.stderr.write(`[e2e] token endpoint down: ${stats.tokenRequests} token requests, run took ${elapsed} ms; error: ${message}\n`);
+
+		const stored = await n8n.exportExecutions();
+		assert.ok(stored.includes(question), 'the failed execution is stored (its input is in the export)');
+		assert.ok(stored.includes(DOWN_CREDENTIAL.name), 'the stored execution holds the error');
+		const basic = Buffer.from(`${CLIENTS.down.id}:${CANARY_SECRET}`).toString('base64');
+		for (const [where, text] of [['stored executions', stored], ["n8n's logs", n8n.logs()], ['the run output', result.stdout + result.stderr]] as const) {
+			assert.ok(!text.includes(CANARY_SECRET), `the client secret appears in ${where}`);
+			assert.ok(!text.includes(basic), `the Basic credentials appear in ${where}`);
+		}
+	});
+
+	it("the credential dialog's Test (REST API) on the stored sandbox credential: status OK, a token was really obtained", { timeout: RUN_TIMEOUT_MS }, async () => {
+		await ensureServer();
+		const good = await n8n.testCredential({ id: SANDBOX_CREDENTIAL_ID, type: CREDENTIAL_TYPE });
+		assert.equal(good.httpStatus, 200, JSON.stringify(good.body));
+		assert.equal(good.status, 'OK', good.message);
+		assert.match(good.message, /Connection successful/);
+		assert.equal((await countersOf(sandbox.clients.post.id)).tokensIssued, 1, 'the test really obtained a token');
+	});
+
+	it("the credential dialog's Test (REST API) on an unsaved credential with a bad secret: Error, invalid_client, secret not shown", { timeout: RUN_TIMEOUT_MS }, async () => {
+		await ensureServer();
+		const badSecret = `Wrong-Secret-${randomBytes(8).toString('hex')}`;
+		const bad = await n8n.testCredential({
+			name: 'Unsaved LLM credential',
+			type: CREDENTIAL_TYPE,
+			data: {
+				baseUrl: sandbox.baseUrl,
+				tokenUrl: sandbox.tokenUrl,
+				clientId: sandbox.clients.post.id,
+				clientSecret: badSecret,
+				clientAuthentication: 'body',
+			},
+		});
+		assert.equal(bad.httpStatus, 200, JSON.stringify(bad.body));
+		assert.ok(!JSON.stringify(bad.body).includes(badSecret), `the answer shows the secret: ${JSON.stringify(bad.body)}`);
+		assert.equal(bad.status, 'Error', bad.message);
+		assert.match(bad.message, /invalid_client/);
+		const stats = await countersOf(sandbox.clients.post.id);
+		assert.equal(stats.tokenRequests, 1, 'the test asked the token endpoint once (invalid_client is not retried)');
+		assert.equal(stats.tokenErrors, 1);
+		assert.ok(!n8n.logs().includes(badSecret), "the bad secret is in n8n's logs");
+	});
+
+	it(
+		`Schedule Trigger every ${SCHEDULE_EVERY_S} s under n8n start, ${SCHEDULE_TTL_S} s tokens: every run succeeds, no 401, tokens follow the token lifetime`,
+		{ timeout: RUN_TIMEOUT_MS },
+		async () => {
+			await ensureServer();
+			await sandbox.configure({ tokenTtlSeconds: SCHEDULE_TTL_S });
+			await n8n.activateWorkflow(scheduleWorkflowId);
+			await sleep(SCHEDULE_RUN_FOR_MS);
+			const deactivated = await n8n.rest('POST', `/rest/workflows/${scheduleWorkflowId}/deactivate`);
+			assert.equal(deactivated.status, 200, JSON.stringify(deactivated.body));
+
+			// Let a run that started just before the deactivation finish.
+			const filter = encodeURIComponent(JSON.stringify({ workflowId: scheduleWorkflowId }));
+			let executions: Array<{ id: string; status: string; mode: string; startedAt: string }> = [];
+			for (let waited = 0; ; waited += 500) {
+				const answer = await n8n.rest('GET', `/rest/executions?filter=${filter}&limit=100`);
+				assert.equal(answer.status, 200, JSON.stringify(answer.body));
+				executions = answer.data.results;
+				if (executions.every((e) => !['running', 'new', 'waiting'].includes(e.status)) || waited > 20_000) break;
+				await sleep(500);
+			}
+			const runs = executions.length;
+			const failed = executions.filter((e) => e.status !== 'success');
+			assert.deepEqual(failed, [], `every scheduled run succeeded (${runs} runs)`);
+			assert.ok(runs >= 7, `the schedule ran every ${SCHEDULE_EVERY_S} s for ${SCHEDULE_RUN_FOR_MS} ms (${runs} runs)`);
+			assert.ok(executions.every((e) => e.mode === 'trigger'), 'runs came from the Schedule Trigger');
+
+			const stats = await countersOf(CLIENTS.schedule.id);
+			const requests = (await sandbox.requests()).filter((r) => r.clientId === CLIENTS.schedule.id);
+			const tokens = requests.filter((r) => r.kind === 'token');
+			const chats = requests.filter((r) => r.kind === 'chat');
+			const span = chats.at(-1)!.at - tokens[0].at; // first token request .. last chat request
+			// A token counts as expired after TTL - buffer (6 s); one background renewal may start in the last
+			// quarter of that usable life (README "How tokens are handled"), so tokens are at least 4.5 s apart.
+			const usableMs = (SCHEDULE_TTL_S - SCHEDULE_BUFFER_S) * 1000;
+			const earliestRenewalMs = 0.75 * usableMs;
+			const bound = Math.ceil(span / earliestRenewalMs) + 1;
+			const issuedAt = tokens.filter((t) => t.status === 200).map((t) => t.at);
+			const gaps = issuedAt.slice(1).map((at, i) => at - issuedAt[i]);
+			process.stderr.write(
+				`[e2e] schedule: ${runs} runs in ${span} ms, ${stats.tokensIssued} tokens issued (bound ${bound}), ` +
+					`${stats.chatRequests} chat requests, ${stats.chatRejected401} rejected 401; token gaps ${gaps.join(', ')} ms\n`,
+			);
+			assert.equal(stats.chatRequests, runs, 'one chat request per run');
+			assert.equal(stats.chatRejected401, 0, 'no request reached the chat server with an expired token');
+			assert.equal(stats.tokenErrors, 0);
+			assert.ok(span > 2 * SCHEDULE_TTL_S * 1000, `the runs outlived two token lifetimes (${span} ms)`);
+			assert.ok(stats.tokensIssued >= 3, `the token was renewed at least twice (${stats.tokensIssued} tokens)`);
+			assert.ok(stats.tokensIssued <= bound, `tokens follow the token lifetime: ${stats.tokensIssued} <= ${bound}`);
+			assert.ok(stats.tokensIssued < runs, `fewer tokens (${stats.tokensIssued}) than runs (${runs})`);
+			// 500 ms of slack: the token request goes out a little after the scheduled run starts.
+			assert.ok(gaps.every((gap) => gap >= earliestRenewalMs - 500), `no token renewed before 3/4 of its usable life: gaps ${gaps.join(', ')} ms`);
+			for (const chat of chats) {
+				const claims = jwtClaims(bearerOf(chat));
+				assert.equal(claims.client_id, CLIENTS.schedule.id);
+				assert.ok(chat.at < claims.exp * 1000, `chat request ${chat.seq} used a token that had expired`);
+				// iat is in whole seconds: 1 s of slack.
+				assert.ok(chat.at - claims.iat * 1000 <= usableMs + 1000, `chat request ${chat.seq} used a token ${chat.at - claims.iat * 1000} ms old`);
+			}
+		},
+	);
+});
