@@ -1,11 +1,13 @@
 /**
  * Example workflows and the sandbox credential, shared by the demo (`npm start`) and the e2e tests.
- * `nodeType` is the chat node's type as n8n names it: `CUSTOM.oAuth2LlmChat` from a custom
- * extensions folder, `n8n-nodes-oauth2-llm.oAuth2LlmChat` when installed as a community package.
+ * `nodeType` is the chat node's type as n8n names it: `n8n-nodes-oauth2-llm.oAuth2LlmChat` (the
+ * default) when installed as a community package, `CUSTOM.oAuth2LlmChat` from a custom extensions folder.
  */
 export const SANDBOX_CREDENTIAL_ID = 'oauth2LlmSandbox';
 export const SANDBOX_CREDENTIAL_NAME = 'Sandbox LLM (local OAuth2)';
 export const CUSTOM_CHAT_NODE_TYPE = 'CUSTOM.oAuth2LlmChat';
+/** As installed from npm (Settings → Community Nodes), which is how the demo loads it. */
+export const PACKAGE_CHAT_NODE_TYPE = 'n8n-nodes-oauth2-llm.oAuth2LlmChat';
 
 export function sandboxCredential(sandbox: { baseUrl: string; tokenUrl: string; clients: { post: { id: string; secret: string } } }) {
 	return {
@@ -87,7 +89,7 @@ export function manualExampleWorkflow(options: { id?: string; nodeType?: string;
 				parameters: { fieldToSplitOut: 'questions', options: { destinationFieldName: 'question' } },
 			},
 			chatNode({
-				nodeType: options.nodeType ?? CUSTOM_CHAT_NODE_TYPE,
+				nodeType: options.nodeType ?? PACKAGE_CHAT_NODE_TYPE,
 				credentialId: options.credentialId ?? SANDBOX_CREDENTIAL_ID,
 				credentialName: options.credentialName ?? SANDBOX_CREDENTIAL_NAME,
 				position: [660, 0],
@@ -130,7 +132,7 @@ export function scheduleExampleWorkflow(options: { id?: string; seconds?: number
 				},
 			},
 			chatNode({
-				nodeType: options.nodeType ?? CUSTOM_CHAT_NODE_TYPE,
+				nodeType: options.nodeType ?? PACKAGE_CHAT_NODE_TYPE,
 				credentialId: options.credentialId ?? SANDBOX_CREDENTIAL_ID,
 				credentialName: options.credentialName ?? SANDBOX_CREDENTIAL_NAME,
 				position: [440, 0],

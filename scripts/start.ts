@@ -8,8 +8,6 @@
  *
  * Environment: N8N_PORT (default 5678), SANDBOX_PORT (default 8787), SANDBOX_TOKEN_TTL (seconds, default 300).
  */
-import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 import {
@@ -18,7 +16,7 @@ import {
 	scheduleExampleWorkflow,
 	SANDBOX_CREDENTIAL_NAME,
 } from '../examples/workflows';
-import { DEFAULT_OWNER, N8nInstance, stagePackage } from '../test/harness/n8n';
+import { DEFAULT_OWNER, N8nInstance } from '../test/harness/n8n';
 import { startSandbox } from '../test/sandbox/sandbox';
 
 const repoRoot = path.resolve(__dirname, '..');
@@ -29,16 +27,15 @@ async function main(): Promise<number> {
 		port: Number(process.env.SANDBOX_PORT ?? 8787),
 		tokenTtlSeconds: Number(process.env.SANDBOX_TOKEN_TTL ?? 300),
 	});
-	const stagingDir = await fs.mkdtemp(path.join(os.tmpdir(), 'oauth2-llm-demo-'));
 	let n8n: N8nInstance | undefined;
 	const shutdown = async () => {
 		await n8n?.dispose();
 		await sandbox.stop();
-		await fs.rm(stagingDir, { recursive: true, force: true });
 	};
 	try {
-		const extensionsDir = await stagePackage({ repoRoot, destDir: stagingDir });
-		n8n = await N8nInstance.create({ extensionsDir, port: Number(process.env.N8N_PORT ?? 5678) });
+		n8n = await N8nInstance.create({ port: Number(process.env.N8N_PORT ?? 5678) });
+		// As a community package, the way users install it from npm (the credential dialog's Test needs that).
+		await n8n.installCommunityPackage(repoRoot);
 		await n8n.importCredentials([sandboxCredential(sandbox)]);
 		const manualId = await n8n.importWorkflow(manualExampleWorkflow());
 

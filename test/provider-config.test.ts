@@ -101,3 +101,17 @@ describe('provider configuration', () => {
 		);
 	});
 });
+
+describe('secret scrubbing', () => {
+	it('hides known secrets (also URL-encoded), Authorization values, JWTs and secret form fields, but not prose', async () => {
+		const { scrubText } = await import('../nodes/shared/errors');
+		const text = scrubText(
+			'secret s3cr:t/+& and s3cr%3At%2F%2B%26; Authorization: Bearer abcDEF123456; Basic c2I6eHN1YWE=; ' +
+				'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl; client_secret=abc123&refresh_token=r1; ' +
+				'send them in a Basic header; a Bearer token',
+			['s3cr:t/+&'],
+		);
+		assert.doesNotMatch(text, /s3cr|abcDEF123456|c2I6eHN1YWE|eyJhbGci|abc123|r1;/);
+		assert.match(text, /in a Basic header; a Bearer token$/);
+	});
+});

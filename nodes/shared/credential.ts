@@ -24,15 +24,15 @@ export async function loadProvider(
 	context: IExecuteFunctions | ILoadOptionsFunctions | ISupplyDataFunctions,
 	itemIndex?: number,
 ): Promise<ProviderConfig> {
-	let data: ICredentialDataDecryptedObject;
-	try {
-		data = await context.getCredentials(CREDENTIAL_TYPE, itemIndex);
-	} catch {
+	const credentialName = context.getNode().credentials?.[CREDENTIAL_TYPE]?.name;
+	if (credentialName === undefined) {
 		throw new OAuth2ConfigurationError('No OAuth2 LLM Provider credential is set on this node', {
 			hint: 'Select an OAuth2 LLM Provider credential in the node (or create one) and try again.',
 		});
 	}
-	const credentialName = context.getNode().credentials?.[CREDENTIAL_TYPE]?.name;
+	// Other failures (a deleted credential, an expression such as {{ $env.X }} that n8n refuses to
+	// resolve) keep n8n's own message: it says what is wrong better than a guess here would.
+	const data: ICredentialDataDecryptedObject = await context.getCredentials(CREDENTIAL_TYPE, itemIndex);
 	return providerFromCredentialData(data, credentialName);
 }
 

@@ -132,7 +132,9 @@ export class ParameterError extends OAuth2Error {
 	}
 }
 
-const BEARER_PATTERN = /\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*/gi;
+const AUTHORIZATION_VALUE_PATTERN = /\b(Bearer|Basic)\s+([A-Za-z0-9\-._~+/]+=*)/gi;
+/** A credential value, not an English word ("Basic header", "Bearer token"): long, and not all lower-case letters. */
+const looksLikeCredential = (value: string) => value.length >= 8 && !/^[a-z]+$/.test(value);
 // Three base64url segments: a JWT, whoever's it is.
 const JWT_PATTERN = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 const SECRET_FIELD_PATTERN =
@@ -157,7 +159,9 @@ export function scrubText(text: string, secrets: ReadonlyArray<string | undefine
 		if (encoded !== secret) scrubbed = scrubbed.split(encoded).join(REDACTED);
 	}
 	return scrubbed
-		.replace(BEARER_PATTERN, (_match, scheme: string) => `${scheme} ${REDACTED}`)
+		.replace(AUTHORIZATION_VALUE_PATTERN, (match, scheme: string, value: string) =>
+			looksLikeCredential(value) ? `${scheme} ${REDACTED}` : match,
+		)
 		.replace(JWT_PATTERN, REDACTED)
 		.replace(SECRET_FIELD_PATTERN, (_match, field: string) => `${field}=${REDACTED}`);
 }

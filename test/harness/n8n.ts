@@ -543,8 +543,11 @@ export const DEFAULT_OWNER = {
 };
 
 export interface N8nInstanceOptions {
-	/** Folder for N8N_CUSTOM_EXTENSIONS (e.g. from stagePackage, or an empty folder). */
-	extensionsDir: string;
+	/**
+	 * Folder for N8N_CUSTOM_EXTENSIONS (e.g. from stagePackage, or an empty folder). Omit it and use
+	 * installCommunityPackage() to load the package the way users install it from npm.
+	 */
+	extensionsDir?: string;
 	/** Extra environment for every n8n command of this instance (applied last). */
 	env?: Record<string, string>;
 	/** Port for `n8n start`; a free one is chosen when omitted. */
@@ -701,7 +704,7 @@ export class N8nInstance {
 	readonly userFolder: string;
 	readonly port: number;
 	readonly baseUrl: string;
-	readonly extensionsDir: string;
+	readonly extensionsDir: string | undefined;
 	/** Same value on every request, so the auth cookie's browserId check passes. */
 	readonly browserId = `harness-${randomId(12)}`;
 	private readonly env: Record<string, string>;
@@ -716,7 +719,7 @@ export class N8nInstance {
 		this.userFolder = userFolder;
 		this.port = port;
 		this.baseUrl = `http://127.0.0.1:${port}`;
-		this.extensionsDir = path.resolve(options.extensionsDir);
+		this.extensionsDir = options.extensionsDir === undefined ? undefined : path.resolve(options.extensionsDir);
 		const base = cleanEnv();
 		for (const key of Object.keys(base)) if (isForeignN8nSetting(key)) delete base[key];
 		this.env = {
@@ -726,7 +729,7 @@ export class N8nInstance {
 			no_proxy: withLoopbackNoProxy(base.no_proxy),
 			N8N_USER_FOLDER: userFolder,
 			N8N_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-			N8N_CUSTOM_EXTENSIONS: this.extensionsDir,
+			...(this.extensionsDir === undefined ? {} : { N8N_CUSTOM_EXTENSIONS: this.extensionsDir }),
 			N8N_PORT: String(port),
 			N8N_LISTEN_ADDRESS: '127.0.0.1',
 			N8N_HOST: '127.0.0.1',
@@ -765,6 +768,17 @@ export class N8nInstance {
 		if (!process.env.N8N_HARNESS_KEEP) tempDirsToRemove.add(userFolder);
 		const port = options.port ?? (await freePort());
 		return new N8nInstance(install, userFolder, port, options);
+	}
+
+	/**
+	 * Installs the built package as a community package, where n8n's "Settings → Community Nodes →
+	 * Install" puts it (`<user folder>/.n8n/nodes/node_modules/<name>`), before the first command.
+	 * Node types are then `<package name>.<node name>`. Unlike a custom extensions folder, n8n records
+	 * which nodes support each credential only for packages, and only then finds a node's
+	 * `testedBy` credential test (the credential dialog's Test).
+	 */
+	async installCommunityPackage(repoRoot: string): Promise<string> {
+		return await stagePackage({ repoRoot, destDir: path.join(this.userFolder, '.n8n', 'nodes', 'node_modules') });
 	}
 
 	/** The sqlite database of this instance. */
