@@ -1,8 +1,9 @@
 /**
  * OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a REAL n8n 2.41.0 (test/harness/n8n.ts),
  * against the sandbox provider (test/sandbox: a real OAuth2 server + a token-verifying chat API, in
- * its own child process so it answers while n8n runs). One n8n instance (one user folder) for the
- * whole file: first the CLI runs (`n8n execute`), then the server (`n8n start`, REST API).
+ * its own child process so it answers while n8n runs). The built package is installed as a community
+ * package (`<user folder>/.n8n/nodes/node_modules`). One n8n instance (one user folder) for the whole
+ * file: first the CLI runs (`n8n execute`), then the server (`n8n start`, REST API).
  *
  *   npm run build && node --import tsx --test test/e2e/n8n.e2e.test.ts
  *
@@ -10,8 +11,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
@@ -22,7 +21,7 @@ import {
 	SANDBOX_CREDENTIAL_ID,
 	SANDBOX_CREDENTIAL_NAME,
 } from '../../examples/workflows';
-import { N8nInstance, stagePackage, type ExecuteResult } from '../harness/n8n';
+import { N8nInstance, type ExecuteResult } from '../harness/n8n';
 import { startSandbox, type RecordedRequest, type Sandbox } from '../sandbox/sandbox';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -48,7 +47,6 @@ const SCHEDULE_RUN_FOR_MS = 33_000;
 
 let sandbox: Sandbox;
 let n8n: N8nInstance;
-let stagingDir: string;
 let scheduleWorkflowId: string;
 
 function explain(result: ExecuteResult): string {
@@ -73,6 +71,18 @@ async function ensureServer(): Promise<void> {
 	if (n8n.running) return;
 	await n8n.start({ timeoutMs: 150_000 });
 	await n8n.setupOwner();
+}
+
+/**
+ * Why n8n may answer "No testing function found for this credential.": the credential type has no
+ * `test` of its own, so n8n looks for a node's `testedBy` function through the type's `supportedNodes`,
+ * which n8n 2.41 fills only for packages (PackageDirectoryLoader: community packages), not for an
+ * N8N_CUSTOM_EXTENSIONS folder (CustomDirectoryLoader), where supportedNodes stays undefined.
+ */
+async function testFunctionDiagnosis(): Promise<string> {
+	const answer = await n8n.rest('GET', '/types/credentials.json');
+	const type = Array.isArray(answer.body) ? answer.body.find((t: { name: string }) => t.name === CREDENTIAL_TYPE) : undefined;
+	return `n8n's ${CREDENTIAL_TYPE} type: test ${JSON.stringify(type?.test)}, supportedNodes ${JSON.stringify(type?.supportedNodes)}`;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -112,9 +122,10 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 	before(
 		async () => {
 			sandbox = await startSandbox({ clients: CLIENTS }); // child process: n8n calls it while we wait
-			stagingDir = await fs.mkdtemp(path.join(os.tmpdir(), 'oauth2-llm-e2e-n8n-'));
-			const extensionsDir = await stagePackage({ repoRoot: REPO_ROOT, destDir: stagingDir });
-			n8n = await N8nInstance.create({ extensionsDir });
+			// Installed as a community package (node type n8n-nodes-oauth2-llm.oAuth2LlmChat), the way users
+			// get it from npm: only then does n8n 2.41 find the credential dialog's test (see testFunctionDiagnosis).
+			n8n = await N8nInstance.create({});
+			await n8n.installCommunityPackage(REPO_ROOT);
 			const credentialData = (client: { id: string; secret: string }) => ({
 				baseUrl: sandbox.baseUrl,
 				tokenUrl: sandbox.tokenUrl,
@@ -144,7 +155,6 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 	after(async () => {
 		await n8n?.dispose();
 		await sandbox?.stop();
-		if (stagingDir) await fs.rm(stagingDir, { recursive: true, force: true });
 	});
 
 	beforeEach(async () => {
@@ -242,7 +252,7 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 		await ensureServer();
 		const good = await n8n.testCredential({ id: SANDBOX_CREDENTIAL_ID, type: CREDENTIAL_TYPE });
 		assert.equal(good.httpStatus, 200, JSON.stringify(good.body));
-		assert.equal(good.status, 'OK', good.message);
+		assert.equal(good.status, 'OK', `${good.message} (${await testFunctionDiagnosis()})`);
 		assert.match(good.message, /Connection successful/);
 		assert.equal((await countersOf(sandbox.clients.post.id)).tokensIssued, 1, 'the test really obtained a token');
 	});
@@ -264,7 +274,7 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 		assert.equal(bad.httpStatus, 200, JSON.stringify(bad.body));
 		assert.ok(!JSON.stringify(bad.body).includes(badSecret), `the answer shows the secret: ${JSON.stringify(bad.body)}`);
 		assert.equal(bad.status, 'Error', bad.message);
-		assert.match(bad.message, /invalid_client/);
+		assert.match(bad.message, /invalid_client/, `${bad.message} (${await testFunctionDiagnosis()})`);
 		const stats = await countersOf(sandbox.clients.post.id);
 		assert.equal(stats.tokenRequests, 1, 'the test asked the token endpoint once (invalid_client is not retried)');
 		assert.equal(stats.tokenErrors, 1);
