@@ -48,6 +48,8 @@ const SCHEDULE_RUN_FOR_MS = 33_000;
 let sandbox: Sandbox;
 let n8n: N8nInstance;
 let scheduleWorkflowId: string;
+/** Every access token the chat server saw, for the final leak check. */
+const accessTokensSeen = new Set<string>();
 
 function explain(result: ExecuteResult): string {
 	return `exit ${result.exitCode}; error ${JSON.stringify(result.error)?.slice(0, 2000)}\n${(result.stdout + result.stderr).slice(-4000)}`;
@@ -187,6 +189,7 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 		assert.equal(stats.chatRejected401, 0);
 		const chats = (await sandbox.requests()).filter((request) => request.kind === 'chat');
 		assert.equal(new Set(chats.map(bearerOf)).size, 1, 'every chat request carried the same token');
+		chats.forEach((chat) => accessTokensSeen.add(bearerOf(chat)));
 		// Concurrency > 1 really happened: with 300 ms per answer, some requests arrived while others were open.
 		const overlapping = chats.filter((c, i) => chats.some((d, j) => j !== i && Math.abs(d.at - c.at) < 250));
 		assert.ok(overlapping.length >= 2, `chat requests overlapped (arrivals ${chats.map((c) => c.at - chats[0].at).join(', ')} ms)`);
@@ -207,6 +210,7 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 		const [chat] = (await sandbox.requests()).filter((request) => request.kind === 'chat');
 		assert.match(String(chat.headers.authorization), /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/, "the credential's authenticate put the bearer token on it");
 		assert.equal(jwtClaims(bearerOf(chat)).client_id, sandbox.clients.post.id);
+		accessTokensSeen.add(bearerOf(chat));
 	});
 
 	it('token endpoint down (503 on every try): the execution fails with a clear error; the secret is in no stored execution and no log', { timeout: RUN_TIMEOUT_MS }, async () => {
@@ -334,6 +338,7 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 			// 500 ms of slack: the token request goes out a little after the scheduled run starts.
 			assert.ok(gaps.every((gap) => gap >= earliestRenewalMs - 500), `no token renewed before 3/4 of its usable life: gaps ${gaps.join(', ')} ms`);
 			for (const chat of chats) {
+				accessTokensSeen.add(bearerOf(chat));
 				const claims = jwtClaims(bearerOf(chat));
 				assert.equal(claims.client_id, CLIENTS.schedule.id);
 				assert.ok(chat.at < claims.exp * 1000, `chat request ${chat.seq} used a token that had expired`);
@@ -342,4 +347,15 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 			}
 		},
 	);
+
+	it('no client secret and no access token in any stored execution or in anything n8n printed', { timeout: RUN_TIMEOUT_MS }, async () => {
+		assert.ok(accessTokensSeen.size >= 3, `access tokens collected by the tests before (${accessTokensSeen.size})`);
+		const stored = await n8n.exportExecutions();
+		assert.match(stored, /===== execution \d+ /);
+		const secrets = [sandbox.clients.post.secret, CLIENTS.schedule.secret, CLIENTS.down.secret];
+		for (const [where, text] of [['stored executions', stored], ["n8n's logs", n8n.logs()]] as const) {
+			for (const secret of secrets) assert.ok(!text.includes(secret), `the client secret ${secret.slice(0, 6)}… appears in ${where}`);
+			for (const token of accessTokensSeen) assert.ok(!text.includes(token), `an access token appears in ${where}`);
+		}
+	});
 });
