@@ -150,7 +150,7 @@ async function nodeRun(sandbox: Sandbox, items: number, concurrency: number): Pr
  * The baseline: `concurrency` workers taking items off one list, one axios POST each, the answer's
  * message kept per item; the token is fetched once (timed, like the node's first token request).
  */
-async function plainRun(sandbox: Sandbox, items: number, concurrency: number): Promise<number> {
+export async function plainRun(sandbox: Sandbox, items: number, concurrency: number): Promise<number> {
 	const inputs = questionItems(items);
 	const url = `${sandbox.baseUrl}/chat/completions`;
 	const { ms } = await timed(async () => {
@@ -176,7 +176,7 @@ async function plainRun(sandbox: Sandbox, items: number, concurrency: number): P
 }
 
 export async function overheadBench(sandbox: Sandbox, options: BenchOptions): Promise<BenchSection> {
-	const items = options.quick ? 300 : 2000;
+	const items = options.quick ? 300 : 1500;
 	const concurrencies = [10, 50];
 	await sandbox.configure({ tokenTtlSeconds: 3600, chatLatencyMs: 0 });
 	await sandbox.reset();

@@ -173,14 +173,26 @@ export async function tokenRequestsBench(sandbox: Sandbox, options: BenchOptions
 		spread(c.map((r) => r.wallMs / 1000)),
 	]);
 	const cOk = c.every((r) => r.perClient[0].tokenRequests <= r.expectedTokens! && r.perClient[0].chatRejected401 === 0);
+	const perLifetime = median(c.map((r) => r.perClient[0].tokenRequests / (r.wallMs / (ttlSeconds * 1000))));
+	const hourly = (3600 * 1000) / expectedTokenRequests(0, 3600, 60).cycleMs;
 	verdicts.push(
 		cOk
-			? `1c: **met** in the sense that matters: one token request per renewal cycle (${fmt(cycle / 1000, 1)} s for a ${ttlSeconds} s token), never more, and no chat request rejected. Proactive renewal means a ${ttlSeconds} s token is replaced after ${fmt(cycle / 1000, 1)} s, so a run makes about 1 + wall/${fmt(cycle / 1000, 1)} s requests, not wall/${ttlSeconds} s: that is the price of never letting a token expire in use.`
-			: `1c: **missed**: token requests ${c.map((r) => r.perClient[0].tokenRequests).join(', ')} vs policy ${c.map((r) => r.expectedTokens).join(', ')}; 401s ${c.map((r) => r.perClient[0].chatRejected401).join(', ')}.`,
+			? `1c: "exactly one per token lifetime" is **not met literally, by design**: with ${ttlSeconds} s tokens the node made ${fmt(perLifetime, 1)} token requests per lifetime (median), exactly what its renewal policy asks for (one per ${fmt(cycle / 1000, 2)} s renewal interval, never more) and no chat call was rejected. A token shorter than twice the Expiry Buffer is renewed after 37.5 % of its life; a 1-hour token with the default 60 s buffer is renewed after 54 min, ${fmt(hourly, 2)} requests per lifetime (table below).`
+			: `1c: **missed**: token requests ${c.map((r) => r.perClient[0].tokenRequests).join(', ')} vs the renewal policy's ${c.map((r) => r.expectedTokens).join(', ')}; 401s ${c.map((r) => r.perClient[0].chatRejected401).join(', ')}.`,
 	);
 	if (c.some((r) => r.errors > 0) || a.some((r) => r.errors > 0) || b.some((r) => r.errors > 0)) {
 		notes.push('Some executions ended with an error (see the progress log): their counts are still shown.');
 	}
+
+	// What the same policy means for real token lifetimes (computed, not measured).
+	const policyRows = [3, 60, 300, 3600, 86_400].map((ttl) => {
+		const cycleMs = expectedTokenRequests(0, ttl, 60).cycleMs;
+		return [`${ttl} s`, fmt(cycleMs / 1000, 1), fmt((ttl * 1000) / cycleMs, 2)];
+	});
+	notes.push(
+		'Renewal policy with the default Expiry Buffer of 60 s (computed from `tokenTimeline`, not measured): one token request per renewal interval, while the current token is still valid. Short test tokens are renewed early in their life (the buffer shrinks to half the life); real ones at about 90 % of it:\n\n' +
+			table(['token lifetime', 'renewed after s', 'token requests per lifetime'], policyRows),
+	);
 
 	return {
 		title: '1. Token requests',
