@@ -39,6 +39,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			default: '',
 			required: true,
 			placeholder: 'https://llm.example.com/v1',
+			hint: 'The API root, e.g. …/v1 — /chat/completions and /models are appended to it',
 			description:
 				'Base of the OpenAI-compatible API: /chat/completions and /models are appended to it. A query string (Azure\'s ?api-version=…) is kept.',
 		},
@@ -71,7 +72,8 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'scope',
 			type: 'string',
 			default: '',
-			placeholder: 'e.g. https://cognitiveservices.azure.com/.default',
+			placeholder: 'e.g. all-apis or https://cognitiveservices.azure.com/.default',
+			hint: 'Space-separated. Leave empty if your provider needs none.',
 			description: 'Space-separated scopes to ask for; leave empty if the provider needs none',
 		},
 		{
@@ -118,6 +120,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'additionalTokenParameters',
 			type: 'json',
 			default: '{}',
+			hint: 'Optional. Extra fields for the token request, e.g. {"audience": "https://llm.example.com"}',
 			description:
 				'Extra form fields for the token request, as a JSON object, e.g. {"audience": "https://llm.example.com"} or {"resource": "https://cognitiveservices.azure.com"}',
 		},
@@ -127,6 +130,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			type: 'string',
 			typeOptions: { password: true },
 			default: '',
+			hint: 'Optional. Leave empty to use the client credentials grant.',
 			description:
 				'Optional. When set, access tokens come from the refresh_token grant instead of client credentials; a rotated refresh token is used from then on (until n8n restarts).',
 		},
@@ -135,6 +139,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'headers',
 			type: 'json',
 			default: '{}',
+			hint: 'Optional. Sent with every LLM API call (not the token request), e.g. {"AI-Resource-Group": "default"}',
 			description: 'Extra headers on every LLM API request, as a JSON object, e.g. {"AI-Resource-Group": "default"}',
 		},
 		{
