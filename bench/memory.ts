@@ -117,12 +117,14 @@ export async function memoryBench(options: BenchOptions, repoRoot: string): Prom
 	const last = results.map((r) => r.samples.at(-1)!);
 	const atLimit = results.map((r) => r.samples.find((s) => s.credentials >= DEFAULT_MAX_ENTRIES)!);
 	const growthBeyondLimit = median(results.map((r, i) => mb(last[i].heapUsed - atLimit[i].heapUsed)));
+	const half = results.map((r) => r.samples.find((s) => s.credentials >= credentials / 2)!);
+	const growthSecondHalf = median(results.map((r, i) => mb(last[i].heapUsed - half[i].heapUsed)));
 	const bounded = last.every((s) => s.cacheSize <= DEFAULT_MAX_ENTRIES);
 	const itemsDelta = median(results.map((r) => mb(r.afterItems - r.baseline)));
 	const verdicts = [
 		`5 (${items.toLocaleString('en')} items): heap after them is ${fmt(itemsDelta, 3)} MiB above the baseline, with ${counts(results.map((r) => r.tokenRequestsForItems))} token request(s): calls leave nothing behind.`,
 		bounded
-			? `5 (${credentials.toLocaleString('en')} credentials): **bounded**, the cache holds ${counts(last.map((s) => s.cacheSize))} entries (DEFAULT_MAX_ENTRIES = ${DEFAULT_MAX_ENTRIES}); heap grew ${fmt(growthBeyondLimit, 3)} MiB between ${DEFAULT_MAX_ENTRIES} and ${credentials.toLocaleString('en')} credentials.`
+			? `5 (${credentials.toLocaleString('en')} credentials): **bounded**, the cache holds ${counts(last.map((s) => s.cacheSize))} entries (DEFAULT_MAX_ENTRIES = ${DEFAULT_MAX_ENTRIES}); heap grew ${fmt(growthBeyondLimit, 3)} MiB between ${DEFAULT_MAX_ENTRIES} and ${credentials.toLocaleString('en')} credentials, of which ${fmt(growthSecondHalf, 3)} MiB in the second half (${(credentials / 2).toLocaleString('en')} → ${credentials.toLocaleString('en')}): it levels off.`
 			: `5 (${credentials.toLocaleString('en')} credentials): **missed**, cache size ${last.map((s) => s.cacheSize).join(', ')} > ${DEFAULT_MAX_ENTRIES}.`,
 	];
 

@@ -82,6 +82,8 @@ async function main(): Promise<void> {
 	const totalS = (performance.now() - started) / 1000;
 
 	const command = ['node --import tsx bench/run.ts', ...process.argv.slice(2)].join(' ');
+	const loadAfter = loadNow();
+	const loaded = Math.max(Number(loadBefore.split(' / ')[0]), Number(loadAfter.split(' / ')[0]), Number(loadAfter.split(' / ')[1])) > machine.cores;
 	const report = [
 		'# Benchmarks',
 		'',
@@ -93,7 +95,13 @@ async function main(): Promise<void> {
 		`- Node ${machine.node} (benchmark process and sandbox); n8n ${N8N_VERSION} (benchmark 4 runs it on its own Node 24, see test/harness/n8n.ts)`,
 		`- Date: ${machine.date}; commit ${gitRevision(REPO_ROOT)}`,
 		`- Command: \`${command}\` — ${runs} run(s) per measurement${quick ? ', quick sizes (debugging only, not representative)' : ''}; total ${totalS.toFixed(0)} s`,
-		`- Load average (1/5/15 min) before: ${loadBefore}; after: ${loadNow()}. On a ${machine.cores}-core machine, a load above ~${machine.cores} means other work competed for the CPU and absolute numbers (items/s, wall times) are pessimistic; ratios measured side by side suffer less.`,
+		`- Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}. On a ${machine.cores}-core machine, a load above ~${machine.cores} means other work competed for the CPU and absolute numbers (items/s, wall times) are pessimistic; ratios measured side by side suffer less.`,
+		...(loaded
+			? [
+					'',
+					`**These numbers were taken on a loaded machine** (load average above the ${machine.cores} cores during the run: other work was competing for the CPU). Counts (token requests, 401s, cache entries) do not depend on it; times and items/s do, and the spread between runs shows by how much. Rerun \`npm run bench\` on a quiet machine for representative times.`,
+				]
+			: []),
 		'',
 		'## How to reproduce',
 		'',
