@@ -173,6 +173,14 @@ async function fillCredentialField(name: string, value: string): Promise<void> {
 	assert.equal(await input.inputValue(), value, `credential field ${name} holds what was typed`);
 }
 
+/** Opens the stored credential from the node (pencil) and waits until the dialog shows its stored data. */
+async function editNodeCredential(): Promise<void> {
+	await byTestId('credential-edit-button').click();
+	await credentialModal().waitFor();
+	const baseUrl = byTestId('parameter-input-baseUrl', credentialModal()).locator('input').first();
+	await until(async () => (await baseUrl.inputValue()) === sandbox.baseUrl, 'the credential dialog shows the stored Base URL');
+}
+
 async function searchNodePanel(text: string): Promise<void> {
 	const search = byTestId('node-creator-search-bar');
 	await search.waitFor();
@@ -314,9 +322,11 @@ describe('n8n editor in a real browser: find OAuth2 LLM Chat, add the credential
 			await fillCredentialField('clientId', client.id);
 			await fillCredentialField('clientSecret', client.secret);
 			await shot('credential-dialog-filled');
-			// The fields below the fold: scope, client authentication, JSON fields, expiry buffer.
+			// The fields below the fold: client authentication, JSON fields, refresh token, headers, expiry buffer.
+			await byTestId('parameter-input-additionalTokenParameters', credentialModal()).scrollIntoViewIfNeeded();
+			await shot('credential-dialog-middle-fields');
 			await byTestId('parameter-input-expiryBufferSeconds', credentialModal()).scrollIntoViewIfNeeded();
-			await shot('credential-dialog-more-fields');
+			await shot('credential-dialog-last-fields');
 			const before = (await sandbox.stats()).clients[client.id]?.tokensIssued ?? 0;
 			const result = await credentialTestAnswer(() => credentialModal().getByTestId('credential-save-button').click());
 			assert.equal(result.status, 'OK', `the credential test failed: ${result.message}`);
@@ -329,8 +339,7 @@ describe('n8n editor in a real browser: find OAuth2 LLM Chat, add the credential
 		});
 
 		await step('a wrong client secret: the test fails with the provider\'s own message (invalid_client)', async () => {
-			await byTestId('credential-edit-button').click();
-			await credentialModal().waitFor();
+			await editNodeCredential();
 			await fillCredentialField('clientSecret', WRONG_SECRET);
 			const result = await credentialTestAnswer(() => credentialModal().getByTestId('credential-save-button').click());
 			assert.equal(result.status, 'Error');
@@ -370,6 +379,13 @@ describe('n8n editor in a real browser: find OAuth2 LLM Chat, add the credential
 			await shot('model-list');
 			await item.click();
 			await until(async () => (await locator.getByTestId('rlc-input').inputValue()) === MODEL, `the Model field shows ${MODEL}`);
+		});
+
+		await step('execute with the message still empty: the output panel says which message and what to do', async () => {
+			await byTestId('node-execute-button').click();
+			const output = byTestId('output-panel');
+			await output.getByText('Message 1 (user) is empty').first().waitFor({ timeout: 120_000 });
+			await shot('empty-message-error');
 		});
 
 		await step('type the message', async () => {
@@ -422,9 +438,7 @@ describe('n8n editor in a real browser: find OAuth2 LLM Chat, add the credential
 			await byTestId('node-creator').waitFor({ state: 'hidden' });
 			await openNode(NODE_NAME);
 			await shot('ndv-dark');
-			await byTestId('credential-edit-button').click();
-			await credentialModal().waitFor();
-			await byTestId('parameter-input-baseUrl', credentialModal()).waitFor();
+			await editNodeCredential();
 			await shot('credential-dialog-dark');
 			await closeCredentialModal();
 			await closeNdv();
