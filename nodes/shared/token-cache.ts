@@ -53,8 +53,20 @@ interface CacheEntry {
 // Per-process key for hashing secrets into cache keys: a heap dump shows no guessable digest of them.
 const KEY_HASH_SECRET = randomBytes(32);
 
+// A config object is parsed once per execution and then asked for a token once per item: hash it once.
+const keysByConfig = new WeakMap<TokenEndpointConfig, string>();
+
 /** Everything that makes the token endpoint hand out a different token; secrets only as keyed hashes. */
 export function cacheKey(config: TokenEndpointConfig): string {
+	let key = keysByConfig.get(config);
+	if (key === undefined) {
+		key = computeCacheKey(config);
+		keysByConfig.set(config, key);
+	}
+	return key;
+}
+
+function computeCacheKey(config: TokenEndpointConfig): string {
 	const digest = (value: string | undefined) =>
 		value ? createHmac('sha256', KEY_HASH_SECRET).update(value).digest('base64url') : '';
 	const parameters = Object.entries(config.additionalTokenParameters).sort(([a], [b]) => a.localeCompare(b));
