@@ -114,10 +114,21 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = UI
 	}
 }
 
-/** Waits for the next `POST /rest/credentials/test` answer that `action` causes. */
-async function credentialTestAnswer(action: () => Promise<void>): Promise<{ status: string; message: string }> {
+/**
+ * Waits for the answer to the `POST /rest/credentials/test` that `action` causes: the one that tests
+ * `clientSecret` (the dialog also tests the stored credential by itself when it opens, with the
+ * secret blanked, and that answer may arrive late).
+ */
+async function credentialTestAnswer(clientSecret: string, action: () => Promise<void>): Promise<{ status: string; message: string }> {
 	const answer = page.waitForResponse(
-		(response: Response) => response.url().endsWith('/rest/credentials/test') && response.request().method() === 'POST',
+		(response: Response) => {
+			if (!response.url().endsWith('/rest/credentials/test') || response.request().method() !== 'POST') return false;
+			try {
+				return response.request().postDataJSON()?.credentials?.data?.clientSecret === clientSecret;
+			} catch {
+				return false;
+			}
+		},
 		{ timeout: UI_TIMEOUT_MS },
 	);
 	await action();
@@ -171,6 +182,11 @@ async function fillCredentialField(name: string, value: string): Promise<void> {
 	const input = credentialModal().getByTestId(`parameter-input-${name}`).locator('input, textarea').first();
 	await input.fill(value);
 	assert.equal(await input.inputValue(), value, `credential field ${name} holds what was typed`);
+}
+
+/** Clicks the dialog's Save once it is enabled (it is disabled until a change registers). */
+async function saveCredential(): Promise<void> {
+	await credentialModal().getByTestId('credential-save-button').locator('button:not([disabled])').click();
 }
 
 /** Opens the stored credential from the node (pencil) and waits until the dialog shows its stored data. */
@@ -295,7 +311,9 @@ describe('n8n editor in a real browser: find OAuth2 LLM Chat, add the credential
 			// A community node opens its details page first ("Installed", "Add to workflow").
 			const addButton = byTestId('node-creator').getByRole('button', { name: 'Add to workflow' });
 			const ndv = byTestId('ndv');
-			await Promise.race([addButton.waitFor(), ndv.waitFor()]);
+			// Whichever shows first; the other wait must not reject later unhandled.
+			const quiet = (wait: Promise<void>) => wait.catch(() => undefined);
+			await Promise.race([quiet(addButton.waitFor()), quiet(ndv.waitFor())]);
 			if (await addButton.isVisible()) {
 				await shot('node-panel-details');
 				await addButton.click();
@@ -328,7 +346,7 @@ describe('n8n editor in a real browser: find OAuth2 LLM Chat, add the credential
 			await byTestId('parameter-input-expiryBufferSeconds', credentialModal()).scrollIntoViewIfNeeded();
 			await shot('credential-dialog-last-fields');
 			const before = (await sandbox.stats()).clients[client.id]?.tokensIssued ?? 0;
-			const result = await credentialTestAnswer(() => credentialModal().getByTestId('credential-save-button').click());
+			const result = await credentialTestAnswer(client.secret, saveCredential);
 			assert.equal(result.status, 'OK', `the credential test failed: ${result.message}`);
 			assert.match(result.message, /Connection successful/);
 			// Opened from a node, n8n closes the dialog when the test passes and puts the credential in the node.
@@ -341,8 +359,8 @@ describe('n8n editor in a real browser: find OAuth2 LLM Chat, add the credential
 		await step('a wrong client secret: the test fails with the provider\'s own message (invalid_client)', async () => {
 			await editNodeCredential();
 			await fillCredentialField('clientSecret', WRONG_SECRET);
-			const result = await credentialTestAnswer(() => credentialModal().getByTestId('credential-save-button').click());
-			assert.equal(result.status, 'Error');
+			const result = await credentialTestAnswer(WRONG_SECRET, saveCredential);
+			assert.equal(result.status, 'Error', `the test passed with a wrong secret: ${result.message}`);
 			assert.match(result.message, /invalid_client/);
 			assert.ok(!result.message.includes(WRONG_SECRET), 'the error does not show the secret');
 			const banner = credentialErrorBanner();
@@ -359,12 +377,12 @@ describe('n8n editor in a real browser: find OAuth2 LLM Chat, add the credential
 
 		await step('fix the secret back: Retry passes, Save keeps it', async () => {
 			await fillCredentialField('clientSecret', client.secret);
-			const retried = await credentialTestAnswer(() => credentialErrorBanner().getByRole('button', { name: 'Retry' }).click());
+			const retried = await credentialTestAnswer(client.secret, () => credentialErrorBanner().getByRole('button', { name: 'Retry' }).click());
 			assert.equal(retried.status, 'OK', `the credential test failed: ${retried.message}`);
 			const success = byTestId('credentials-config-container-test-success', credentialModal());
 			await success.waitFor();
 			await shot('credential-fixed-test-ok');
-			const saved = await credentialTestAnswer(() => credentialModal().getByTestId('credential-save-button').click());
+			const saved = await credentialTestAnswer(client.secret, saveCredential);
 			assert.equal(saved.status, 'OK', `the credential test failed: ${saved.message}`);
 			await credentialModal().getByTestId('credential-save-button').getByText('Saved', { exact: true }).waitFor();
 			await success.waitFor();
