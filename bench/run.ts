@@ -61,6 +61,7 @@ async function main(): Promise<void> {
 	const options: BenchOptions = { runs, runsGiven: values.runs !== undefined, quick, log };
 	const machine = machineInfo();
 	const loadBefore = loadNow();
+	const revisionAtStart = gitRevision(REPO_ROOT);
 	const started = performance.now();
 
 	let sandbox: Sandbox | undefined;
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
 
 	const command = ['node --import tsx bench/run.ts', ...process.argv.slice(2)].join(' ');
 	const loadAfter = loadNow();
+	const revisionAtEnd = gitRevision(REPO_ROOT);
 	const loaded = Math.max(Number(loadBefore.split(' / ')[0]), Number(loadAfter.split(' / ')[0]), Number(loadAfter.split(' / ')[1])) > machine.cores;
 	const report = [
 		'# Benchmarks',
@@ -93,7 +95,7 @@ async function main(): Promise<void> {
 		'',
 		`- CPU: ${machine.cpuModel}, ${machine.cores} cores; memory ${machine.memoryGiB} GiB; ${machine.os}`,
 		`- Node ${machine.node} (benchmark process and sandbox); n8n ${N8N_VERSION} (benchmark 4 runs it on its own Node 24, see test/harness/n8n.ts)`,
-		`- Date: ${machine.date}; commit ${gitRevision(REPO_ROOT)}`,
+		`- Date: ${machine.date}; commit ${revisionAtStart}${revisionAtEnd !== revisionAtStart ? ` at the start, ${revisionAtEnd} at the end (the code changed during the run: child processes started later, such as benchmark 5's and n8n's, may have run newer code)` : ''}`,
 		`- Command: \`${command}\` — ${runs} run(s) per measurement${quick ? ', quick sizes (debugging only, not representative)' : ''}; total ${totalS.toFixed(0)} s`,
 		`- Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}. On a ${machine.cores}-core machine, a load above ~${machine.cores} means other work competed for the CPU and absolute numbers (items/s, wall times) are pessimistic; ratios measured side by side suffer less.`,
 		...(loaded
