@@ -69,6 +69,8 @@ let userDataDir: string;
 let context: BrowserContext | undefined;
 let page: Page;
 let shotNumber = 0;
+/** Why Chromium did not start (set in before(), thrown by the test). */
+let browserError: unknown;
 const browserConsole: string[] = [];
 
 function progress(message: string): void {
@@ -245,8 +247,14 @@ describe('n8n editor in a real browser: find OAuth2 LLM Chat, add the credential
 			selectors.setTestIdAttribute('data-test-id');
 			await fs.rm(ARTIFACTS_DIR, { recursive: true, force: true });
 			await fs.mkdir(ARTIFACTS_DIR, { recursive: true });
-			// The browser first: when it cannot start, fail at once instead of after the n8n install.
-			await launchBrowser();
+			// The browser first: when it cannot start, the test fails at once (counted as a failure, not a
+			// cancelled hook) instead of after the n8n install.
+			try {
+				await launchBrowser();
+			} catch (error) {
+				browserError = error;
+				return;
+			}
 			sandbox = await startSandbox({});
 			n8n = await N8nInstance.create({});
 			await n8n.installCommunityPackage(REPO_ROOT);
@@ -270,6 +278,7 @@ describe('n8n editor in a real browser: find OAuth2 LLM Chat, add the credential
 	});
 
 	it('sign in, add the node from the node panel, create and test the credential, run the step, read the answer; light and dark theme', { timeout: TEST_TIMEOUT_MS }, async () => {
+		if (browserError) throw browserError;
 		const started = Date.now();
 		const client = sandbox.clients.post;
 
