@@ -122,7 +122,7 @@ describe('OAuth2 LLM Chat node in a real n8n execution', () => {
 		assert.ok(json.id && json.usage);
 	});
 
-	it('Output JSON asks for a JSON object and parses it', async () => {
+	it('Output Content as JSON asks for a JSON object and parses it', async () => {
 		const result = await run({ items: items(2), parameters: parameters({ jsonOutput: true }), credentialData: credentialData() });
 		assert.deepEqual(result.items[1].json.content, { echo: 'question 1', model: 'sandbox-echo' });
 		const chat = (await sandbox.requests()).find((request) => request.kind === 'chat');
@@ -207,7 +207,7 @@ describe('OAuth2 LLM Chat node in a real n8n execution', () => {
 		assert.equal(clock.sleeps.length, 3);
 	});
 
-	it('an answer that is not JSON under Output JSON is an item error, not a crash', async () => {
+	it('an answer that is not JSON under Output Content as JSON is an item error, not a crash', async () => {
 		await sandbox.configure({
 			chatFaults: [
 				{

@@ -78,7 +78,7 @@ export const chatProperties: INodeProperties[] = [
 			'Whether to return one item with content, role, finishReason, model and usage instead of the provider\'s whole response',
 	},
 	{
-		displayName: 'Output JSON',
+		displayName: 'Output Content as JSON',
 		name: 'jsonOutput',
 		type: 'boolean',
 		default: false,

@@ -15,7 +15,7 @@ export function parseJsonAnswer(content: unknown): unknown {
 	} catch (error) {
 		const excerpt = content.length > 200 ? `${content.slice(0, 200)}…` : content;
 		throw new ParameterError('jsonOutput', `The model's answer is not valid JSON (${(error as Error).message}): ${excerpt}`, {
-			hint: 'Ask for JSON explicitly in a message, lower the temperature, or turn off Output JSON.',
+			hint: 'Ask for JSON explicitly in a message, lower the temperature, or turn off Output Content as JSON.',
 		});
 	}
 }
