@@ -1,20 +1,10 @@
 import { NodeConnectionTypes } from 'n8n-workflow';
-import type {
-	ICredentialTestFunctions,
-	ICredentialsDecrypted,
-	IDataObject,
-	IExecuteFunctions,
-	ILoadOptionsFunctions,
-	INodeCredentialTestResult,
-	INodeExecutionData,
-	INodeListSearchResult,
-	INodeType,
-	INodeTypeDescription,
-} from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 
-import { createChatCompletion, listModels } from '../shared/chat-client';
+import { createChatCompletion } from '../shared/chat-client';
 import { mapWithConcurrency } from '../shared/concurrency';
-import { loadProvider, testProviderCredential } from '../shared/credential';
+import { loadProvider } from '../shared/credential';
+import { sharedNodeMethods } from '../shared/node-methods';
 import { toNodeError } from '../shared/n8n-errors';
 import { secretsOf, type ProviderConfig } from '../shared/provider-config';
 import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY, chatProperties } from './description';
@@ -43,33 +33,7 @@ export class OAuth2LlmChat implements INodeType {
 		properties: chatProperties,
 	};
 
-	methods = {
-		credentialTest: {
-			async llmProviderOAuth2ApiTest(
-				this: ICredentialTestFunctions,
-				credential: ICredentialsDecrypted,
-			): Promise<INodeCredentialTestResult> {
-				return await testProviderCredential(credential);
-			},
-		},
-		listSearch: {
-			async searchModels(this: ILoadOptionsFunctions, filter?: string): Promise<INodeListSearchResult> {
-				let provider: ProviderConfig | undefined;
-				try {
-					provider = await loadProvider(this);
-					const models = await listModels({ provider, maxRetries: 1, timeoutMs: 15_000, logger: this.logger });
-					const wanted = filter?.toLowerCase() ?? '';
-					return {
-						results: models.filter((id) => id.toLowerCase().includes(wanted)).map((id) => ({ name: id, value: id })),
-					};
-				} catch (error) {
-					const nodeError = toNodeError(this.getNode(), error, undefined, provider ? secretsOf(provider.tokenEndpoint) : []);
-					nodeError.description = `${nodeError.description ?? ''} If the provider has no /models list, switch Model to "By Name" and type it.`.trim();
-					throw nodeError;
-				}
-			},
-		},
-	};
+	methods = sharedNodeMethods;
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const items = this.getInputData();

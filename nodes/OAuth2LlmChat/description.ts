@@ -3,36 +3,13 @@
  */
 import type { INodeProperties } from 'n8n-workflow';
 
-import { DEFAULT_LLM_MAX_RETRIES, DEFAULT_LLM_TIMEOUT_MS } from '../shared/chat-client';
+import { callOptions, modelProperty } from '../shared/descriptions';
 
 export const DEFAULT_CONCURRENCY = 5;
 export const MAX_CONCURRENCY = 100;
 
 export const chatProperties: INodeProperties[] = [
-	{
-		displayName: 'Model',
-		name: 'model',
-		type: 'resourceLocator',
-		default: { mode: 'list', value: '' },
-		required: true,
-		description: 'The model (or deployment) to chat with',
-		modes: [
-			{
-				displayName: 'From List',
-				name: 'list',
-				type: 'list',
-				placeholder: 'Select a model…',
-				typeOptions: { searchListMethod: 'searchModels', searchable: true },
-			},
-			{
-				displayName: 'By Name',
-				name: 'id',
-				type: 'string',
-				placeholder: 'e.g. gpt-4o-mini',
-				hint: 'Use this when the provider has no /models list',
-			},
-		],
-	},
+	modelProperty('The model (or deployment) to chat with'),
 	{
 		displayName: 'Messages',
 		name: 'messages',
@@ -108,23 +85,8 @@ export const chatProperties: INodeProperties[] = [
 				typeOptions: { minValue: -2, maxValue: 2, numberPrecision: 1 },
 				description: 'Positive values make the model less likely to repeat the same lines',
 			},
-			{
-				displayName: 'Max Retries',
-				name: 'maxRetries',
-				type: 'number',
-				default: DEFAULT_LLM_MAX_RETRIES,
-				typeOptions: { minValue: 0, maxValue: 10 },
-				description:
-					'How often a call is retried after a rate limit (429), server error (5xx) or network error, with backoff of 1 s, 2 s, 4 s… or the Retry-After the provider asks for',
-			},
-			{
-				displayName: 'Maximum Number of Tokens',
-				name: 'maxTokens',
-				type: 'number',
-				default: 1024,
-				typeOptions: { minValue: 1 },
-				description: 'The most tokens the answer may have (max_tokens)',
-			},
+			callOptions.maxRetries,
+			callOptions.maxTokens,
 			{
 				displayName: 'Presence Penalty',
 				name: 'presencePenalty',
@@ -141,30 +103,9 @@ export const chatProperties: INodeProperties[] = [
 				placeholder: 'e.g. END or ["END", "###"]',
 				description: 'Where the model stops writing: one sequence, or a JSON array of up to 4',
 			},
-			{
-				displayName: 'Temperature',
-				name: 'temperature',
-				type: 'number',
-				default: 1,
-				typeOptions: { minValue: 0, maxValue: 2, numberPrecision: 1 },
-				description: 'Higher values make the answer more random, lower values more focused',
-			},
-			{
-				displayName: 'Timeout (Ms)',
-				name: 'timeout',
-				type: 'number',
-				default: DEFAULT_LLM_TIMEOUT_MS,
-				typeOptions: { minValue: 1000 },
-				description: 'How long one call may take, in milliseconds, before it counts as a network error',
-			},
-			{
-				displayName: 'Top P',
-				name: 'topP',
-				type: 'number',
-				default: 1,
-				typeOptions: { minValue: 0, maxValue: 1, numberPrecision: 2 },
-				description: 'Nucleus sampling: only tokens within this probability mass are considered',
-			},
+			callOptions.temperature,
+			callOptions.timeout,
+			callOptions.topP,
 		],
 	},
 ];

@@ -1,21 +1,11 @@
 import { supplyModel } from '@n8n/ai-node-sdk';
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
-import type {
-	ICredentialTestFunctions,
-	ICredentialsDecrypted,
-	ILoadOptionsFunctions,
-	INodeCredentialTestResult,
-	INodeListSearchResult,
-	INodeType,
-	INodeTypeDescription,
-	ISupplyDataFunctions,
-	SupplyData,
-} from 'n8n-workflow';
+import type { INodeType, INodeTypeDescription, ISupplyDataFunctions, SupplyData } from 'n8n-workflow';
 
-import { listModels } from '../shared/chat-client';
-import { loadProvider, testProviderCredential } from '../shared/credential';
+import { loadProvider } from '../shared/credential';
+import { sharedNodeMethods } from '../shared/node-methods';
 import { toNodeError } from '../shared/n8n-errors';
-import { secretsOf, type ProviderConfig } from '../shared/provider-config';
+import type { ProviderConfig } from '../shared/provider-config';
 import { chatModelProperties, type ModelNodeOptions } from './description';
 import { OAuth2ChatModel } from './model';
 
@@ -40,33 +30,7 @@ export class OAuth2LlmChatModel implements INodeType {
 		properties: chatModelProperties,
 	};
 
-	methods = {
-		credentialTest: {
-			async llmProviderOAuth2ApiTest(
-				this: ICredentialTestFunctions,
-				credential: ICredentialsDecrypted,
-			): Promise<INodeCredentialTestResult> {
-				return await testProviderCredential(credential);
-			},
-		},
-		listSearch: {
-			async searchModels(this: ILoadOptionsFunctions, filter?: string): Promise<INodeListSearchResult> {
-				let provider: ProviderConfig | undefined;
-				try {
-					provider = await loadProvider(this);
-					const models = await listModels({ provider, maxRetries: 1, timeoutMs: 15_000, logger: this.logger });
-					const wanted = filter?.toLowerCase() ?? '';
-					return {
-						results: models.filter((id) => id.toLowerCase().includes(wanted)).map((id) => ({ name: id, value: id })),
-					};
-				} catch (error) {
-					const nodeError = toNodeError(this.getNode(), error, undefined, provider ? secretsOf(provider.tokenEndpoint) : []);
-					nodeError.description = `${nodeError.description ?? ''} If the provider has no /models list, switch Model to "By Name" and type it.`.trim();
-					throw nodeError;
-				}
-			},
-		},
-	};
+	methods = sharedNodeMethods;
 
 	async supplyData(this: ISupplyDataFunctions, itemIndex: number): Promise<SupplyData> {
 		const node = this.getNode();

@@ -4,7 +4,7 @@
  */
 import type { INodeProperties } from 'n8n-workflow';
 
-import { DEFAULT_LLM_MAX_RETRIES, DEFAULT_LLM_TIMEOUT_MS } from '../shared/chat-client';
+import { callOptions, modelProperty } from '../shared/descriptions';
 
 export interface ModelNodeOptions {
 	maxRetries?: number;
@@ -16,30 +16,7 @@ export interface ModelNodeOptions {
 }
 
 export const chatModelProperties: INodeProperties[] = [
-	{
-		displayName: 'Model',
-		name: 'model',
-		type: 'resourceLocator',
-		default: { mode: 'list', value: '' },
-		required: true,
-		description: 'The model (or deployment) that answers the agent or chain',
-		modes: [
-			{
-				displayName: 'From List',
-				name: 'list',
-				type: 'list',
-				placeholder: 'Select a model…',
-				typeOptions: { searchListMethod: 'searchModels', searchable: true },
-			},
-			{
-				displayName: 'By Name',
-				name: 'id',
-				type: 'string',
-				placeholder: 'e.g. gpt-4o-mini',
-				hint: 'Use this when the provider has no /models list',
-			},
-		],
-	},
+	modelProperty('The model (or deployment) that answers the agent or chain'),
 	{
 		displayName: 'Options',
 		name: 'options',
@@ -47,23 +24,8 @@ export const chatModelProperties: INodeProperties[] = [
 		placeholder: 'Add Option',
 		default: {},
 		options: [
-			{
-				displayName: 'Max Retries',
-				name: 'maxRetries',
-				type: 'number',
-				default: DEFAULT_LLM_MAX_RETRIES,
-				typeOptions: { minValue: 0, maxValue: 10 },
-				description:
-					'How often a model call is retried after a rate limit (429), server error (5xx) or network error, with backoff of 1 s, 2 s, 4 s… or the Retry-After the provider asks for',
-			},
-			{
-				displayName: 'Maximum Number of Tokens',
-				name: 'maxTokens',
-				type: 'number',
-				default: 1024,
-				typeOptions: { minValue: 1 },
-				description: 'The most tokens one answer may have (max_tokens)',
-			},
+			callOptions.maxRetries,
+			callOptions.maxTokens,
 			{
 				displayName: 'Response Format',
 				name: 'responseFormat',
@@ -80,30 +42,9 @@ export const chatModelProperties: INodeProperties[] = [
 				],
 				description: 'The format of the model\'s answers',
 			},
-			{
-				displayName: 'Temperature',
-				name: 'temperature',
-				type: 'number',
-				default: 1,
-				typeOptions: { minValue: 0, maxValue: 2, numberPrecision: 1 },
-				description: 'Higher values make answers more random, lower values more focused',
-			},
-			{
-				displayName: 'Timeout (Ms)',
-				name: 'timeout',
-				type: 'number',
-				default: DEFAULT_LLM_TIMEOUT_MS,
-				typeOptions: { minValue: 1000 },
-				description: 'How long one model call may take, in milliseconds, before it counts as a network error',
-			},
-			{
-				displayName: 'Top P',
-				name: 'topP',
-				type: 'number',
-				default: 1,
-				typeOptions: { minValue: 0, maxValue: 1, numberPrecision: 2 },
-				description: 'Nucleus sampling: only tokens within this probability mass are considered',
-			},
+			callOptions.temperature,
+			callOptions.timeout,
+			callOptions.topP,
 		],
 	},
 ];

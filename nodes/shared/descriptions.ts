@@ -1,0 +1,80 @@
+/**
+ * Parameters both nodes show the same way: the model picker and the call options. Names are a public
+ * contract: saved workflows point at them.
+ */
+import type { INodeProperties } from 'n8n-workflow';
+
+import { DEFAULT_LLM_MAX_RETRIES, DEFAULT_LLM_TIMEOUT_MS } from './chat-client';
+
+/** `searchModels` (node-methods.ts) fills the list from GET {baseUrl}/models; "By Name" takes any typed name. */
+export function modelProperty(description: string): INodeProperties {
+	return {
+		displayName: 'Model',
+		name: 'model',
+		type: 'resourceLocator',
+		default: { mode: 'list', value: '' },
+		required: true,
+		description,
+		modes: [
+			{
+				displayName: 'From List',
+				name: 'list',
+				type: 'list',
+				placeholder: 'Select a model…',
+				typeOptions: { searchListMethod: 'searchModels', searchable: true },
+			},
+			{
+				displayName: 'By Name',
+				name: 'id',
+				type: 'string',
+				placeholder: 'e.g. gpt-4o-mini',
+				hint: 'Use this when the provider has no /models list',
+			},
+		],
+	};
+}
+
+/** Options of one LLM call, in the order n8n shows them (alphabetical). */
+export const callOptions = {
+	maxRetries: {
+		displayName: 'Max Retries',
+		name: 'maxRetries',
+		type: 'number',
+		default: DEFAULT_LLM_MAX_RETRIES,
+		typeOptions: { minValue: 0, maxValue: 10 },
+		description:
+			'How often a call is retried after a rate limit (429), server error (5xx) or network error, with backoff of 1 s, 2 s, 4 s… or the Retry-After the provider asks for',
+	},
+	maxTokens: {
+		displayName: 'Maximum Number of Tokens',
+		name: 'maxTokens',
+		type: 'number',
+		default: 1024,
+		typeOptions: { minValue: 1 },
+		description: 'The most tokens one answer may have (max_tokens)',
+	},
+	temperature: {
+		displayName: 'Temperature',
+		name: 'temperature',
+		type: 'number',
+		default: 1,
+		typeOptions: { minValue: 0, maxValue: 2, numberPrecision: 1 },
+		description: 'Higher values make the answer more random, lower values more focused',
+	},
+	timeout: {
+		displayName: 'Timeout (Ms)',
+		name: 'timeout',
+		type: 'number',
+		default: DEFAULT_LLM_TIMEOUT_MS,
+		typeOptions: { minValue: 1000 },
+		description: 'How long one call may take, in milliseconds, before it counts as a network error',
+	},
+	topP: {
+		displayName: 'Top P',
+		name: 'topP',
+		type: 'number',
+		default: 1,
+		typeOptions: { minValue: 0, maxValue: 1, numberPrecision: 2 },
+		description: 'Nucleus sampling: only tokens within this probability mass are considered',
+	},
+} satisfies Record<string, INodeProperties>;
