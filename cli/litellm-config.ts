@@ -157,9 +157,7 @@ const JSON_FIELDS: ReadonlySet<ProviderField> = new Set(['headers', 'additionalT
 
 /**
  * Values the shared schema accepts, standing in for a field whose real value cannot be checked here (an
- * `$env` reference to a variable this shell lacks) or that already failed: zod skips the object-level
- * rule ("client secret or refresh token") as soon as a required field is missing, so a second pass with
- * stand-ins is what reports that rule too, all problems at once. Never written anywhere.
+ * `$env` reference to a variable this shell lacks). Never written anywhere.
  */
 const STAND_INS: Partial<Record<ProviderField, string>> = {
 	baseUrl: 'https://unchecked.invalid/v1',
@@ -385,16 +383,10 @@ function validate(
 		return copy;
 	};
 
-	const first = safeParseProviderFields(withStandIns(skip), ctx.name);
-	if (first.ok) return first.config;
-	const fieldOf = (issue: { field: string }) => issue.field.split('.')[0];
-	const reported = new Set(first.issues.map(fieldOf));
-	const issues = [...first.issues];
-	// Second pass: failed fields replaced by stand-ins, so rules zod skipped after them run too.
-	const second = safeParseProviderFields(withStandIns([...skip, ...(reported as Set<ProviderField>)]), ctx.name);
-	if (!second.ok) issues.push(...second.issues.filter((issue) => !reported.has(fieldOf(issue))));
+	const result = safeParseProviderFields(withStandIns(skip), ctx.name);
+	if (result.ok) return result.config;
 
-	for (const issue of issues) {
+	for (const issue of result.issues) {
 		// "headers.X-Name": the field, then one key inside it (header names may contain dots).
 		const dot = issue.field.indexOf('.');
 		const head = dot === -1 ? issue.field : issue.field.slice(0, dot);

@@ -80,6 +80,11 @@ describe('provider configuration', () => {
 		});
 	}
 
+	it('reports a missing secret together with other missing fields', () => {
+		const issues = issuesFor({ tokenUrl: '', clientSecret: '' });
+		assert.deepEqual(issues.map((issue) => issue.field).sort(), ['clientSecret', 'tokenUrl']);
+	});
+
 	it('allows a refresh-token credential without a client secret', () => {
 		const config = parseProviderConfig({ ...valid, clientSecret: '', refreshToken: 'rt-1' });
 		assert.equal(config.tokenEndpoint.refreshToken, 'rt-1');

@@ -204,16 +204,18 @@ export const providerFieldsSchema = z
 				.max(MAX_EXPIRY_BUFFER_SECONDS, `must be at most ${MAX_EXPIRY_BUFFER_SECONDS} seconds`)
 				.default(DEFAULT_EXPIRY_BUFFER_SECONDS),
 		),
-	})
-	.superRefine((fields, ctx) => {
-		if (fields.clientSecret === undefined && fields.refreshToken === undefined) {
-			ctx.addIssue({
-				code: 'custom',
-				path: ['clientSecret'],
-				message: 'is required: the OAuth2 client secret (only a refresh-token credential may go without one)',
-			});
-		}
 	});
+
+/**
+ * The one rule across fields. Checked beside the schema, not in an object-level refine, because zod
+ * skips those as soon as any field fails, and every problem is to be reported at once.
+ */
+function crossFieldIssues(input: ProviderFieldsInput): ValidationIssue[] {
+	const blank = (value: unknown) => emptyToUndefined(value) === undefined;
+	return blank(input.clientSecret) && blank(input.refreshToken)
+		? [{ field: 'clientSecret', message: 'is required: the OAuth2 client secret (only a refresh-token credential may go without one)' }]
+		: [];
+}
 
 export type ProviderFieldsInput = Partial<Record<ProviderField, unknown>>;
 
@@ -240,15 +242,14 @@ export type ParseResult = { ok: true; config: ProviderConfig } | { ok: false; is
  */
 export function safeParseProviderFields(input: ProviderFieldsInput, providerName?: string): ParseResult {
 	const result = providerFieldsSchema.safeParse(input);
-	if (!result.success) {
-		return {
-			ok: false,
-			issues: result.error.issues.map((issue) => ({
-				field: issue.path.map(String).join('.') || '(credential)',
-				message: issue.message,
-			})),
-		};
-	}
+	const issues = [
+		...(result.success ? [] : result.error.issues).map((issue) => ({
+			field: issue.path.map(String).join('.') || '(credential)',
+			message: issue.message,
+		})),
+		...crossFieldIssues(input),
+	];
+	if (!result.success || issues.length > 0) return { ok: false, issues };
 	const fields = result.data;
 	const name = providerName?.trim() || new URL(fields.tokenUrl).host;
 	return {
