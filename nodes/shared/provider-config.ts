@@ -71,6 +71,7 @@ function httpUrl(what: string) {
 		.trim()
 		.min(1, `is required: the ${what}`)
 		.superRefine((text, ctx) => {
+			if (text === '') return; // "is required" says it already
 			let url: URL;
 			try {
 				url = new URL(text);
