@@ -122,6 +122,17 @@ describe('OAuth2 LLM Chat node in a real n8n execution', () => {
 		assert.ok(json.id && json.usage);
 	});
 
+	it('parameters with expressions are read per item (model from the item), static ones once', async () => {
+		const result = await run({
+			items: [{ q: 'a', m: 'model-one' }, { q: 'b', m: 'model-two' }],
+			parameters: parameters({ model: { __rl: true, mode: 'id', value: '={{ $json.m }}' }, options: { temperature: 0.5 } }),
+			credentialData: credentialData(),
+		});
+		assert.deepEqual(result.items.map((item) => item.json.content), ['Echo from model-one: a', 'Echo from model-two: b']);
+		const bodies = (await sandbox.requests()).filter((request) => request.kind === 'chat').map((request) => request.body as { temperature: number });
+		assert.deepEqual(bodies.map((body) => body.temperature), [0.5, 0.5]);
+	});
+
 	it('Output Content as JSON asks for a JSON object and parses it', async () => {
 		const result = await run({ items: items(2), parameters: parameters({ jsonOutput: true }), credentialData: credentialData() });
 		assert.deepEqual(result.items[1].json.content, { echo: 'question 1', model: 'sandbox-echo' });

@@ -6,6 +6,7 @@ import { mapWithConcurrency } from '../shared/concurrency';
 import { loadProvider } from '../shared/credential';
 import { sharedNodeMethods } from '../shared/node-methods';
 import { toNodeError } from '../shared/n8n-errors';
+import { perItemParameter } from '../shared/parameters';
 import { secretsOf, type ProviderConfig } from '../shared/provider-config';
 import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY, chatProperties } from './description';
 import { buildChatRequest, type ChatOptions, type ChatParameters } from './request';
@@ -56,16 +57,22 @@ export class OAuth2LlmChat implements INodeType {
 		const concurrencySetting = Number(this.getNodeParameter('options.concurrency', 0, DEFAULT_CONCURRENCY));
 		const concurrency = Math.min(MAX_CONCURRENCY, Math.max(1, Math.floor(concurrencySetting) || DEFAULT_CONCURRENCY));
 
+		const optionsOf = perItemParameter<ChatOptions>(this, 'options', {});
+		const modelOf = perItemParameter<unknown>(this, 'model', '', { extractValue: true });
+		const messagesOf = perItemParameter<ChatParameters['messages'] | undefined>(this, 'messages.values', []);
+		const jsonOutputOf = perItemParameter(this, 'jsonOutput', false);
+		const simplifyOf = perItemParameter(this, 'simplify', true);
+
 		const runItem = async (itemIndex: number): Promise<INodeExecutionData> => {
 			try {
-				const options = this.getNodeParameter('options', itemIndex, {}) as ChatOptions;
+				const options = optionsOf(itemIndex);
 				const parameters: ChatParameters = {
-					model: this.getNodeParameter('model', itemIndex, '', { extractValue: true }),
-					messages: (this.getNodeParameter('messages.values', itemIndex, []) as ChatParameters['messages']) ?? [],
-					jsonOutput: this.getNodeParameter('jsonOutput', itemIndex, false) as boolean,
+					model: modelOf(itemIndex),
+					messages: messagesOf(itemIndex) ?? [],
+					jsonOutput: jsonOutputOf(itemIndex),
 					options,
 				};
-				const simplify = this.getNodeParameter('simplify', itemIndex, true) as boolean;
+				const simplify = simplifyOf(itemIndex);
 				const request = buildChatRequest(parameters);
 				const response = await createChatCompletion(request, {
 					provider,
