@@ -1,31 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 
 import { OAuth2AuthenticationError } from '../nodes/shared/errors';
-import { parseProviderConfig, type TokenEndpointConfig } from '../nodes/shared/provider-config';
 import { BACKGROUND_RETRY_INTERVAL_MS, TokenCache, cacheKey } from '../nodes/shared/token-cache';
 import { FakeClock } from './helpers/fake-clock';
-import { startScriptedServer, tokenAnswer, type Script, type ScriptedServer } from './helpers/token-server';
+import { scriptedTokenEndpoints, tokenAnswer } from './helpers/token-server';
 
 const HOUR_MS = 3600_000;
-const servers: ScriptedServer[] = [];
-after(async () => await Promise.all(servers.map(async (server) => await server.close())));
-
-async function server(script: Script) {
-	const started = await startScriptedServer(script);
-	servers.push(started);
-	return started;
-}
-
-function config(tokenUrl: string, fields: Record<string, unknown> = {}): TokenEndpointConfig {
-	return parseProviderConfig({
-		baseUrl: 'http://127.0.0.1:1/v1',
-		tokenUrl,
-		clientId: 'cache-client',
-		clientSecret: 'cache-secret-123',
-		...fields,
-	}).tokenEndpoint;
-}
+const { server, config } = scriptedTokenEndpoints({ clientId: 'cache-client', clientSecret: 'cache-secret-123' });
 
 const context = { providerName: 'Acme' };
 

@@ -1,30 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 
 import { OAuth2AuthenticationError } from '../nodes/shared/errors';
-import { parseProviderConfig, type TokenEndpointConfig } from '../nodes/shared/provider-config';
 import { DEFAULT_TOKEN_LIFETIME_SECONDS, requestToken } from '../nodes/shared/token-client';
-import { startScriptedServer, type ScriptedServer, type Script } from './helpers/token-server';
+import { scriptedTokenEndpoints } from './helpers/token-server';
 
 const NOW_MS = Date.UTC(2026, 0, 1);
-const servers: ScriptedServer[] = [];
-after(async () => await Promise.all(servers.map(async (server) => await server.close())));
-
-async function server(script: Script) {
-	const started = await startScriptedServer(script);
-	servers.push(started);
-	return started;
-}
-
-function config(tokenUrl: string, fields: Record<string, unknown> = {}): TokenEndpointConfig {
-	return parseProviderConfig({
-		baseUrl: 'http://127.0.0.1:1/v1',
-		tokenUrl,
-		clientId: 'my-client',
-		clientSecret: 'client-secret-xyz',
-		...fields,
-	}).tokenEndpoint;
-}
+const { server, config } = scriptedTokenEndpoints({ clientId: 'my-client', clientSecret: 'client-secret-xyz' });
 
 const options = { providerName: 'Acme', nowMs: () => NOW_MS };
 

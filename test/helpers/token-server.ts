@@ -5,6 +5,9 @@
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after } from 'node:test';
+
+import { parseProviderConfig, type TokenEndpointConfig } from '../../nodes/shared/provider-config';
 
 export interface RecordedRequest {
 	method: string;
@@ -81,5 +84,23 @@ export async function startScriptedServer(script: Script, path = '/oauth/token')
 			server.closeAllConnections();
 			await new Promise<void>((resolve) => server.close(() => resolve()));
 		},
+	};
+}
+
+/**
+ * For a test file: `server(script)` starts a scripted token endpoint that closes when the file ends;
+ * `config(tokenUrl, fields)` is a valid provider configuration for it.
+ */
+export function scriptedTokenEndpoints(client: { clientId: string; clientSecret: string }) {
+	const servers: ScriptedServer[] = [];
+	after(async () => await Promise.all(servers.map(async (server) => await server.close())));
+	return {
+		server: async (script: Script) => {
+			const started = await startScriptedServer(script);
+			servers.push(started);
+			return started;
+		},
+		config: (tokenUrl: string, fields: Record<string, unknown> = {}): TokenEndpointConfig =>
+			parseProviderConfig({ baseUrl: 'http://127.0.0.1:1/v1', tokenUrl, ...client, ...fields }).tokenEndpoint,
 	};
 }
