@@ -12,7 +12,7 @@ const { server, config } = scriptedTokenEndpoints({ clientId: 'cache-client', cl
 const context = { providerName: 'Acme' };
 
 /** Lets pending promise callbacks and loopback I/O run. */
-const settle = async (ms = 50) => await new Promise((resolve) => setTimeout(resolve, ms));
+const settle = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('token cache', () => {
 	it('200 concurrent callers share one token request', async () => {
@@ -37,7 +37,7 @@ describe('token cache', () => {
 		clock.advance(5 * 60_000); // 55 min: in the window; the old token comes back at once
 		const during = await Promise.all(Array.from({ length: 20 }, async () => await cache.getToken(cfg, context)));
 		assert.deepEqual(new Set(during.map((token) => token.accessToken)), new Set(['access-token-0']));
-		await settle(200);
+		await cache.settled(cfg);
 		assert.equal(endpoint.requests.length, 2, 'exactly one background refresh');
 		assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-1');
 
@@ -135,8 +135,8 @@ describe('token cache', () => {
 		const healthy = await server([]);
 		const cache = new TokenCache({ clock });
 		const slow = cache.getToken(config(failing.url), context);
-		await settle();
-		assert.equal(clock.heldSleeps, 1, 'the failing key is sleeping in its backoff');
+		while (clock.heldSleeps === 0) await settle(10); // its 503 arrived: it sleeps in its backoff, holding its lock
+		assert.equal(clock.heldSleeps, 1);
 		const fast = await cache.getToken(config(healthy.url), context);
 		assert.equal(fast.accessToken, 'access-token-0');
 		clock.releaseSleeps();
@@ -211,18 +211,18 @@ describe('token cache', () => {
 		await cache.getToken(cfg, context);
 		clock.advance(56 * 60_000);
 		assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-0');
-		await settle();
+		await cache.settled(cfg);
 		assert.equal(endpoint.requests.length, 2);
 		assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-0');
-		await settle();
+		await cache.settled(cfg);
 		assert.equal(endpoint.requests.length, 2, 'no second try within the 3 s pause');
 		clock.advance(BACKGROUND_RETRY_INTERVAL_MS);
 		await cache.getToken(cfg, context);
-		await settle();
+		await cache.settled(cfg);
 		assert.equal(endpoint.requests.length, 3);
 		clock.advance(BACKGROUND_RETRY_INTERVAL_MS);
 		await cache.getToken(cfg, context);
-		await settle();
+		await cache.settled(cfg);
 		assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-3');
 	});
 

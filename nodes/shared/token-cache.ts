@@ -144,6 +144,11 @@ export class TokenCache {
 		return true;
 	}
 
+	/** Resolves once no token request for this configuration is in flight (background refreshes included). */
+	async settled(config: TokenEndpointConfig): Promise<void> {
+		await this.entries.get(cacheKey(config))?.mutex.waitForUnlock();
+	}
+
 	clear(): void {
 		this.entries.clear();
 	}
@@ -173,21 +178,22 @@ export class TokenCache {
 	private refreshInBackground(entry: CacheEntry, config: TokenEndpointConfig, context: TokenRequestContext): void {
 		if (entry.mutex.isLocked() || this.clock.nowMs() < entry.backgroundNotBeforeMs) return;
 		const logger = context.logger ?? this.logger;
-		void entry.mutex
-			.runExclusive(async () => {
-				if (decide(this.clock.nowMs(), entry.token, config.expiryBufferSeconds) === 'use') return;
+		void entry.mutex.runExclusive(async () => {
+			if (decide(this.clock.nowMs(), entry.token, config.expiryBufferSeconds) === 'use') return;
+			try {
 				// One attempt, no backoff sleeps under the lock: callers still have a good token, and the
 				// next call after BACKGROUND_RETRY_INTERVAL_MS tries again (Azure SDK token cycler's rule).
 				// No caller's abort signal either: this refresh serves every execution.
 				await this.fetch(entry, config, { providerName: context.providerName }, { ...this.retryPolicy, maxRetries: 0 }, false);
-			})
-			.catch((error: unknown) => {
+			} catch (error) {
+				// Recorded before the lock is released, so no caller can slip in another attempt meanwhile.
 				entry.backgroundNotBeforeMs = this.clock.nowMs() + BACKGROUND_RETRY_INTERVAL_MS;
 				logger?.warn(
 					`OAuth2 LLM: background token refresh for ${context.providerName} failed; the current token stays in use until it expires`,
 					{ error: scrubText((error as Error)?.message ?? String(error), secretsOf(config)) },
 				);
-			});
+			}
+		});
 	}
 
 	/**
