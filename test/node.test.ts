@@ -7,6 +7,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 
 import { LlmProviderOAuth2Api } from '../credentials/LlmProviderOAuth2Api.credentials';
 import { OAuth2LlmChat } from '../nodes/OAuth2LlmChat/OAuth2LlmChat.node.js';
+import { parseProviderConfig } from '../nodes/shared/provider-config';
 import { replaceSharedTokenCache, type TokenCache } from '../nodes/shared/token-cache';
 import { FakeClock } from './helpers/fake-clock';
 import { CHAT_NODE_NAME, runChatNode } from './harness/workflow-execute';
@@ -103,7 +104,7 @@ describe('OAuth2 LLM Chat node in a real n8n execution', () => {
 				const result = await run({ items: items(3), parameters: parameters(), credentialData: credentialData() });
 				assert.equal(result.error, undefined);
 				clock.advance(15 * 60_000);
-				await new Promise((resolve) => setTimeout(resolve, 20)); // let a background refresh land
+				await cache.settled(parseProviderConfig(credentialData()).tokenEndpoint); // a background refresh lands
 			}
 		}
 		const stats = await clientStats();
