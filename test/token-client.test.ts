@@ -166,3 +166,18 @@ describe('one token request on the wire', () => {
 		await assert.rejects(requestToken(config(endpoint.url), options), /redirects \(HTTP 302\) to https:\/\/elsewhere\/token/);
 	});
 });
+
+describe('hints', () => {
+	it('a 401 without invalid_client (XSUAA: unauthorized / Bad credentials) still suggests Raw Basic encoding for special ids', async () => {
+		const endpoint = await server([{ status: 401, body: { error: 'unauthorized', error_description: 'Bad credentials' } }]);
+		await assert.rejects(
+			requestToken(config(endpoint.url, { clientId: 'sb-abc!a1|aicore!b2', clientAuthentication: 'header' }), options),
+			(error: unknown) => {
+				assert.ok(error instanceof OAuth2AuthenticationError);
+				assert.match(error.message, /unauthorized: Bad credentials \(HTTP 401\)/);
+				assert.match(String(error.hint), /set Basic Auth Encoding to Raw/);
+				return true;
+			},
+		);
+	});
+});

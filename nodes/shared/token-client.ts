@@ -17,7 +17,8 @@ import type { AccessToken } from './token-policy';
 
 /** Used when a token response has neither `expires_in`, `expires_on` nor a JWT `exp` (RFC 6749 §5.1 makes them optional). */
 export const DEFAULT_TOKEN_LIFETIME_SECONDS = 3600;
-export const DEFAULT_TOKEN_TIMEOUT_MS = 30_000;
+/** A token endpoint answers in well under a second; a hung one should cost retries, not minutes. */
+export const DEFAULT_TOKEN_TIMEOUT_MS = 15_000;
 
 export interface TokenRequestOptions {
 	providerName: string;
@@ -123,16 +124,19 @@ function isRetryableStatus(status: number): boolean {
 	return status === 408 || status === 429 || status >= 500;
 }
 
+function clientCredentialsHint(config: TokenEndpointConfig): string {
+	const special = /[^A-Za-z0-9\-._~]/.test(config.clientId + config.clientSecret);
+	const encodingHint =
+		config.clientAuthentication === 'header' && config.basicAuthEncoding === 'formEncoded' && special
+			? ' Your client ID or secret has characters that RFC 6749 form-encodes inside the Basic header; if the provider expects them raw (SAP AI Core / XSUAA does), set Basic Auth Encoding to Raw.'
+			: '';
+	return `Check Client ID and Client Secret, and whether the provider wants them in the request body or in a Basic header (Client Authentication).${encodingHint}`;
+}
+
 function hintFor(oauthError: string | undefined, status: number, config: TokenEndpointConfig): string {
 	switch (oauthError) {
-		case 'invalid_client': {
-			const special = /[^A-Za-z0-9\-._~]/.test(config.clientId + config.clientSecret);
-			const encodingHint =
-				config.clientAuthentication === 'header' && config.basicAuthEncoding === 'formEncoded' && special
-					? ' Your client ID or secret has characters that RFC 6749 form-encodes inside the Basic header; if the provider expects them raw (SAP AI Core / XSUAA does), set Basic Auth Encoding to Raw.'
-					: '';
-			return `Check Client ID and Client Secret, and whether the provider wants them in the request body or in a Basic header (Client Authentication).${encodingHint}`;
-		}
+		case 'invalid_client':
+			return clientCredentialsHint(config);
 		case 'invalid_scope':
 			return 'Check the Scope field: the provider does not grant that scope to this client.';
 		case 'unauthorized_client':
@@ -147,7 +151,8 @@ function hintFor(oauthError: string | undefined, status: number, config: TokenEn
 			return 'The provider says the request is malformed; check Token URL, Scope and Additional Token Parameters (audience/resource).';
 		default:
 			if (status === 404 || status === 405) return 'Check Token URL: the provider has no token endpoint there.';
-			if (status === 401 || status === 403) return 'Check Client ID, Client Secret and Client Authentication.';
+			// Not every server says invalid_client: XSUAA answers 401 "unauthorized: Bad credentials".
+			if (status === 401 || status === 403) return clientCredentialsHint(config);
 			if (isRetryableStatus(status)) return 'The token endpoint is unavailable; try again later.';
 			return 'Check the credential fields against the provider\'s documentation.';
 	}
