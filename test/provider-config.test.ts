@@ -85,6 +85,14 @@ describe('provider configuration', () => {
 		assert.deepEqual(issues.map((issue) => issue.field).sort(), ['clientSecret', 'tokenUrl']);
 	});
 
+	it('takes the base of a pasted chat completions URL, keeping its query', () => {
+		assert.equal(parseProviderConfig({ ...valid, baseUrl: 'https://h/v1/chat/completions' }).baseUrl, 'https://h/v1');
+		assert.equal(
+			parseProviderConfig({ ...valid, baseUrl: 'https://r/openai/deployments/d/chat/completions?api-version=1' }).baseUrl,
+			'https://r/openai/deployments/d?api-version=1',
+		);
+	});
+
 	it('allows a refresh-token credential without a client secret', () => {
 		const config = parseProviderConfig({ ...valid, clientSecret: '', refreshToken: 'rt-1' });
 		assert.equal(config.tokenEndpoint.refreshToken, 'rt-1');

@@ -150,7 +150,8 @@ const scopeSchema = z.preprocess(
 
 export const providerFieldsSchema = z
 	.object({
-		baseUrl: httpUrl('LLM API base URL'),
+		// A pasted endpoint URL ("…/v1/chat/completions") is the commonest slip: keep its base.
+		baseUrl: httpUrl('LLM API base URL').transform((url) => url.replace(/\/chat\/completions\/?(?=$|\?)/, '')),
 		tokenUrl: httpUrl('token endpoint URL'),
 		clientId: noSurroundingWhitespace('OAuth2 client ID'),
 		clientSecret: z.preprocess(emptyToUndefined, z.string({ invalid_type_error: 'must be text' }).optional()),
