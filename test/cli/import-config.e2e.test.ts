@@ -10,7 +10,7 @@
  * First run installs n8n (~7 min, cached outside the repo).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runNode, type CliResult } from './run-cli';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -32,27 +32,9 @@ let n8n: N8nInstance;
 let extensionsDir: string;
 let workDir: string;
 
-interface CliResult {
-	code: number | null;
-	stdout: string;
-	stderr: string;
-}
-
 /** The built CLI, as `npx n8n-nodes-oauth2-llm` runs it, with only the environment given. */
 function runBuiltCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-	return new Promise((resolve, reject) => {
-		const child = spawn(process.execPath, [BUILT_CLI, ...args], {
-			cwd: workDir,
-			env: { PATH: process.env.PATH ?? '', ...env },
-			stdio: ['ignore', 'pipe', 'pipe'],
-		});
-		let stdout = '';
-		let stderr = '';
-		child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-		child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-		child.on('error', reject);
-		child.on('close', (code) => resolve({ code, stdout, stderr }));
-	});
+	return runNode([BUILT_CLI, ...args], { cwd: workDir, env });
 }
 
 /** Two providers on the sandbox: one posts its secret in the body, one uses HTTP Basic. */

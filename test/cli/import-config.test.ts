@@ -5,7 +5,7 @@
  * Run: node --import tsx --test test/cli/import-config.test.ts
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runNode, type CliResult } from './run-cli';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -446,27 +446,8 @@ describe('maskCredential', () => {
 // The CLI as a child process
 // ---------------------------------------------------------------------------------------------
 
-interface CliResult {
-	code: number | null;
-	stdout: string;
-	stderr: string;
-}
-
 function runCli(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
-	return new Promise((resolve, reject) => {
-		const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
-			cwd: options.cwd,
-			// A minimal environment: nothing (such as an N8N_API_KEY) leaks in from the test's own.
-			env: { PATH: process.env.PATH ?? '', ...(options.env ?? {}) },
-			stdio: ['ignore', 'pipe', 'pipe'],
-		});
-		let stdout = '';
-		let stderr = '';
-		child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-		child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-		child.on('error', reject);
-		child.on('close', (code) => resolve({ code, stdout, stderr }));
-	});
+	return runNode(['--import', TSX, CLI, ...args], options);
 }
 
 describe('CLI', () => {

@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
+import { sandboxCredential } from '../../examples/workflows';
 import { N8nInstance, stagePackage } from '../harness/n8n';
 import { startSandbox, type Sandbox } from '../sandbox/sandbox';
 
@@ -96,14 +97,8 @@ describe('OAuth2 LLM Chat Model in a real n8n 2.41', () => {
 			n8n = await N8nInstance.create({ extensionsDir });
 			await n8n.importCredentials([
 				{
+					...sandboxCredential(sandbox),
 					...CREDENTIAL,
-					type: 'llmProviderOAuth2Api',
-					data: {
-						baseUrl: sandbox.baseUrl,
-						tokenUrl: sandbox.tokenUrl,
-						clientId: sandbox.clients.post.id,
-						clientSecret: sandbox.clients.post.secret,
-					},
 				},
 			]);
 		},
