@@ -1,13 +1,41 @@
+import * as path from 'node:path';
 import type {
 	ICredentialDataDecryptedObject,
+	ICredentialTestRequest,
 	ICredentialType,
 	IHttpRequestOptions,
 	INodeProperties,
 } from 'n8n-workflow';
 
 import { providerFromCredentialData } from '../nodes/shared/credential';
+import { OAuth2AuthenticationError, OAuth2Error } from '../nodes/shared/errors';
 import { DEFAULT_EXPIRY_BUFFER_SECONDS, MAX_EXPIRY_BUFFER_SECONDS } from '../nodes/shared/provider-config';
 import { sharedTokenCache } from '../nodes/shared/token-cache';
+import type { AccessToken } from '../nodes/shared/token-policy';
+
+/**
+ * The credential dialog's Test, when n8n cannot use the nodes' `testedBy` function (which obtains a
+ * token and reports the provider's OAuth error). n8n 2.41 finds that function only for packages
+ * (installed from npm, under a node_modules folder): from a custom extensions folder
+ * (N8N_CUSTOM_EXTENSIONS) it records no supported nodes for a credential and would answer "No testing
+ * function found". There, this request stands in: `authenticate` obtains the token (a token error
+ * shows with the provider's message), then GET {baseUrl}/models must accept it. A declared `test`
+ * always wins over `testedBy`, so it is declared only where `testedBy` cannot work.
+ */
+const MODELS_TEST_REQUEST: ICredentialTestRequest = {
+	request: { baseURL: '={{ $credentials.baseUrl }}', url: '/models', method: 'GET' },
+	rules: [
+		{
+			type: 'responseCode',
+			properties: {
+				value: 404,
+				message:
+					'An access token was issued, but GET {Base URL}/models answered 404: check Base URL (this provider may have no model list; then the credential can still work for chat calls)',
+			},
+		},
+	],
+};
+const LOADED_AS_PACKAGE = __dirname.split(path.sep).includes('node_modules');
 
 /**
  * An OpenAI-compatible LLM API behind OAuth2 client credentials (RFC 6749 §4.4). Field names are a
@@ -23,6 +51,8 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 	icon = { light: 'file:oauth2llm.svg', dark: 'file:oauth2llm.dark.svg' } as const;
 
 	documentationUrl = 'https://www.npmjs.com/package/n8n-nodes-oauth2-llm#credential-oauth2-llm-provider';
+
+	test = LOADED_AS_PACKAGE ? undefined : MODELS_TEST_REQUEST;
 
 	// Lets n8n's HTTP Request node use this credential type ("Predefined Credential Type").
 	httpRequestNode = {
@@ -162,7 +192,18 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 		requestOptions: IHttpRequestOptions,
 	): Promise<IHttpRequestOptions> {
 		const provider = providerFromCredentialData(credentials);
-		const token = await sharedTokenCache().getToken(provider.tokenEndpoint, { providerName: provider.providerName });
+		let token: AccessToken;
+		try {
+			token = await sharedTokenCache().getToken(provider.tokenEndpoint, { providerName: provider.providerName });
+		} catch (error) {
+			// n8n wraps what this throws into its own NodeApiError, which replaces the message by a
+			// generic one ("Authorization failed - please check your credentials") as soon as the error
+			// carries an HTTP status. Hand over the provider's words and the hint without the status.
+			if (error instanceof OAuth2AuthenticationError) {
+				throw new OAuth2Error(`${error.message}. ${error.hint ?? ''}`.trim(), { providerName: error.providerName });
+			}
+			throw error;
+		}
 		requestOptions.headers = {
 			...provider.headers,
 			...(requestOptions.headers ?? {}),

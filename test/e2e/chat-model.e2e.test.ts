@@ -200,7 +200,7 @@ describe('OAuth2 LLM Chat Model in a real n8n 2.41', () => {
 		assert.equal((await counters()).chatRequests, 0);
 	});
 
-	it('n8n 2.41 lists the OAuth2 LLM Chat node as a tool ("OAuth2 LLM Chat Tool") and loads the model node', { timeout: RUN_TIMEOUT_MS }, async () => {
+	it('n8n 2.41 lists the OAuth2 LLM Chat node as a tool ("OAuth2 LLM Chat Tool"), loads the model node, and tests the credential from a custom folder', { timeout: RUN_TIMEOUT_MS }, async () => {
 		await n8n.start();
 		try {
 			await n8n.setupOwner();
@@ -212,6 +212,17 @@ describe('OAuth2 LLM Chat Model in a real n8n 2.41', () => {
 			const model = types.find((type) => type.name === 'CUSTOM.oAuth2LlmChatModel');
 			assert.equal(model?.displayName, 'OAuth2 LLM Chat Model');
 			assert.deepEqual(model?.outputs, ['ai_languageModel']);
+
+			// From a custom extensions folder n8n 2.41 ignores the nodes' testedBy; the credential's
+			// declared request test (token via authenticate, then GET /models) stands in.
+			const data = sandboxCredential(sandbox).data;
+			const good = await n8n.testCredential({ type: 'llmProviderOAuth2Api', name: 'custom folder', data });
+			assert.equal(good.status, 'OK', good.message);
+			const badSecret = 'custom-folder-wrong-secret';
+			const bad = await n8n.testCredential({ type: 'llmProviderOAuth2Api', name: 'custom folder', data: { ...data, clientSecret: badSecret } });
+			assert.equal(bad.status, 'Error');
+			assert.match(bad.message, /invalid_client/);
+			assert.doesNotMatch(bad.message, new RegExp(badSecret));
 		} finally {
 			await n8n.stop();
 		}
