@@ -266,6 +266,20 @@ describe('OAuth2 LLM Chat node in a real n8n execution', () => {
 		assert.equal((await clientStats()).tokensIssued, 1);
 	});
 
+	it('the credential\'s authenticate reports a token failure in the provider\'s words, without an HTTP status for n8n to reword', async () => {
+		const credential = new LlmProviderOAuth2Api();
+		await assert.rejects(
+			credential.authenticate(credentialData({ clientSecret: 'authenticate-wrong-secret' }), { url: 'x' }),
+			(error: unknown) => {
+				assert.ok(error instanceof Error);
+				assert.match(error.message, /invalid_client: .*\(HTTP 401\)\. Check Client ID and Client Secret/);
+				assert.equal((error as { status?: unknown }).status, undefined);
+				assert.doesNotMatch(error.message, /authenticate-wrong-secret/);
+				return true;
+			},
+		);
+	});
+
 	it('no secret or token ever appears in outputs, errors or logs', async () => {
 		const everything = produced.join('\n');
 		assert.ok(everything.length > 10_000, 'the other tests produced output');
