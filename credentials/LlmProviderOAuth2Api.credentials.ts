@@ -7,9 +7,8 @@ import type {
 	INodeProperties,
 } from 'n8n-workflow';
 
-import { providerFromCredentialData } from '../nodes/shared/credential';
 import { OAuth2AuthenticationError, OAuth2Error } from '../nodes/shared/errors';
-import { DEFAULT_EXPIRY_BUFFER_SECONDS, MAX_EXPIRY_BUFFER_SECONDS } from '../nodes/shared/provider-config';
+import { DEFAULT_EXPIRY_BUFFER_SECONDS, MAX_EXPIRY_BUFFER_SECONDS, parseProviderConfig } from '../nodes/shared/provider-config';
 import { sharedTokenCache } from '../nodes/shared/token-cache';
 import type { AccessToken } from '../nodes/shared/token-policy';
 
@@ -191,7 +190,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 		credentials: ICredentialDataDecryptedObject,
 		requestOptions: IHttpRequestOptions,
 	): Promise<IHttpRequestOptions> {
-		const provider = providerFromCredentialData(credentials);
+		const provider = parseProviderConfig(credentials);
 		let token: AccessToken;
 		try {
 			token = await sharedTokenCache().getToken(provider.tokenEndpoint, { providerName: provider.providerName });

@@ -8,7 +8,7 @@ import axios, { type AxiosResponse, type Method } from 'axios';
 import { systemClock, type Clock } from './clock';
 import { LlmApiError, scrubText, scrubValue } from './errors';
 import { secretsOf, type ProviderConfig } from './provider-config';
-import { parseRetryAfterMs, withRetries, type RetryPolicy } from './retry';
+import { parseRetryAfterMs, TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from './retry';
 import { sharedTokenCache, type TokenCache, type TokenCacheLogger } from './token-cache';
 import { networkError } from './token-client';
 
@@ -84,10 +84,10 @@ export async function callLlmApi<T>(method: Method, path: string, body: unknown,
 	const tokens = options.tokens ?? sharedTokenCache();
 	const clock = options.clock ?? systemClock;
 	const url = joinUrl(provider.baseUrl, path);
+	// Same 1 s / 2 s / 4 s backoff as token requests; the retry count and Retry-After cap are the LLM's own.
 	const policy: RetryPolicy = {
+		...TOKEN_RETRY_POLICY,
 		maxRetries: options.maxRetries ?? DEFAULT_LLM_MAX_RETRIES,
-		baseDelayMs: 1000,
-		jitterRatio: 0.2,
 		maxRetryAfterMs: MAX_LLM_RETRY_AFTER_MS,
 	};
 	const context = { providerName: provider.providerName, signal: options.signal, logger: options.logger };

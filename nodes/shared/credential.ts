@@ -16,10 +16,6 @@ import { sharedTokenCache } from './token-cache';
 
 export const CREDENTIAL_TYPE = 'llmProviderOAuth2Api';
 
-export function providerFromCredentialData(data: ICredentialDataDecryptedObject, credentialName?: string): ProviderConfig {
-	return parseProviderConfig(data, credentialName);
-}
-
 export async function loadProvider(
 	context: IExecuteFunctions | ILoadOptionsFunctions | ISupplyDataFunctions,
 	itemIndex?: number,
@@ -33,7 +29,7 @@ export async function loadProvider(
 	// Other failures (a deleted credential, an expression such as {{ $env.X }} that n8n refuses to
 	// resolve) keep n8n's own message: it says what is wrong better than a guess here would.
 	const data: ICredentialDataDecryptedObject = await context.getCredentials(CREDENTIAL_TYPE, itemIndex);
-	return providerFromCredentialData(data, credentialName);
+	return parseProviderConfig(data, credentialName);
 }
 
 /**
@@ -44,7 +40,7 @@ export async function testProviderCredential(credential: ICredentialsDecrypted):
 	const data = credential.data ?? {};
 	let provider: ProviderConfig;
 	try {
-		provider = providerFromCredentialData(data, credential.name);
+		provider = parseProviderConfig(data, credential.name);
 	} catch (error) {
 		return { status: 'Error', message: (error as Error).message };
 	}

@@ -216,11 +216,7 @@ export function parseTokenResponse(
 		},
 	};
 	const statusNote = oauthError ? ` (HTTP ${response.status})` : '';
-	return throwError(`Token request to ${providerName} failed: ${what}${statusNote}`, options);
-}
-
-function throwError(message: string, options: AuthenticationErrorOptions): never {
-	throw new OAuth2AuthenticationError(message, options);
+	throw new OAuth2AuthenticationError(`Token request to ${providerName} failed: ${what}${statusNote}`, options);
 }
 
 const TRANSIENT_NETWORK_CODES = new Set([
