@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import { REDACTED } from '../nodes/shared/errors';
+import { REDACTED, scrubText } from '../nodes/shared/scrub';
 import {
 	type ProviderConfig,
 	type ProviderField,
@@ -57,6 +57,8 @@ export interface LlmProviderCredentialData {
 	refreshToken: string;
 	/** A JSON object as text (or an `={{ … }}` expression). */
 	headers: string;
+	/** Further origins, separated by commas. */
+	allowedOrigins: string;
 	expiryBufferSeconds: number;
 }
 
@@ -119,6 +121,7 @@ export const PROVIDER_KEYS: Readonly<Record<string, ProviderField>> = {
 	extra_token_params: 'additionalTokenParameters',
 	refresh_token: 'refreshToken',
 	headers: 'headers',
+	allowed_origins: 'allowedOrigins',
 	expiry_buffer_seconds: 'expiryBufferSeconds',
 };
 
@@ -137,6 +140,7 @@ const PREFERRED_KEY: Record<ProviderField, string> = {
 	additionalTokenParameters: 'additional_token_parameters',
 	refreshToken: 'refresh_token',
 	headers: 'headers',
+	allowedOrigins: 'allowed_origins',
 	expiryBufferSeconds: 'expiry_buffer_seconds',
 };
 
@@ -413,15 +417,6 @@ function validate(
 	return undefined;
 }
 
-/**
- * No message quotes a client secret or refresh token field, but a secret pasted into another field
- * would be quoted with it. Only the known values are replaced: errors.ts's scrubText also rewrites
- * anything shaped like "Bearer <word>", which would garble the schema's own wording here.
- */
-function hideSecrets(text: string, secrets: string[]): string {
-	const known = secrets.filter((secret) => secret.length >= 4).sort((a, b) => b.length - a.length);
-	return known.reduce((result, secret) => result.split(secret).join(REDACTED), text);
-}
 
 const envExpression = (name: string) => `={{ $env.${name} }}`;
 
@@ -452,6 +447,8 @@ function credentialData(
 		additionalTokenParameters: JSON.stringify(token.additionalTokenParameters),
 		refreshToken: token.refreshToken ?? '',
 		headers: JSON.stringify(config.headers),
+		// The Base URL's origin is always allowed; only the further ones are stored.
+		allowedOrigins: config.allowedOrigins.filter((origin) => origin !== new URL(config.baseUrl).origin).join(','),
 		expiryBufferSeconds: token.expiryBufferSeconds,
 	};
 	if (!keepEnvReferences) return data;
@@ -571,11 +568,11 @@ export function configToCredentials(
 		credentials.push({ id, name, type: CREDENTIAL_TYPE, data: credentialData(config, sources, keepEnvReferences, envReferences) });
 	}
 
-	const scrubbed = issues.map((issue) => ({ ...issue, message: hideSecrets(issue.message, secrets) }));
+	const scrubbed = issues.map((issue) => ({ ...issue, message: scrubText(issue.message, secrets) }));
 	return {
 		credentials: scrubbed.length > 0 ? [] : credentials,
 		issues: scrubbed,
-		notes: notes.map((note) => hideSecrets(note, secrets)),
+		notes: notes.map((note) => scrubText(note, secrets)),
 		envReferences: scrubbed.length > 0 ? [] : [...envReferences].sort(),
 	};
 }
@@ -584,34 +581,60 @@ export function configToCredentials(
 // Showing credentials without their secrets
 // ---------------------------------------------------------------------------------------------
 
-/** The same for every secret, whatever its length: a mask must not tell how long the secret is. */
-export const SECRET_MASK = '********';
-const SENSITIVE_NAME = /secret|token|password|passwd|auth|api[-_]?key|cookie|assertion|credential/i;
+/** The same for every secret, whatever its length (a mask must not tell how long the secret is): the package's one mask. */
+export const SECRET_MASK = REDACTED;
+/**
+ * Header names whose values are shown by --dry-run: known not to be secrets. Every other header value
+ * is masked, whatever its name: an API key header may be called anything.
+ */
+const PUBLIC_HEADER_NAMES = new Set([
+	'accept',
+	'ai-resource-group',
+	'api-version',
+	'content-type',
+	'openai-organization',
+	'user-agent',
+	'x-snowflake-authorization-token-type',
+]);
+const SENSITIVE_NAME = /secret|token|password|passwd|auth|api[-_]?key|cookie|assertion|credential|key|signature|sig/i;
 const ENV_EXPRESSION = /^=\{\{ \$env\.[A-Za-z_][A-Za-z0-9_]* \}\}$/;
 // One `"key": value` member of an expression written by jsonExpression().
 const EXPRESSION_MEMBER = /("(?:[^"\\]|\\.)*"): ("(?:[^"\\]|\\.)*"|\$env\.[A-Za-z_][A-Za-z0-9_]*|[^,}\s]+)/g;
 
-function maskJsonText(text: string): string {
+/** `shown(name)`: whether a member's value may be printed. `$env` references always are (they hold no value). */
+function maskJsonText(text: string, shown: (name: string) => boolean): string {
 	if (text.startsWith('={{')) {
 		return text.replace(EXPRESSION_MEMBER, (member, key: string, value: string) =>
-			SENSITIVE_NAME.test(key) && !value.startsWith('$env.') ? `${key}: ${JSON.stringify(SECRET_MASK)}` : member,
+			shown(JSON.parse(key) as string) || value.startsWith('$env.') ? member : `${key}: ${JSON.stringify(SECRET_MASK)}`,
 		);
 	}
 	try {
 		const object = JSON.parse(text) as Record<string, unknown>;
-		const masked = Object.fromEntries(
-			Object.entries(object).map(([key, value]) => [key, SENSITIVE_NAME.test(key) ? SECRET_MASK : value]),
-		);
+		const masked = Object.fromEntries(Object.entries(object).map(([key, value]) => [key, shown(key) ? value : SECRET_MASK]));
 		return JSON.stringify(masked);
 	} catch {
 		return SECRET_MASK;
 	}
 }
 
+/** A URL with every query value masked (some gateways take a key as ?code= or ?subscription-key=). */
+function maskUrlQuery(text: string): string {
+	if (text.startsWith('={{')) return text;
+	try {
+		const url = new URL(text);
+		if (url.search === '') return text;
+		for (const name of [...new Set(url.searchParams.keys())]) url.searchParams.set(name, SECRET_MASK);
+		return url.toString().replace(encodeURIComponent(SECRET_MASK), SECRET_MASK).split(encodeURIComponent(SECRET_MASK)).join(SECRET_MASK);
+	} catch {
+		return SECRET_MASK;
+	}
+}
+
 /**
- * A copy safe to print: client secret and refresh token replaced by a fixed mask (or left as a `$env`
- * reference, which names a variable and holds no value); header and token-parameter values masked when
- * their name looks like a secret's.
+ * A copy safe to print: client secret and refresh token replaced by the mask (or left as a `$env`
+ * reference, which names a variable and holds no value); every header value masked but for a short
+ * allow-list of public header names; token-parameter values masked when their name looks like a
+ * secret's; URL query values masked.
  */
 export function maskCredential(credential: N8nCredential): N8nCredential {
 	const maskSecret = (value: string) => (value === '' || ENV_EXPRESSION.test(value) ? value : SECRET_MASK);
@@ -619,10 +642,12 @@ export function maskCredential(credential: N8nCredential): N8nCredential {
 		...credential,
 		data: {
 			...credential.data,
+			baseUrl: maskUrlQuery(credential.data.baseUrl),
+			tokenUrl: maskUrlQuery(credential.data.tokenUrl),
 			clientSecret: maskSecret(credential.data.clientSecret),
 			refreshToken: maskSecret(credential.data.refreshToken),
-			headers: maskJsonText(credential.data.headers),
-			additionalTokenParameters: maskJsonText(credential.data.additionalTokenParameters),
+			headers: maskJsonText(credential.data.headers, (name) => PUBLIC_HEADER_NAMES.has(name.toLowerCase())),
+			additionalTokenParameters: maskJsonText(credential.data.additionalTokenParameters, (name) => !SENSITIVE_NAME.test(name)),
 		},
 	};
 }

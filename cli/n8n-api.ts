@@ -9,7 +9,7 @@
  * needed. Authentication is the `X-N8N-API-KEY` header. Providers are sent one after another; a failure
  * is recorded and the next provider still goes.
  */
-import { REDACTED } from '../nodes/shared/errors';
+import { boundedServerText } from '../nodes/shared/scrub';
 import type { N8nCredential } from './litellm-config';
 
 export type UpsertStatus = 'created' | 'updated' | 'failed';
@@ -56,15 +56,17 @@ async function describeFailure(response: Response): Promise<string> {
 	} catch {
 		/* no body */
 	}
-	message = message.replace(/\s+/g, ' ').trim().slice(0, 300);
 	return `HTTP ${response.status}${message ? `: ${message}` : ''}`;
 }
 
-function hide(text: string, secrets: string[]): string {
-	return secrets
-		.filter((secret) => secret.length >= 4)
-		.sort((a, b) => b.length - a.length)
-		.reduce((result, secret) => result.split(secret).join(REDACTED), text);
+// Scrubbed whole, then cut: n8n's answer and a redirect's target are server text.
+const hide = (text: string, secrets: Array<string | undefined>) => boundedServerText(text, secrets, 400);
+
+/** A redirect would carry the API key and the credential bodies to wherever n8n (or something posing as it) points. */
+function redirectFailure(response: Response): string | undefined {
+	if (response.status < 300 || response.status >= 400) return undefined;
+	const location = response.headers.get('location');
+	return `HTTP ${response.status}, a redirect${location ? ` to ${location}` : ''}: not followed (the request carries the API key); put the final n8n URL in --n8n-url`;
 }
 
 /** Creates or updates each credential; resolves with one outcome per credential, in order. Never rejects. */
@@ -76,6 +78,7 @@ export async function upsertCredentials(credentials: N8nCredential[], options: N
 			method,
 			headers: { 'content-type': 'application/json', accept: 'application/json', 'x-n8n-api-key': options.apiKey },
 			body: JSON.stringify(body),
+			redirect: 'manual',
 			signal: AbortSignal.timeout(timeoutMs),
 		});
 
@@ -85,6 +88,12 @@ export async function upsertCredentials(credentials: N8nCredential[], options: N
 		const secrets = [options.apiKey, data.clientSecret, data.refreshToken];
 		try {
 			const created = await send('POST', 'credentials', { id, name, type, data });
+			const createRedirect = redirectFailure(created);
+			if (createRedirect) {
+				await created.body?.cancel();
+				outcomes.push({ name, id, status: 'failed', detail: hide(`create: ${createRedirect}`, secrets) });
+				continue;
+			}
 			if (created.ok) {
 				await created.body?.cancel();
 				outcomes.push({ name, id, status: 'created' });
@@ -96,7 +105,11 @@ export async function upsertCredentials(credentials: N8nCredential[], options: N
 			}
 			await created.body?.cancel();
 			const updated = await send('PATCH', `credentials/${encodeURIComponent(id)}`, { name, type, data });
-			if (updated.ok) {
+			const updateRedirect = redirectFailure(updated);
+			if (updateRedirect) {
+				await updated.body?.cancel();
+				outcomes.push({ name, id, status: 'failed', detail: hide(`update: ${updateRedirect}`, secrets) });
+			} else if (updated.ok) {
 				await updated.body?.cancel();
 				outcomes.push({ name, id, status: 'updated' });
 			} else {

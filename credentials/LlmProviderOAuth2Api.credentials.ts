@@ -3,6 +3,8 @@ import type {
 	ICredentialDataDecryptedObject,
 	ICredentialTestRequest,
 	ICredentialType,
+	IDataObject,
+	IHttpRequestHelper,
 	IHttpRequestOptions,
 	INodeProperties,
 } from 'n8n-workflow';
@@ -11,6 +13,17 @@ import { OAuth2AuthenticationError, OAuth2Error } from '../nodes/shared/errors';
 import { DEFAULT_EXPIRY_BUFFER_SECONDS, MAX_EXPIRY_BUFFER_SECONDS, parseProviderConfig } from '../nodes/shared/provider-config';
 import { sharedTokenCache } from '../nodes/shared/token-cache';
 import type { AccessToken } from '../nodes/shared/token-policy';
+
+/** Where a request made with this credential goes: n8n's HTTP Request node passes `uri`, declarative requests `url` + `baseURL`. */
+function requestOrigin(requestOptions: IHttpRequestOptions): string | undefined {
+	const target = requestOptions.url ?? (requestOptions as { uri?: unknown }).uri;
+	if (typeof target !== 'string' || target === '') return undefined;
+	try {
+		return new URL(target, requestOptions.baseURL).origin;
+	} catch {
+		return undefined;
+	}
+}
 
 /**
  * The credential dialog's Test, when n8n cannot use the nodes' `testedBy` function (which obtains a
@@ -34,6 +47,8 @@ const MODELS_TEST_REQUEST: ICredentialTestRequest = {
 		},
 	],
 };
+/** What n8n stores in the hidden Token Renewal field: a marker, never a token. */
+const TOKEN_RENEWAL_MARKER = 'in-process-cache';
 const LOADED_AS_PACKAGE = __dirname.split(path.sep).includes('node_modules');
 
 /**
@@ -172,6 +187,16 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			description: 'Extra headers on every LLM API request, as a JSON object, e.g. {"AI-Resource-Group": "default"}',
 		},
 		{
+			displayName: 'Allowed Origins',
+			name: 'allowedOrigins',
+			type: 'string',
+			default: '',
+			placeholder: 'e.g. https://llm-eu.example.com, https://llm-us.example.com',
+			hint: 'Optional. The token goes only to the Base URL\'s origin and to these (scheme://host:port, separated by commas).',
+			description:
+				'Further origins that requests made with this credential (e.g. by the HTTP Request node) may send the access token and Headers to. The Base URL\'s origin is always allowed; any other request fails.',
+		},
+		{
 			displayName: 'Expiry Buffer (Seconds)',
 			name: 'expiryBufferSeconds',
 			type: 'number',
@@ -180,17 +205,53 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			description:
 				'A token counts as expired this long before its end (at most half its lifetime), and is renewed in the background shortly before that',
 		},
+		// Holds a marker, never a secret; the rule guesses "secret" from the word "Token".
+		// eslint-disable-next-line @n8n/community-nodes/credential-password-field
+		{
+			// n8n calls preAuthentication again after a request made with this credential fails, and
+			// replays the request once when it returns this field (expirable). It holds no token: the
+			// token stays in the process-wide cache; this only tells n8n that a replay is worth it.
+			displayName: 'Token Renewal',
+			name: 'tokenRenewal',
+			type: 'hidden',
+			typeOptions: { expirable: true },
+			default: '',
+		},
 	];
 
 	/**
-	 * Puts the cached bearer token (and the extra headers) on any request made with this credential,
-	 * including n8n's own HTTP Request node. The token comes from the same process-wide cache as the nodes'.
+	 * n8n runs this before the first request with an empty Token Renewal, and again after a request
+	 * with this credential failed (n8n's HTTP Request node: any error). Then the cached token is
+	 * dropped, at most once per 30 s (token-cache.ts), so that n8n's single replay gets a new one; a
+	 * token issued moments ago is kept and the failure stands, since a new token would fare no better.
+	 */
+	async preAuthentication(this: IHttpRequestHelper, credentials: ICredentialDataDecryptedObject): Promise<IDataObject> {
+		const firstUse = typeof credentials.tokenRenewal !== 'string' || credentials.tokenRenewal === '';
+		// Without the field in the answer, n8n does not replay and the request's failure stands.
+		if (!firstUse && !sharedTokenCache().invalidate(parseProviderConfig(credentials).tokenEndpoint)) return {};
+		return { tokenRenewal: TOKEN_RENEWAL_MARKER };
+	}
+
+	/**
+	 * Puts the cached bearer token (and the extra headers) on a request made with this credential,
+	 * e.g. by n8n's own HTTP Request node, when it goes to the Base URL's origin or an Allowed Origin.
+	 * The token comes from the same process-wide cache as the nodes'.
 	 */
 	async authenticate(
 		credentials: ICredentialDataDecryptedObject,
 		requestOptions: IHttpRequestOptions,
 	): Promise<IHttpRequestOptions> {
 		const provider = parseProviderConfig(credentials);
+		// The token is for the provider's API only: a user who may merely use a shared credential must
+		// not be able to send it (or the Headers, e.g. an APIM subscription key) to a server of their own.
+		const origin = requestOrigin(requestOptions);
+		if (origin === undefined || !provider.allowedOrigins.includes(origin)) {
+			throw new OAuth2Error(
+				`The OAuth2 LLM Provider credential sends its access token only to ${provider.allowedOrigins.join(', ')}; this request goes ${origin ? `to ${origin}` : 'to no absolute URL'}. ` +
+					'To allow another origin, add it to Allowed Origins in the credential.',
+				{ providerName: provider.providerName },
+			);
+		}
 		let token: AccessToken;
 		try {
 			token = await sharedTokenCache().getToken(provider.tokenEndpoint, { providerName: provider.providerName });

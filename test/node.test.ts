@@ -179,7 +179,7 @@ describe('OAuth2 LLM Chat node in a real n8n execution', () => {
 		assert.equal(result.items.length, 3);
 		result.items.forEach((item, i) => {
 			assert.match(String(item.json.error), /invalid_client/);
-			assert.match(String(item.json.description), /Client ID and Client Secret/);
+			assert.match(String((item.json.details as { description?: unknown }).description), /Client ID and Client Secret/);
 			assert.equal((item.pairedItem as { item: number }).item, i);
 		});
 		assert.equal((await clientStats()).tokenRequests, 1, 'the fatal answer is shared, not asked again per item');
@@ -208,7 +208,7 @@ describe('OAuth2 LLM Chat node in a real n8n execution', () => {
 		assert.ok(result.error);
 		assert.equal(result.error.name, 'NodeOperationError');
 		assert.match(result.error.message, /for Acme Gateway: Token URL: must start with http:\/\/ or https:\/\//);
-		assert.match(result.error.message, /Scope: "a  b" has an empty value/);
+		assert.match(result.error.message, /Scope: has an empty value/);
 	});
 
 	it('the token endpoint down: retried, then a clear error; items become error items with Continue On Fail', async () => {
@@ -261,15 +261,46 @@ describe('OAuth2 LLM Chat node in a real n8n execution', () => {
 		});
 		assert.match(String(request.headers?.Authorization), /^Bearer ey/);
 		assert.equal(request.headers?.['AI-Resource-Group'], 'g1');
-		const again = await credential.authenticate(credentialData(), { url: 'x' });
+		const again = await credential.authenticate(credentialData(), { url: '/chat/completions', baseURL: sandbox.baseUrl });
 		assert.equal(again.headers?.Authorization, request.headers?.Authorization, 'same cached token');
 		assert.equal((await clientStats()).tokensIssued, 1);
+	});
+
+	it('the credential puts the token only on requests to the Base URL\'s origin or an Allowed Origin; anything else fails before a token is fetched', async () => {
+		const credential = new LlmProviderOAuth2Api();
+		const foreign = 'http://127.0.0.1:1';
+		for (const target of [{ url: `${foreign}/steal` }, { uri: `${foreign}/steal` }, { url: '/steal', baseURL: foreign }, { url: 'no-absolute-url' }]) {
+			await assert.rejects(credential.authenticate(credentialData(), { ...target } as never), (error: unknown) => {
+				assert.ok(error instanceof Error);
+				assert.match(error.message, /sends its access token only to http:\/\/127\.0\.0\.1:\d+; .*add it to Allowed Origins/);
+				return true;
+			});
+		}
+		assert.equal((await clientStats())?.tokenRequests ?? 0, 0, 'no token was fetched for a foreign origin');
+		// n8n's HTTP Request node passes the absolute URL as `uri`.
+		const allowed = await credential.authenticate(credentialData({ allowedOrigins: `https://other.example, ${foreign}` }), {
+			uri: `${foreign}/steal`,
+		} as never);
+		assert.match(String(allowed.headers?.Authorization), /^Bearer /);
+	});
+
+	it('preAuthentication tells n8n to replay after a failure by dropping the cached token, at most once per 30 s', async () => {
+		const credential = new LlmProviderOAuth2Api();
+		const helpers = {} as never;
+		assert.deepEqual(await credential.preAuthentication.call(helpers, credentialData()), { tokenRenewal: 'in-process-cache' });
+		const first = await credential.authenticate(credentialData(), { url: `${sandbox.baseUrl}/models` });
+		const stored = credentialData({ tokenRenewal: 'in-process-cache' });
+		assert.deepEqual(await credential.preAuthentication.call(helpers, stored), { tokenRenewal: 'in-process-cache' });
+		const second = await credential.authenticate(credentialData(), { url: `${sandbox.baseUrl}/models` });
+		assert.notEqual(second.headers?.Authorization, first.headers?.Authorization, 'the replay gets a new token');
+		assert.deepEqual(await credential.preAuthentication.call(helpers, stored), {}, 'a token renewed moments ago is kept: no replay');
+		assert.equal((await clientStats()).tokensIssued, 2);
 	});
 
 	it('the credential\'s authenticate reports a token failure in the provider\'s words, without an HTTP status for n8n to reword', async () => {
 		const credential = new LlmProviderOAuth2Api();
 		await assert.rejects(
-			credential.authenticate(credentialData({ clientSecret: 'authenticate-wrong-secret' }), { url: 'x' }),
+			credential.authenticate(credentialData({ clientSecret: 'authenticate-wrong-secret' }), { url: `${sandbox.baseUrl}/models` }),
 			(error: unknown) => {
 				assert.ok(error instanceof Error);
 				assert.match(error.message, /invalid_client: .*\(HTTP 401\)\. Check Client ID and Client Secret/);

@@ -117,7 +117,7 @@ describe('provider configuration', () => {
 
 describe('secret scrubbing', () => {
 	it('hides known secrets (also URL-encoded), Authorization values, JWTs and secret form fields, but not prose', async () => {
-		const { scrubText } = await import('../nodes/shared/errors');
+		const { scrubText } = await import('../nodes/shared/scrub');
 		const text = scrubText(
 			'secret s3cr:t/+& and s3cr%3At%2F%2B%26; Authorization: Bearer abcDEF123456; Basic c2I6eHN1YWE=; ' +
 				'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl; client_secret=abc123&refresh_token=r1; ' +

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { OAuth2AuthenticationError } from '../nodes/shared/errors';
+import { AbortedError, systemClock } from '../nodes/shared/clock';
 import { BACKGROUND_RETRY_INTERVAL_MS, TokenCache, cacheKey } from '../nodes/shared/token-cache';
 import { FakeClock } from './helpers/fake-clock';
 import { scriptedTokenEndpoints, tokenAnswer } from './helpers/token-server';
@@ -68,17 +69,38 @@ describe('token cache', () => {
 		assert.deepEqual(clock.sleeps, [1100, 2200, 4400]);
 	});
 
-	it('honours Retry-After when it asks for longer than the backoff, capped at 30 s', async () => {
+	it('honours Retry-After when it asks for longer than the backoff', async () => {
 		const clock = new FakeClock();
 		const endpoint = await server([
 			{ status: 429, headers: { 'Retry-After': '3' } },
-			{ status: 503, headers: { 'Retry-After': '3600' } },
+			{ status: 503, headers: { 'Retry-After': '30' } },
 			// An HTTP-date, read when it arrives: 33 s of sleeps have passed on the fake clock by then.
 			{ status: 503, headers: { 'Retry-After': new Date(clock.now + 33_000 + 9000).toUTCString() } },
 		]);
 		const cache = new TokenCache({ clock });
 		await cache.getToken(config(endpoint.url), context);
 		assert.deepEqual(clock.sleeps, [3000, 30_000, 9000]);
+	});
+
+	it('a Retry-After longer than the 30 s cap is not retried early: it fails at once, and every caller fails fast until it ends', async () => {
+		const clock = new FakeClock();
+		const endpoint = await server([{ status: 429, headers: { 'Retry-After': '60' }, body: 'throttled' }]);
+		const cache = new TokenCache({ clock });
+		const cfg = config(endpoint.url);
+		await assert.rejects(cache.getToken(cfg, context), /asks to retry after 60 s/);
+		assert.equal(endpoint.requests.length, 1, 'no retry into the throttle window');
+		assert.deepEqual(clock.sleeps, []);
+		clock.advance(20_000);
+		await assert.rejects(cache.getToken(cfg, context), (error: unknown) => {
+			assert.ok(error instanceof OAuth2AuthenticationError);
+			assert.match(error.message, /paused for another 40 s/);
+			assert.match(error.message, /asks to retry after 60 s/);
+			return true;
+		});
+		assert.equal(endpoint.requests.length, 1, 'other callers do not hammer the endpoint');
+		clock.advance(40_000);
+		assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-1');
+		assert.equal(endpoint.requests.length, 2);
 	});
 
 	it('gives up after 3 retries with the last error', async () => {
@@ -150,8 +172,8 @@ describe('token cache', () => {
 		const first = await cache.getToken(cfg, context);
 		assert.equal(cache.invalidate(cfg, first.accessToken), true);
 		const second = await cache.getToken(cfg, context);
-		assert.equal(cache.invalidate(cfg, first.accessToken), false, 'a late 401 for the old token keeps the new one');
-		assert.equal((await cache.getToken(cfg, context)).accessToken, second.accessToken);
+		assert.equal(cache.invalidate(cfg, first.accessToken), true, 'a late 401 for the old token: replay with the new one');
+		assert.equal((await cache.getToken(cfg, context)).accessToken, second.accessToken, 'and the new one is kept');
 		assert.equal(endpoint.requests.length, 2);
 	});
 
@@ -176,8 +198,44 @@ describe('token cache', () => {
 	it('stays bounded: least recently used configurations are dropped', async () => {
 		const endpoint = await server([]);
 		const cache = new TokenCache({ clock: new FakeClock(), maxEntries: 3 });
-		for (let i = 0; i < 10; i++) await cache.getToken(config(endpoint.url, { clientId: `client-${i}` }), context);
+		const cfg = (i: number) => config(endpoint.url, { clientId: `client-${i}` });
+		for (let i = 0; i < 4; i++) await cache.getToken(cfg(i), context);
+		await cache.getToken(cfg(1), context); // client-1 used again: client-0 and client-2 are now the oldest
+		await cache.getToken(cfg(4), context);
 		assert.equal(cache.size, 3);
+		assert.equal(endpoint.requests.length, 5);
+		await cache.getToken(cfg(1), context);
+		await cache.getToken(cfg(4), context);
+		assert.equal(endpoint.requests.length, 5, 'the recently used ones are still cached');
+		await cache.getToken(cfg(0), context);
+		assert.equal(endpoint.requests.length, 6, 'the least recently used one was dropped');
+		assert.equal(cache.size, 3);
+	});
+
+	it('a rotated refresh token survives LRU eviction (replaying a rotated one revokes the family at Auth0, Okta, Keycloak) and is logged', async () => {
+		const clock = new FakeClock();
+		let current = 'refresh-0';
+		const endpoint = await server((request, index) => {
+			if (request.form.grant_type === 'client_credentials') return tokenAnswer(index);
+			if (request.form.refresh_token !== current) return { status: 400, body: { error: 'invalid_grant', error_description: 'reused' } };
+			current = `refresh-${index + 1}`;
+			return tokenAnswer(index, { refresh_token: current });
+		});
+		const warnings: string[] = [];
+		const cache = new TokenCache({ clock, maxEntries: 1, logger: { warn: (message) => warnings.push(message) } });
+		const rotating = config(endpoint.url, { refreshToken: 'refresh-0' });
+		await cache.getToken(rotating, context);
+		await cache.getToken(config(endpoint.url, { clientId: 'someone-else' }), context); // evicts the rotating entry
+		assert.equal(cache.size, 1);
+		clock.advance(HOUR_MS);
+		await cache.getToken(rotating, context);
+		assert.deepEqual(
+			endpoint.requests.filter((request) => request.form.grant_type === 'refresh_token').map((request) => request.form.refresh_token),
+			['refresh-0', 'refresh-1'],
+		);
+		assert.equal(warnings.length, 2);
+		assert.match(warnings[0], /rotated its refresh token.*this process only/s);
+		assert.doesNotMatch(warnings.join(' '), /refresh-\d/);
 	});
 
 	it('uses the refresh_token grant and the rotated refresh token from then on', async () => {
@@ -203,41 +261,60 @@ describe('token cache', () => {
 		);
 	});
 
-	it('a failed background refresh keeps the old token in use and tries again after 3 s', async () => {
+	it('a failed background refresh keeps the old token in use and tries again 3 s after its retries are spent', async () => {
 		const clock = new FakeClock();
-		const endpoint = await server([tokenAnswer(0), { status: 503 }, { status: 503 }]);
+		// The background refresh: 4 attempts (3 retries), all 503.
+		const endpoint = await server([tokenAnswer(0), { status: 503 }, { status: 503 }, { status: 503 }, { status: 503 }]);
 		const cache = new TokenCache({ clock });
 		const cfg = config(endpoint.url);
 		await cache.getToken(cfg, context);
 		clock.advance(56 * 60_000);
 		assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-0');
 		await cache.settled(cfg);
-		assert.equal(endpoint.requests.length, 2);
+		assert.equal(endpoint.requests.length, 5);
 		assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-0');
 		await cache.settled(cfg);
-		assert.equal(endpoint.requests.length, 2, 'no second try within the 3 s pause');
+		assert.equal(endpoint.requests.length, 5, 'no second try within the 3 s pause');
 		clock.advance(BACKGROUND_RETRY_INTERVAL_MS);
-		await cache.getToken(cfg, context);
+		assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-0');
 		await cache.settled(cfg);
-		assert.equal(endpoint.requests.length, 3);
-		clock.advance(BACKGROUND_RETRY_INTERVAL_MS);
-		await cache.getToken(cfg, context);
-		await cache.settled(cfg);
-		assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-3');
+		assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-5');
 	});
 
-	it('a caller that needs a token after a failed background refresh still gets the full retry schedule', async () => {
+	it('a caller that needs a token while a background refresh is in its backoff joins it instead of starting a second cycle', async () => {
 		const clock = new FakeClock();
-		const endpoint = await server([tokenAnswer(0), { status: 503, delayMs: 100 }, { status: 503 }]);
+		const endpoint = await server([tokenAnswer(0), { status: 503 }, { status: 503 }]);
 		const cache = new TokenCache({ clock });
 		const cfg = config(endpoint.url);
 		await cache.getToken(cfg, context);
+		clock.holdSleeps = true;
 		clock.advance(58 * 60_000);
-		await cache.getToken(cfg, context); // starts the background refresh, which will fail
-		clock.advance(2 * 60_000); // the old token is no longer usable while that attempt is in flight
-		const token = await cache.getToken(cfg, context);
-		assert.equal(token.accessToken, 'access-token-3');
-		assert.deepEqual(clock.sleeps, [1100], 'its own retry after the foreground 503');
+		await cache.getToken(cfg, context); // starts the background refresh; its first attempt fails
+		while (clock.heldSleeps === 0) await settle(5);
+		clock.advance(2 * 60_000); // the old token is no longer usable while that refresh backs off
+		const waiting = cache.getToken(cfg, context);
+		clock.holdSleeps = false;
+		clock.releaseSleeps();
+		assert.equal((await waiting).accessToken, 'access-token-3');
+		assert.equal(endpoint.requests.length, 4, 'one retry cycle for everyone');
+	});
+
+	it('callers that arrive while a fetch is in flight share its failure: 4 requests, not 8', async () => {
+		const clock = new FakeClock();
+		clock.holdSleeps = true;
+		const endpoint = await server(() => ({ status: 503 }));
+		const cache = new TokenCache({ clock });
+		const cfg = config(endpoint.url);
+		const first = cache.getToken(cfg, context);
+		while (clock.heldSleeps === 0) await settle(5); // first attempt failed; the fetch backs off
+		const second = cache.getToken(cfg, context);
+		clock.holdSleeps = false;
+		clock.releaseSleeps();
+		const [a, b] = await Promise.allSettled([first, second]);
+		assert.equal(a.status, 'rejected');
+		assert.equal(b.status, 'rejected');
+		assert.equal((a as PromiseRejectedResult).reason, (b as PromiseRejectedResult).reason, 'the same outcome');
+		assert.equal(endpoint.requests.length, 4);
 	});
 
 	it('a short token (30 s, buffer 60 s) is reused for its first 15 s', async () => {
@@ -252,13 +329,67 @@ describe('token cache', () => {
 		assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-1');
 	});
 
-	it('an aborted caller stops waiting in its backoff', async () => {
-		const clock = new FakeClock();
-		const endpoint = await server(() => ({ status: 503 }));
-		const cache = new TokenCache({ clock });
+	it('a caller cancelled during the shared request stops waiting at once; the other caller still gets the token', async () => {
+		const endpoint = await server(() => ({ ...tokenAnswer(0), delayMs: 300 }));
+		const cache = new TokenCache({ clock: new FakeClock() });
+		const cfg = config(endpoint.url);
 		const controller = new AbortController();
+		const cancelled = cache.getToken(cfg, { ...context, signal: controller.signal });
+		const other = cache.getToken(cfg, context);
+		while (endpoint.requests.length === 0) await settle(5); // the shared request is on the wire
 		controller.abort();
-		await assert.rejects(cache.getToken(config(endpoint.url), { ...context, signal: controller.signal }));
-		assert.ok(endpoint.requests.length <= 1);
+		let cancelledSettledFirst = false;
+		await assert.rejects(
+			cancelled.finally(() => (cancelledSettledFirst = true)),
+			(error: unknown) => error instanceof AbortedError,
+		);
+		const token = await other;
+		assert.equal(cancelledSettledFirst, true);
+		assert.equal(token.accessToken, 'access-token-0', 'one execution\'s cancel does not fail another');
+		assert.equal(endpoint.requests.length, 1);
+		assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-0', 'and the token was cached');
+	});
+
+	it('a caller cancelled while the shared fetch backs off stops waiting; the fetch goes on for the rest', async () => {
+		const clock = new FakeClock();
+		clock.holdSleeps = true;
+		const endpoint = await server([{ status: 503 }]);
+		const cache = new TokenCache({ clock });
+		const cfg = config(endpoint.url);
+		const controller = new AbortController();
+		const cancelled = cache.getToken(cfg, { ...context, signal: controller.signal });
+		while (clock.heldSleeps === 0) await settle(5); // it reached the backoff
+		controller.abort();
+		await assert.rejects(cancelled, (error: unknown) => error instanceof AbortedError);
+		assert.equal(endpoint.requests.length, 1);
+		const other = cache.getToken(cfg, context);
+		clock.holdSleeps = false;
+		clock.releaseSleeps();
+		assert.equal((await other).accessToken, 'access-token-1');
+		assert.equal(endpoint.requests.length, 2);
+	});
+
+	it('schedules by the monotonic clock: a wall-clock jump back does not keep an expired token in use', async () => {
+		const clock = new FakeClock();
+		const endpoint = await server([]);
+		const cache = new TokenCache({ clock });
+		const cfg = config(endpoint.url);
+		await cache.getToken(cfg, context);
+		clock.advance(HOUR_MS - 30_000);
+		clock.jumpWallClock(-2 * HOUR_MS);
+		assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-1');
+	});
+
+	it('the system clock is monotonic: it does not follow Date.now', () => {
+		const realNow = Date.now;
+		try {
+			const before = systemClock.nowMs();
+			Date.now = () => realNow() - 10 * HOUR_MS;
+			const after = systemClock.nowMs();
+			assert.ok(after >= before && after - before < 60_000, `${after} vs ${before}`);
+			assert.ok(Math.abs(systemClock.wallNowMs() - (realNow() - 10 * HOUR_MS)) < 60_000, 'the wall clock does');
+		} finally {
+			Date.now = realNow;
+		}
 	});
 });

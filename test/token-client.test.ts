@@ -8,7 +8,7 @@ import { scriptedTokenEndpoints } from './helpers/token-server';
 const NOW_MS = Date.UTC(2026, 0, 1);
 const { server, config } = scriptedTokenEndpoints({ clientId: 'my-client', clientSecret: 'client-secret-xyz' });
 
-const options = { providerName: 'Acme', nowMs: () => NOW_MS };
+const options = { providerName: 'Acme', wallNowMs: () => NOW_MS };
 
 describe('one token request on the wire', () => {
 	it('client_secret_post: grant, scope, extra parameters and the client in the form body', async () => {
@@ -77,7 +77,7 @@ describe('one token request on the wire', () => {
 			const endpoint = await server([{ body: { access_token: 'opaque-token', token_type: 'bearer', ...fields } }]);
 			const token = await requestToken(config(endpoint.url), options);
 			assert.equal(token.accessToken, 'opaque-token');
-			assert.equal(token.expiresAtMs - token.obtainedAtMs, seconds * 1000);
+			assert.equal(token.lifetimeSeconds, seconds);
 		});
 	}
 
@@ -85,7 +85,7 @@ describe('one token request on the wire', () => {
 		const claims = Buffer.from(JSON.stringify({ iat: 1000, exp: 1600 })).toString('base64url');
 		const endpoint = await server([{ body: { access_token: `eyJhbGciOiJub25lIn0.${claims}.sig`, token_type: 'BEARER' } }]);
 		const token = await requestToken(config(endpoint.url), options);
-		assert.equal(token.expiresAtMs - token.obtainedAtMs, 600_000);
+		assert.equal(token.lifetimeSeconds, 600);
 	});
 
 	it('a 200 without access_token is an authentication error that is not retried', async () => {

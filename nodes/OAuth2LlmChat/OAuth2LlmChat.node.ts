@@ -3,11 +3,11 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INo
 
 import { createChatCompletion } from '../shared/chat-client';
 import { mapWithConcurrency } from '../shared/concurrency';
-import { loadProvider } from '../shared/credential';
+import { knownSecrets, loadProvider } from '../shared/credential';
 import { sharedNodeMethods } from '../shared/node-methods';
 import { toNodeError } from '../shared/n8n-errors';
 import { perItemParameter } from '../shared/parameters';
-import { secretsOf, type ProviderConfig } from '../shared/provider-config';
+import type { ProviderConfig } from '../shared/provider-config';
 import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY, chatProperties } from './description';
 import { buildChatRequest, type ChatOptions, type ChatParameters } from './request';
 import { toOutputJson } from './response';
@@ -39,8 +39,18 @@ export class OAuth2LlmChat implements INodeType {
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const items = this.getInputData();
 		const node = this.getNode();
+		// n8n's "Continue (using error output)" routes an item to the error output only when its json has
+		// no keys but error, message and details (WorkflowExecute.handleNodeErrorOutput); HTTP Request
+		// 4.5 uses the same shape.
 		const errorItem = (error: ReturnType<typeof toNodeError>, itemIndex: number): INodeExecutionData => ({
-			json: { error: error.message, ...(error.description ? { description: error.description } : {}) },
+			json: {
+				error: error.message,
+				details: {
+					message: error.message,
+					...(error.description ? { description: error.description } : {}),
+					...('httpCode' in error && error.httpCode ? { httpCode: error.httpCode } : {}),
+				},
+			},
 			pairedItem: { item: itemIndex },
 		});
 
@@ -52,7 +62,6 @@ export class OAuth2LlmChat implements INodeType {
 			// Nothing can run without a provider; every item still leaves the node, as an error item.
 			return [items.map((_item, itemIndex) => errorItem(toNodeError(node, error, itemIndex), itemIndex))];
 		}
-		const secrets = secretsOf(provider.tokenEndpoint);
 		const signal = this.getExecutionCancelSignal?.();
 		const concurrencySetting = Number(this.getNodeParameter('options.concurrency', 0, DEFAULT_CONCURRENCY));
 		const concurrency = Math.min(MAX_CONCURRENCY, Math.max(1, Math.floor(concurrencySetting) || DEFAULT_CONCURRENCY));
@@ -78,6 +87,7 @@ export class OAuth2LlmChat implements INodeType {
 					provider,
 					timeoutMs: options.timeout,
 					maxRetries: options.maxRetries,
+					maxResponseSizeMb: options.maxResponseSizeMb,
 					signal,
 					logger: this.logger,
 				});
@@ -88,7 +98,7 @@ export class OAuth2LlmChat implements INodeType {
 				});
 				return { json, pairedItem: { item: itemIndex } };
 			} catch (error) {
-				const nodeError = toNodeError(node, error, itemIndex, secrets);
+				const nodeError = toNodeError(node, error, itemIndex, knownSecrets(provider));
 				if (this.continueOnFail()) return errorItem(nodeError, itemIndex);
 				throw nodeError;
 			}

@@ -85,6 +85,7 @@ export const chatProperties: INodeProperties[] = [
 				typeOptions: { minValue: -2, maxValue: 2, numberPrecision: 1 },
 				description: 'Positive values make the model less likely to repeat the same lines',
 			},
+			callOptions.maxResponseSizeMb,
 			callOptions.maxRetries,
 			callOptions.maxTokens,
 			{

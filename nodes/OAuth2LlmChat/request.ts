@@ -14,6 +14,7 @@ export interface ChatOptions {
 	stop?: string;
 	timeout?: number;
 	maxRetries?: number;
+	maxResponseSizeMb?: number;
 	concurrency?: number;
 }
 
@@ -39,7 +40,8 @@ export function parseStop(stop: string | undefined): string | string[] | undefin
 	try {
 		parsed = JSON.parse(stop);
 	} catch {
-		throw new ParameterError('options.stop', `Stop Sequences "${stop}" starts like a JSON array but is not valid JSON`, {
+		// The value is not quoted: whatever a user typed stays out of error messages and execution data.
+		throw new ParameterError('options.stop', 'Stop Sequences starts like a JSON array but is not valid JSON', {
 			hint: 'Write one stop sequence as plain text, or several as a JSON array such as ["END", "###"].',
 		});
 	}

@@ -6,10 +6,24 @@ import type { IDataObject } from 'n8n-workflow';
 import type { ChatCompletionResponse } from '../shared/chat-client';
 import { LlmApiError, ParameterError } from '../shared/errors';
 
-/** Models often wrap JSON in a Markdown fence even when asked for a bare object. */
+/**
+ * Models often wrap JSON in a Markdown fence (```json … ```) even when asked for a bare object. Cut by
+ * hand, not by a pattern: a lazy pattern over a model's answer backtracks quadratically on long ones.
+ */
+export function unfence(text: string): string {
+	const trimmed = text.trim();
+	if (!trimmed.startsWith('```') || !trimmed.endsWith('```') || trimmed.length < 6) return trimmed;
+	const inner = trimmed.slice(3, -3);
+	const firstLineEnd = inner.indexOf('\n');
+	const language = (firstLineEnd === -1 ? inner : inner.slice(0, firstLineEnd)).trim();
+	// ```json\n{…}``` or ```\n{…}```: the first line names the language or is empty.
+	if (firstLineEnd !== -1 && /^(json)?$/i.test(language)) return inner.slice(firstLineEnd + 1).trim();
+	return inner.replace(/^json/i, '').trim();
+}
+
 export function parseJsonAnswer(content: unknown): unknown {
 	if (typeof content !== 'string') return content;
-	const unfenced = content.trim().replace(/^```(?:json)?\s*\n?([\s\S]*?)\n?```$/i, '$1');
+	const unfenced = unfence(content);
 	try {
 		return JSON.parse(unfenced) as unknown;
 	} catch (error) {

@@ -57,6 +57,7 @@ export class OAuth2LlmChatModel implements INodeType {
 				topP: options.topP,
 				timeout: options.timeout,
 				maxRetries: options.maxRetries,
+				maxResponseSizeMb: options.maxResponseSizeMb,
 				responseFormat: options.responseFormat,
 			},
 		);

@@ -7,6 +7,7 @@ import type { INodeProperties } from 'n8n-workflow';
 import { callOptions, modelProperty } from '../shared/descriptions';
 
 export interface ModelNodeOptions {
+	maxResponseSizeMb?: number;
 	maxRetries?: number;
 	maxTokens?: number;
 	responseFormat?: 'text' | 'json_object';
@@ -24,6 +25,7 @@ export const chatModelProperties: INodeProperties[] = [
 		placeholder: 'Add Option',
 		default: {},
 		options: [
+			callOptions.maxResponseSizeMb,
 			callOptions.maxRetries,
 			callOptions.maxTokens,
 			{

@@ -18,7 +18,8 @@ import type { INode } from 'n8n-workflow';
 
 import { createChatCompletion } from '../shared/chat-client';
 import { toNodeError } from '../shared/n8n-errors';
-import { secretsOf, type ProviderConfig } from '../shared/provider-config';
+import { knownSecrets } from '../shared/credential';
+import type { ProviderConfig } from '../shared/provider-config';
 import type { TokenCacheLogger } from '../shared/token-cache';
 import { buildChatCompletionRequest, fromChatCompletion, type ChatRequestSettings } from './openai-chat';
 
@@ -26,6 +27,7 @@ export const PROVIDER_ID = 'oauth2-llm';
 
 export interface OAuth2ChatModelConfig extends ChatModelConfig {
 	responseFormat?: ChatRequestSettings['responseFormat'];
+	maxResponseSizeMb?: number;
 }
 
 /** What a model call needs besides its settings; fixed when n8n supplies the model. */
@@ -84,12 +86,13 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 				provider,
 				timeoutMs: settings.timeout,
 				maxRetries: settings.maxRetries,
+				maxResponseSizeMb: settings.maxResponseSizeMb,
 				signal: anySignal([executionSignal, callSignal]),
 				logger,
 			});
 			return fromChatCompletion(response, provider.providerName);
 		} catch (error) {
-			throw toNodeError(node, error, undefined, secretsOf(provider.tokenEndpoint));
+			throw toNodeError(node, error, undefined, knownSecrets(provider));
 		}
 	}
 

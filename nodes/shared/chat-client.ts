@@ -1,26 +1,36 @@
 /**
  * Calls to the OpenAI-compatible LLM API with a bearer token from the shared cache: a 401 drops that
  * token and replays once (not counted as a retry); 408, 429, 5xx and network errors retry with backoff
- * and Retry-After. Never throws a raw axios error.
+ * and Retry-After. The wire rules (no redirects, size limit, deadline) are http.ts's. Never throws a
+ * raw axios error, and every word that came from the server is bounded and scrubbed of the secrets and
+ * of every access token this call sent.
  */
-import axios, { type AxiosResponse, type Method } from 'axios';
+import type { Method } from 'axios';
 
 import { systemClock, type Clock } from './clock';
-import { LlmApiError, scrubText, scrubValue } from './errors';
+import { LlmApiError } from './errors';
+import { exchange, isTransientFailure, redirectTarget, TransportFailure, type HttpAnswer } from './http';
 import { secretsOf, type ProviderConfig } from './provider-config';
+import { providerWordsOf } from './provider-error';
 import { parseRetryAfterMs, TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from './retry';
+import { boundedServerText, scrubValue } from './scrub';
 import { sharedTokenCache, type TokenCache, type TokenCacheLogger } from './token-cache';
-import { networkError } from './token-client';
 
 export const DEFAULT_LLM_TIMEOUT_MS = 60_000;
 export const DEFAULT_LLM_MAX_RETRIES = 2;
 /** LLM gateways ask for long pauses under load; beyond a minute the item is better failed and retried by the workflow. */
 export const MAX_LLM_RETRY_AFTER_MS = 60_000;
+/** Default limit of one LLM answer (after decompression): far above any chat answer, far below trouble. */
+export const DEFAULT_MAX_RESPONSE_SIZE_MB = 32;
+export const MAX_RESPONSE_SIZE_MB_LIMIT = 1024;
 
 export interface LlmCallOptions {
 	provider: ProviderConfig;
+	/** Deadline of one HTTP exchange with the LLM API, connect to last byte. */
 	timeoutMs?: number;
 	maxRetries?: number;
+	/** Largest answer accepted, in MiB, counted after decompression. */
+	maxResponseSizeMb?: number;
 	signal?: AbortSignal;
 	tokens?: TokenCache;
 	clock?: Clock;
@@ -34,31 +44,10 @@ export function joinUrl(baseUrl: string, path: string): string {
 	return url.toString();
 }
 
-function errorMessageOf(body: unknown): { message?: string; code?: string } {
-	if (!body || typeof body !== 'object') return {};
-	const record = body as Record<string, unknown>;
-	const nested = record.error;
-	if (nested && typeof nested === 'object') {
-		const error = nested as Record<string, unknown>;
-		const code = typeof error.code === 'string' ? error.code : typeof error.type === 'string' ? error.type : undefined;
-		return { message: typeof error.message === 'string' ? error.message : undefined, code };
-	}
-	if (typeof nested === 'string') {
-		return {
-			message: typeof record.error_description === 'string' ? `${nested}: ${record.error_description}` : nested,
-			code: nested,
-		};
-	}
-	for (const key of ['message', 'detail']) {
-		if (typeof record[key] === 'string') return { message: record[key] as string };
-	}
-	return {};
-}
-
-function hintForStatus(status: number, replayed401: boolean): string | undefined {
+function hintForStatus(status: number, freshTokenRejected: boolean): string | undefined {
 	if (status === 401) {
-		return replayed401
-			? 'The LLM API rejected a freshly issued token too: the token is for a different audience or lacks a scope. Check Scope and Additional Token Parameters (audience / resource), and Base URL.'
+		return freshTokenRejected
+			? 'The LLM API rejected a freshly issued token: the token is for a different audience or lacks a scope. Check Scope and Additional Token Parameters (audience / resource), and Base URL.'
 			: 'Check the credential.';
 	}
 	if (status === 403) return 'The token is valid but not allowed to do this: check Scope, and the model or deployment permissions at the provider.';
@@ -76,6 +65,25 @@ function parseJson(text: string): unknown {
 	}
 }
 
+const isRetryableStatus = (status: number) => status === 408 || status === 429 || status >= 500;
+
+function transportError(failure: TransportFailure, providerName: string, url: string, secrets: string[], maxBytes: number): LlmApiError {
+	const hint =
+		failure.kind === 'aborted'
+			? undefined
+			: failure.kind === 'too-large'
+				? `Raise Max Response Size (MB) if such large answers are expected (now ${maxBytes / 1024 / 1024} MB), or check Base URL.`
+				: failure.kind === 'deadline'
+					? 'Raise Timeout for slow models, or check that n8n can reach the LLM API.'
+					: 'Check Base URL and that n8n can reach it; raise Timeout for slow models.';
+	return new LlmApiError(`The LLM API of ${providerName} at ${boundedServerText(url, secrets, 300)} failed: ${failure.message}`, {
+		providerName,
+		code: failure.code,
+		retryable: isTransientFailure(failure),
+		hint,
+	});
+}
+
 /**
  * One LLM API call with token, 401 replay and retries. `path` is relative to the provider's base URL.
  */
@@ -84,6 +92,7 @@ export async function callLlmApi<T>(method: Method, path: string, body: unknown,
 	const tokens = options.tokens ?? sharedTokenCache();
 	const clock = options.clock ?? systemClock;
 	const url = joinUrl(provider.baseUrl, path);
+	const maxResponseBytes = Math.round((options.maxResponseSizeMb ?? DEFAULT_MAX_RESPONSE_SIZE_MB) * 1024 * 1024);
 	// Same 1 s / 2 s / 4 s backoff as token requests; the retry count and Retry-After cap are the LLM's own.
 	const policy: RetryPolicy = {
 		...TOKEN_RETRY_POLICY,
@@ -91,75 +100,45 @@ export async function callLlmApi<T>(method: Method, path: string, body: unknown,
 		maxRetryAfterMs: MAX_LLM_RETRY_AFTER_MS,
 	};
 	const context = { providerName: provider.providerName, signal: options.signal, logger: options.logger };
+	const requestBody = body === undefined ? undefined : JSON.stringify(body);
+	// Every access token this call sent: a server may echo an earlier one in a later error.
+	const secrets = [...secretsOf(provider.tokenEndpoint)];
 	let replayed401 = false;
 
 	const attempt = async (): Promise<T> => {
 		for (;;) {
 			const token = await tokens.getToken(provider.tokenEndpoint, context);
-			const secrets = [...secretsOf(provider.tokenEndpoint), token.accessToken];
-			let response: AxiosResponse<string>;
+			if (!secrets.includes(token.accessToken)) secrets.push(token.accessToken);
+			let answer: HttpAnswer;
 			try {
-				response = await axios.request<string>({
+				answer = await exchange({
 					method,
 					url,
-					data: body === undefined ? undefined : JSON.stringify(body),
+					body: requestBody,
 					headers: {
 						...provider.headers,
 						Authorization: `Bearer ${token.accessToken}`,
 						Accept: 'application/json',
-						...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+						...(requestBody === undefined ? {} : { 'Content-Type': 'application/json' }),
 					},
-					timeout: options.timeoutMs ?? DEFAULT_LLM_TIMEOUT_MS,
+					maxResponseBytes,
+					deadlineMs: options.timeoutMs ?? DEFAULT_LLM_TIMEOUT_MS,
 					signal: options.signal,
-					responseType: 'text',
-					transformResponse: (data: unknown) => data,
-					validateStatus: () => true,
 				});
 			} catch (error) {
-				const failure = networkError(error, `LLM API of ${provider.providerName}`, url, secrets);
-				throw new LlmApiError(failure.message, {
-					providerName: provider.providerName,
-					code: failure.code,
-					retryable: failure.retryable,
-					hint: failure.aborted ? undefined : 'Check Base URL and that n8n can reach it; raise Timeout for slow models.',
-				});
+				if (!(error instanceof TransportFailure)) throw error;
+				throw transportError(error, provider.providerName, url, secrets, maxResponseBytes);
 			}
 
 			// RFC 6750 §3.1: invalid_token. The cached token may have been revoked or expired early:
-			// drop it (if nobody has yet) and replay once with a fresh one.
-			if (response.status === 401 && !replayed401) {
+			// drop it (if nobody has yet) and replay once with a fresh one, unless it was fresh itself.
+			let freshTokenRejected = false;
+			if (answer.status === 401 && !replayed401) {
 				replayed401 = true;
-				tokens.invalidate(provider.tokenEndpoint, token.accessToken);
-				continue;
+				if (tokens.invalidate(provider.tokenEndpoint, token.accessToken)) continue;
+				freshTokenRejected = true;
 			}
-
-			const text = String(response.data ?? '');
-			const parsed = parseJson(text);
-			if (response.status >= 200 && response.status < 300) {
-				if (parsed === undefined) {
-					throw new LlmApiError(
-						`The LLM API of ${provider.providerName} answered HTTP ${response.status} with something that is not JSON`,
-						{ providerName: provider.providerName, status: response.status, hint: hintForStatus(404, false) },
-					);
-				}
-				return parsed as T;
-			}
-
-			const { message, code } = errorMessageOf(parsed);
-			const status = response.status;
-			const retryAfter = response.headers['retry-after'] as unknown;
-			throw new LlmApiError(
-				`The LLM API of ${provider.providerName} answered HTTP ${status}${message ? `: ${scrubText(message, secrets)}` : ''}`,
-				{
-					providerName: provider.providerName,
-					status,
-					code,
-					retryable: status === 408 || status === 429 || status >= 500,
-					retryAfterMs: parseRetryAfterMs(retryAfter, clock.nowMs()),
-					responseBody: scrubValue(parsed ?? text.slice(0, 500), secrets),
-					hint: hintForStatus(status, replayed401),
-				},
-			);
+			return interpret<T>(answer, { providerName: provider.providerName, secrets, clock, freshTokenRejected: freshTokenRejected || replayed401 });
 		}
 	};
 
@@ -172,6 +151,51 @@ export async function callLlmApi<T>(method: Method, path: string, body: unknown,
 		},
 		{ policy, clock, signal: options.signal },
 	);
+}
+
+/** The LLM API's answer → its JSON, or an LlmApiError in the provider's own words (bounded, scrubbed). */
+function interpret<T>(
+	answer: HttpAnswer,
+	context: { providerName: string; secrets: string[]; clock: Clock; freshTokenRejected: boolean },
+): T {
+	const { providerName, secrets } = context;
+	const status = answer.status;
+	const location = redirectTarget(answer);
+	if (location !== undefined) {
+		// A followed redirect would carry the prompt, the token and the credential's headers to wherever the server says.
+		throw new LlmApiError(
+			`The LLM API of ${providerName} redirects (HTTP ${status}) to ${boundedServerText(location, secrets, 300)}; redirects are not followed`,
+			{ providerName, status, hint: 'Put the final API URL in Base URL.' },
+		);
+	}
+	const parsed = parseJson(answer.bodyText);
+	if (status >= 200 && status < 300) {
+		if (parsed === undefined) {
+			throw new LlmApiError(`The LLM API of ${providerName} answered HTTP ${status} with something that is not JSON`, {
+				providerName,
+				status,
+				hint: hintForStatus(404, false),
+			});
+		}
+		return parsed as T;
+	}
+	const words = providerWordsOf(parsed, answer.bodyText);
+	const message = words.message === undefined ? '' : `: ${boundedServerText(words.message, secrets)}`;
+	const retryable = isRetryableStatus(status);
+	const retryAfterMs = parseRetryAfterMs(answer.headers['retry-after'], context.clock.wallNowMs());
+	const waitNote =
+		retryable && retryAfterMs !== undefined && retryAfterMs > MAX_LLM_RETRY_AFTER_MS
+			? ` (it asks to retry after ${Math.ceil(retryAfterMs / 1000)} s, longer than this node waits)`
+			: '';
+	throw new LlmApiError(`The LLM API of ${providerName} answered HTTP ${status}${message}${waitNote}`, {
+		providerName,
+		status,
+		code: words.code === undefined ? undefined : boundedServerText(words.code, secrets, 100),
+		retryable,
+		retryAfterMs,
+		responseBody: scrubValue(parsed ?? answer.bodyText, secrets),
+		hint: hintForStatus(status, context.freshTokenRejected),
+	});
 }
 
 export interface ChatMessage {

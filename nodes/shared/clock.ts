@@ -3,7 +3,13 @@
  * with a fake clock so a 1-hour token or a 7-second backoff runs in milliseconds.
  */
 export interface Clock {
+	/**
+	 * Monotonic milliseconds, for scheduling (token expiry, refresh windows, throttles): a wall-clock
+	 * jump (NTP, a VM resumed, an admin) never makes an expired token look valid or the reverse.
+	 */
 	nowMs(): number;
+	/** Wall-clock milliseconds since the epoch, only to read the server's dates (expires_on, JWT exp, Retry-After dates). */
+	wallNowMs(): number;
 	/** Resolves after `ms`, or rejects at once when `signal` aborts (a cancelled n8n execution). */
 	sleep(ms: number, signal?: AbortSignal): Promise<void>;
 	/** Uniform in [0, 1), for backoff jitter. */
@@ -18,7 +24,9 @@ export class AbortedError extends Error {
 }
 
 export const systemClock: Clock = {
-	nowMs: () => Date.now(),
+	// performance.now() is monotonic; timeOrigin only makes the numbers look like epoch milliseconds.
+	nowMs: () => performance.timeOrigin + performance.now(),
+	wallNowMs: () => Date.now(),
 	random: () => Math.random(),
 	sleep: async (ms, signal) =>
 		await new Promise<void>((resolve, reject) => {

@@ -10,7 +10,8 @@ import type {
 	ISupplyDataFunctions,
 } from 'n8n-workflow';
 
-import { OAuth2ConfigurationError, OAuth2Error, scrubText } from './errors';
+import { OAuth2ConfigurationError, OAuth2Error } from './errors';
+import { scrubText } from './scrub';
 import { parseProviderConfig, secretsOf, type ProviderConfig } from './provider-config';
 import { sharedTokenCache } from './token-cache';
 
@@ -32,6 +33,12 @@ export async function loadProvider(
 	return parseProviderConfig(data, credentialName);
 }
 
+/** Everything to scrub from an error about this provider: its secrets and the access token cached now. */
+export function knownSecrets(provider: ProviderConfig): string[] {
+	const accessToken = sharedTokenCache().cachedAccessToken(provider.tokenEndpoint);
+	return [...secretsOf(provider.tokenEndpoint), ...(accessToken ? [accessToken] : [])];
+}
+
 /**
  * The credential dialog's "Test": really obtains a token through the shared cache (so a test right
  * before a run costs the run nothing) and reports the provider's own OAuth error when that fails.
@@ -46,7 +53,7 @@ export async function testProviderCredential(credential: ICredentialsDecrypted):
 	}
 	try {
 		const token = await sharedTokenCache().getToken(provider.tokenEndpoint, { providerName: provider.providerName });
-		const seconds = Math.round((token.expiresAtMs - Date.now()) / 1000);
+		const seconds = sharedTokenCache().secondsLeft(token);
 		return {
 			status: 'OK',
 			message: `Connection successful: ${provider.providerName} issued an access token (valid for about ${seconds} s)`,

@@ -4,7 +4,7 @@
  */
 import type { INodeProperties } from 'n8n-workflow';
 
-import { DEFAULT_LLM_MAX_RETRIES, DEFAULT_LLM_TIMEOUT_MS } from './chat-client';
+import { DEFAULT_LLM_MAX_RETRIES, DEFAULT_LLM_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_SIZE_MB, MAX_RESPONSE_SIZE_MB_LIMIT } from './chat-client';
 
 /** `searchModels` (node-methods.ts) fills the list from GET {baseUrl}/models; "By Name" takes any typed name. */
 export function modelProperty(description: string): INodeProperties {
@@ -45,6 +45,15 @@ export const callOptions = {
 		description:
 			'How often a call is retried after a rate limit (429), server error (5xx) or network error, with backoff of 1 s, 2 s, 4 s… or the Retry-After the provider asks for',
 	},
+	maxResponseSizeMb: {
+		displayName: 'Max Response Size (MB)',
+		name: 'maxResponseSizeMb',
+		type: 'number',
+		default: DEFAULT_MAX_RESPONSE_SIZE_MB,
+		typeOptions: { minValue: 1, maxValue: MAX_RESPONSE_SIZE_MB_LIMIT },
+		description:
+			'The largest answer accepted from the LLM API, in MiB, counted after decompression; a larger one fails the item instead of filling n8n\'s memory',
+	},
 	maxTokens: {
 		displayName: 'Maximum Number of Tokens',
 		name: 'maxTokens',
@@ -67,7 +76,7 @@ export const callOptions = {
 		type: 'number',
 		default: DEFAULT_LLM_TIMEOUT_MS,
 		typeOptions: { minValue: 1000 },
-		description: 'How long one call may take, in milliseconds, before it counts as a network error',
+		description: 'How long one call may take in all, in milliseconds, from connecting to the last byte of the answer; then it counts as a network error (and is retried)',
 	},
 	topP: {
 		displayName: 'Top P',

@@ -1,12 +1,11 @@
 /**
- * The package's error family and the one place where secrets are scrubbed from anything a user can see.
+ * The package's error family.
  *
  * n8n shows a node error's whole object in the editor and stores it in the execution data, and an axios
  * error carries `config.data` (the form body with client_secret) and `config.headers` (Authorization).
- * So no error here ever keeps a raw axios error: only status, code, OAuth error fields and scrubbed text.
+ * So no error here ever keeps a raw axios error: only status, code, OAuth error fields and text that
+ * scrub.ts has bounded and scrubbed.
  */
-
-export const REDACTED = '**hidden**';
 
 export interface OAuth2ErrorOptions {
 	/** Which provider (credential name, or token URL host) this is about, so a message names it. */
@@ -130,73 +129,4 @@ export class ParameterError extends OAuth2Error {
 		super(message, options);
 		this.parameter = parameter;
 	}
-}
-
-const AUTHORIZATION_VALUE_PATTERN = /\b(Bearer|Basic)\s+([A-Za-z0-9\-._~+/]+=*)/gi;
-/** A credential value, not an English word ("Basic header", "Bearer token"): long, and not all lower-case letters. */
-const looksLikeCredential = (value: string) => value.length >= 8 && !/^[a-z]+$/.test(value);
-// Three base64url segments: a JWT, whoever's it is.
-const JWT_PATTERN = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
-const SECRET_FIELD_PATTERN =
-	/\b(client_secret|refresh_token|access_token|id_token|password|assertion)=[^&\s"']+/gi;
-
-/** Shortest secret worth searching for: shorter strings would blank out ordinary words. */
-const MIN_SECRET_LENGTH = 4;
-
-/**
- * Replaces every known secret (and anything shaped like a credential: Authorization values, JWTs,
- * form fields named like secrets) in a text by REDACTED.
- */
-export function scrubText(text: string, secrets: ReadonlyArray<string | undefined> = []): string {
-	let scrubbed = text;
-	const known = secrets
-		.filter((secret): secret is string => typeof secret === 'string' && secret.length >= MIN_SECRET_LENGTH)
-		.sort((a, b) => b.length - a.length);
-	for (const secret of known) {
-		scrubbed = scrubbed.split(secret).join(REDACTED);
-		// A secret may also appear form- or URI-encoded (it went out in a form body or a Basic header).
-		const encoded = encodeURIComponent(secret);
-		if (encoded !== secret) scrubbed = scrubbed.split(encoded).join(REDACTED);
-	}
-	return scrubbed
-		.replace(AUTHORIZATION_VALUE_PATTERN, (match, scheme: string, value: string) =>
-			looksLikeCredential(value) ? `${scheme} ${REDACTED}` : match,
-		)
-		.replace(JWT_PATTERN, REDACTED)
-		.replace(SECRET_FIELD_PATTERN, (_match, field: string) => `${field}=${REDACTED}`);
-}
-
-const MAX_BODY_TEXT_LENGTH = 2000;
-const SECRET_KEY_PATTERN = /secret|token|password|authorization|assertion|api[-_]?key/i;
-
-/** Deep copy of a JSON-ish value with secret-named keys dropped and every string scrubbed. */
-export function scrubValue(value: unknown, secrets: ReadonlyArray<string | undefined> = [], depth = 0): unknown {
-	if (depth > 6) return '[…]';
-	if (typeof value === 'string') {
-		const text = scrubText(value, secrets);
-		return text.length > MAX_BODY_TEXT_LENGTH ? `${text.slice(0, MAX_BODY_TEXT_LENGTH)}…` : text;
-	}
-	if (Array.isArray(value)) return value.slice(0, 50).map((entry) => scrubValue(entry, secrets, depth + 1));
-	if (value && typeof value === 'object') {
-		const copy: Record<string, unknown> = {};
-		for (const [key, entry] of Object.entries(value as Record<string, unknown>)) {
-			// OAuth error bodies legitimately carry `error`/`error_description`; keys like `access_token` never belong in a report.
-			copy[key] = SECRET_KEY_PATTERN.test(key) ? REDACTED : scrubValue(entry, secrets, depth + 1);
-		}
-		return copy;
-	}
-	return value;
-}
-
-/** Keeps only name, message and code of a low-level error (axios, socket, DNS), scrubbed. */
-export function redactCause(error: unknown, secrets: ReadonlyArray<string | undefined> = []): RedactedCause {
-	if (error instanceof Error) {
-		const code = (error as { code?: unknown }).code;
-		return {
-			name: error.name,
-			message: scrubText(error.message, secrets),
-			...(typeof code === 'string' ? { code } : {}),
-		};
-	}
-	return { name: 'Error', message: scrubText(String(error), secrets) };
 }

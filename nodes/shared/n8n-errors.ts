@@ -13,8 +13,8 @@ import {
 	OAuth2Error,
 	OAuth2ValidationError,
 	ParameterError,
-	scrubText,
 } from './errors';
+import { scrubText, scrubValue } from './scrub';
 
 function withoutUndefined(record: Record<string, unknown>): JsonObject {
 	return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as JsonObject;
@@ -34,19 +34,24 @@ export function toNodeError(
 
 	if (error instanceof OAuth2AuthenticationError || error instanceof LlmApiError) {
 		const status = error.status;
-		const response = withoutUndefined({
-			name: error.name,
-			message: scrubText(error.message, secrets),
-			provider: error.providerName,
-			httpCode: status === undefined ? undefined : String(status),
-			...(error instanceof OAuth2AuthenticationError
-				? {
-						error: error.oauthError,
-						error_description: error.oauthErrorDescription,
-						cause: error.originalError ? scrubText(JSON.stringify(error.originalError), secrets) : undefined,
-					}
-				: { code: error.code, response: error.responseBody as JsonObject | undefined }),
-		});
+		// Every field, the server's OAuth `error` and API `code` included, is scrubbed once more with
+		// everything the caller knows (the access token too): n8n stores this object in the execution data.
+		const response = scrubValue(
+			withoutUndefined({
+				name: error.name,
+				message: error.message,
+				provider: error.providerName,
+				httpCode: status === undefined ? undefined : String(status),
+				...(error instanceof OAuth2AuthenticationError
+					? {
+							error: error.oauthError,
+							error_description: error.oauthErrorDescription,
+							cause: error.originalError ? JSON.stringify(error.originalError) : undefined,
+						}
+					: { code: error.code, response: error.responseBody as JsonObject | undefined }),
+			}),
+			secrets,
+		) as JsonObject;
 		const message = scrubText(error.message, secrets);
 		const nodeError = new NodeApiError(node, response, {
 			message,

@@ -11,9 +11,9 @@ import type {
 } from 'n8n-workflow';
 
 import { listModels } from './chat-client';
-import { loadProvider, testProviderCredential } from './credential';
+import { knownSecrets, loadProvider, testProviderCredential } from './credential';
 import { toNodeError } from './n8n-errors';
-import { secretsOf, type ProviderConfig } from './provider-config';
+import type { ProviderConfig } from './provider-config';
 
 export async function searchModels(this: ILoadOptionsFunctions, filter?: string): Promise<INodeListSearchResult> {
 	let provider: ProviderConfig | undefined;
@@ -25,7 +25,7 @@ export async function searchModels(this: ILoadOptionsFunctions, filter?: string)
 			results: models.filter((id) => id.toLowerCase().includes(wanted)).map((id) => ({ name: id, value: id })),
 		};
 	} catch (error) {
-		const nodeError = toNodeError(this.getNode(), error, undefined, provider ? secretsOf(provider.tokenEndpoint) : []);
+		const nodeError = toNodeError(this.getNode(), error, undefined, provider ? knownSecrets(provider) : []);
 		nodeError.description = `${nodeError.description ?? ''} If the provider has no /models list, switch Model to "By Name" and type it.`.trim();
 		throw nodeError;
 	}

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 
 import { OAuth2ValidationError, type ValidationIssue } from './errors';
+import { formEncode } from './scrub';
 
 export const DEFAULT_EXPIRY_BUFFER_SECONDS = 60;
 export const MAX_EXPIRY_BUFFER_SECONDS = 3600;
@@ -37,6 +38,11 @@ export interface ProviderConfig {
 	baseUrl: string;
 	/** Extra headers on every LLM request, e.g. `AI-Resource-Group` for SAP AI Core. */
 	headers: Record<string, string>;
+	/**
+	 * Origins (scheme://host:port) that the credential's `authenticate` puts the token and headers on:
+	 * the Base URL's own, then the Allowed Origins field's. Any other request fails.
+	 */
+	allowedOrigins: string[];
 	tokenEndpoint: TokenEndpointConfig;
 }
 
@@ -52,6 +58,7 @@ export const PROVIDER_FIELDS = [
 	'additionalTokenParameters',
 	'refreshToken',
 	'headers',
+	'allowedOrigins',
 	'expiryBufferSeconds',
 ] as const;
 export type ProviderField = (typeof PROVIDER_FIELDS)[number];
@@ -76,7 +83,8 @@ function httpUrl(what: string) {
 			try {
 				url = new URL(text);
 			} catch {
-				ctx.addIssue({ code: 'custom', message: `"${text}" is not a URL; enter the full ${what}, e.g. https://host/path` });
+				// Not quoted: a mistyped value may be a secret pasted into the wrong field.
+				ctx.addIssue({ code: 'custom', message: `is not a URL; enter the full ${what}, e.g. https://host/path` });
 				return;
 			}
 			if (url.protocol !== 'http:' && url.protocol !== 'https:') {
@@ -111,10 +119,11 @@ function jsonObject<T extends z.ZodTypeAny>(valueSchema: T, example: string) {
 			if (value.trim() === '') return {};
 			try {
 				return JSON.parse(value) as unknown;
-			} catch (error) {
+			} catch {
+				// JSON.parse's message quotes the text around the error, which may be a header's secret value.
 				ctx.addIssue({
 					code: 'custom',
-					message: `is not valid JSON (${(error as Error).message}); write an object such as ${example}`,
+					message: `is not valid JSON; write an object such as ${example}`,
 				});
 				return z.NEVER;
 			}
@@ -133,15 +142,15 @@ const scopeSchema = z.preprocess(
 			if (values.some((value) => value === '')) {
 				ctx.addIssue({
 					code: 'custom',
-					message: `"${scope}" has an empty value; separate scopes with single spaces, e.g. "llm.read llm.write"`,
+					message: 'has an empty value; separate scopes with single spaces, e.g. "llm.read llm.write"',
 				});
 				return;
 			}
-			const bad = values.find((value) => !SCOPE_TOKEN_PATTERN.test(value));
-			if (bad !== undefined) {
+			const bad = values.findIndex((value) => !SCOPE_TOKEN_PATTERN.test(value));
+			if (bad !== -1) {
 				ctx.addIssue({
 					code: 'custom',
-					message: `"${bad}" is not a valid scope value (RFC 6749 §3.3: no quotes, backslashes or control characters)`,
+					message: `value ${bad + 1} is not a valid scope value (RFC 6749 §3.3: no quotes, backslashes or control characters)`,
 				});
 			}
 		})
@@ -188,7 +197,7 @@ export const providerFieldsSchema = z
 		).superRefine((headers, ctx) => {
 			for (const name of Object.keys(headers)) {
 				if (!HEADER_NAME_PATTERN.test(name)) {
-					ctx.addIssue({ code: 'custom', message: `"${name}" is not a valid HTTP header name` });
+					ctx.addIssue({ code: 'custom', message: 'has a name that is not a valid HTTP header name (letters, digits and !#$%&\'*+-.^_`|~ only)' });
 				} else if (name.toLowerCase() === 'authorization') {
 					ctx.addIssue({
 						code: 'custom',
@@ -197,6 +206,26 @@ export const providerFieldsSchema = z
 				}
 			}
 		}),
+		allowedOrigins: z.preprocess(
+			(value) => (emptyToUndefined(value) === undefined ? [] : typeof value === 'string' ? value.split(',') : value),
+			z.array(z.string({ invalid_type_error: 'must be origins separated by commas' })).superRefine((entries, ctx) => {
+				entries.forEach((entry, index) => {
+					const text = entry.trim();
+					let url: URL | undefined;
+					try {
+						url = new URL(text);
+					} catch {
+						/* reported below */
+					}
+					if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== text.replace(/\/$/, '')) {
+						ctx.addIssue({
+							code: 'custom',
+							message: `entry ${index + 1} is not an origin; write scheme, host and port only, e.g. https://llm-eu.example.com or http://127.0.0.1:8080, separated by commas`,
+						});
+					}
+				});
+			}),
+		),
 		expiryBufferSeconds: z.preprocess(
 			(value) => (emptyToUndefined(value) === undefined ? undefined : Number(value)),
 			z
@@ -233,6 +262,7 @@ export const FIELD_DISPLAY_NAMES: Record<ProviderField, string> = {
 	additionalTokenParameters: 'Additional Token Parameters',
 	refreshToken: 'Refresh Token',
 	headers: 'Headers',
+	allowedOrigins: 'Allowed Origins',
 	expiryBufferSeconds: 'Expiry Buffer (Seconds)',
 };
 
@@ -260,6 +290,7 @@ export function safeParseProviderFields(input: ProviderFieldsInput, providerName
 			providerName: name,
 			baseUrl: fields.baseUrl,
 			headers: Object.fromEntries(Object.entries(fields.headers).map(([key, value]) => [key, String(value)])),
+			allowedOrigins: [...new Set([new URL(fields.baseUrl).origin, ...fields.allowedOrigins.map((entry) => new URL(entry.trim()).origin)])],
 			tokenEndpoint: {
 				tokenUrl: fields.tokenUrl,
 				clientId: fields.clientId,
@@ -291,7 +322,21 @@ export function parseProviderConfig(input: ProviderFieldsInput, providerName?: s
 	});
 }
 
-/** Every secret a provider config holds, for scrubbing messages. */
+const secretsByConfig = new WeakMap<TokenEndpointConfig, string[]>();
+
+/**
+ * Every secret a provider config holds, for scrubbing: the client secret, the refresh token, and the
+ * `id:secret` pairs a Basic header is the base64 of (raw and form-encoded), whose base64 forms
+ * scrub.ts then finds too.
+ */
 export function secretsOf(config: TokenEndpointConfig): string[] {
-	return [config.clientSecret, config.refreshToken].filter((value): value is string => !!value);
+	let secrets = secretsByConfig.get(config);
+	if (secrets === undefined) {
+		const pairs = config.clientSecret
+			? [`${config.clientId}:${config.clientSecret}`, `${formEncode(config.clientId)}:${formEncode(config.clientSecret)}`]
+			: [];
+		secrets = [config.clientSecret, config.refreshToken, ...pairs].filter((value): value is string => !!value);
+		secretsByConfig.set(config, secrets);
+	}
+	return secrets;
 }

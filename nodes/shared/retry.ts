@@ -11,7 +11,7 @@ export interface RetryPolicy {
 	baseDelayMs: number;
 	/** Jitter added on top of each backoff, as a share of it (0.2 → up to +20 %). */
 	jitterRatio: number;
-	/** A server's Retry-After is honoured up to this; longer asks are capped to it. */
+	/** A server's Retry-After is honoured up to this; a longer ask is not retried early into the throttle window: the call fails at once. */
 	maxRetryAfterMs: number;
 }
 
@@ -27,7 +27,7 @@ export interface RetryableFailure {
 	retryAfterMs?: number;
 }
 
-/** Delay before retry number `retryIndex` (0-based): exponential backoff plus jitter, or Retry-After if longer. */
+/** Delay before retry number `retryIndex` (0-based): exponential backoff plus jitter, or Retry-After (at most the cap) if longer. */
 export function retryDelayMs(
 	retryIndex: number,
 	policy: RetryPolicy,
@@ -65,6 +65,7 @@ export async function withRetries<T>(
 		} catch (error) {
 			const failure = classify(error);
 			if (!failure.retryable || attemptIndex >= options.policy.maxRetries) throw error;
+			if ((failure.retryAfterMs ?? 0) > options.policy.maxRetryAfterMs) throw error;
 			const delayMs = retryDelayMs(attemptIndex, options.policy, options.clock.random(), failure.retryAfterMs);
 			options.onRetry?.(error, delayMs, attemptIndex);
 			await options.clock.sleep(delayMs, options.signal);

@@ -1,16 +1,18 @@
 /**
- * The module-level token cache: one access token per provider configuration per process, shared by
- * every item, execution, node and the credential test. Per key: single flight (async-mutex), refresh
- * ahead in the background while the current token is still good, and a failure shared with the callers
- * that waited for it. Keys never share a lock, so one provider's backoff never blocks another's.
+ * The process-wide token cache: one access token per provider configuration per process, shared by
+ * every item, execution, node and the credential test. Built like the Azure SDK's token cycler: per
+ * key, ONE in-flight fetch promise that every caller who needs a token awaits, each racing its own
+ * abort signal against it; the fetch itself runs under no caller's signal, so one execution's cancel
+ * never fails another's. The pure policy (token-policy.ts) decides use / refresh in the background /
+ * wait. Keys share nothing, so one provider's backoff never holds up another's.
  */
-import { Mutex } from 'async-mutex';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 
 import { AbortedError, systemClock, type Clock } from './clock';
-import { OAuth2AuthenticationError, scrubText } from './errors';
+import { OAuth2AuthenticationError } from './errors';
 import { secretsOf, type TokenEndpointConfig } from './provider-config';
 import { TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from './retry';
+import { boundedServerText } from './scrub';
 import { requestToken, DEFAULT_TOKEN_TIMEOUT_MS } from './token-client';
 import { decide, type AccessToken } from './token-policy';
 
@@ -18,6 +20,12 @@ import { decide, type AccessToken } from './token-policy';
 export const BACKGROUND_RETRY_INTERVAL_MS = 3000;
 /** Distinct provider configurations kept; least recently used ones beyond this are dropped. */
 export const DEFAULT_MAX_ENTRIES = 500;
+/**
+ * At most one new token per this interval because the API rejected the cached one (401). When the
+ * token fetched after a 401 is rejected too, the cause is the configuration (audience, scope), not the
+ * token's age: more tokens would fare no better, so token requests stay bounded while the 401s persist.
+ */
+export const MIN_REJECTION_RENEWAL_INTERVAL_MS = 30_000;
 
 export interface TokenCacheLogger {
 	warn(message: string, meta?: Record<string, unknown>): void;
@@ -34,20 +42,22 @@ export interface TokenCacheOptions {
 
 export interface TokenRequestContext {
 	providerName: string;
-	/** Aborts waiting and retrying for this caller (a cancelled execution). */
+	/** This caller stops waiting when it aborts (a cancelled execution); the shared fetch goes on for the others. */
 	signal?: AbortSignal;
 	logger?: TokenCacheLogger;
 }
 
 interface CacheEntry {
-	mutex: Mutex;
 	token?: AccessToken;
-	/** The refresh token the server rotated the configured one to (RFC 6749 §6 / OAuth 2.1 §4.3.1). */
-	rotatedRefreshToken?: string;
-	/** Counts fetches, so a caller that waited can tell a fetch happened meanwhile. */
-	fetchGeneration: number;
-	lastFailure?: { generation: number; error: unknown };
+	/** The one fetch in flight for this key, awaited by every caller that needs a token now. */
+	inflight?: Promise<AccessToken>;
+	/** No background refresh before this (clock ms): the last one failed. */
 	backgroundNotBeforeMs: number;
+	/** No token request at all before this: the server asked for a longer pause than the retry cap. */
+	throttledUntilMs: number;
+	throttle?: OAuth2AuthenticationError;
+	/** When a 401 last made this key drop its token (clock ms). */
+	lastRejectionRenewalMs?: number;
 }
 
 // Per-process key for hashing secrets into cache keys: a heap dump shows no guessable digest of them.
@@ -86,12 +96,31 @@ function computeCacheKey(config: TokenEndpointConfig): string {
 		.digest('base64url');
 }
 
-function isAbort(error: unknown): boolean {
-	return error instanceof AbortedError || (error instanceof Error && /cancel|abort/i.test(error.name));
+/** The shared promise, or this caller's abort, whichever comes first; the promise goes on either way. */
+async function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+	if (!signal) return await promise;
+	if (signal.aborted) throw new AbortedError();
+	let onAbort: (() => void) | undefined;
+	try {
+		return await Promise.race([
+			promise,
+			new Promise<never>((_resolve, reject) => {
+				onAbort = () => reject(new AbortedError());
+				signal.addEventListener('abort', onAbort, { once: true });
+			}),
+		]);
+	} finally {
+		if (onAbort) signal.removeEventListener('abort', onAbort);
+	}
 }
 
 export class TokenCache {
 	private readonly entries = new Map<string, CacheEntry>();
+	/**
+	 * Rotated refresh tokens, outside the LRU: evicting one would make the next fetch replay the
+	 * already rotated token, which Auth0, Okta and Keycloak treat as reuse and revoke the whole family.
+	 */
+	private readonly rotatedRefreshTokens = new Map<string, string>();
 	private readonly clock: Clock;
 	private readonly maxEntries: number;
 	private readonly retryPolicy: RetryPolicy;
@@ -116,41 +145,62 @@ export class TokenCache {
 	async getToken(config: TokenEndpointConfig, context: TokenRequestContext): Promise<AccessToken> {
 		const key = cacheKey(config);
 		const entry = this.entryFor(key);
-		const decision = decide(this.clock.nowMs(), entry.token, config.expiryBufferSeconds);
+		const nowMs = this.clock.nowMs();
+		const decision = decide(nowMs, entry.token, config.expiryBufferSeconds);
 		if (decision === 'use') return entry.token!;
 		if (decision === 'use-and-refresh') {
-			this.refreshInBackground(entry, config, context);
+			if (!entry.inflight && nowMs >= entry.backgroundNotBeforeMs && nowMs >= entry.throttledUntilMs) {
+				this.startFetch(key, entry, config, context).catch((error: unknown) => {
+					entry.backgroundNotBeforeMs = this.clock.nowMs() + BACKGROUND_RETRY_INTERVAL_MS;
+					(context.logger ?? this.logger)?.warn(
+						`OAuth2 LLM: background token refresh for ${context.providerName} failed; the current token stays in use until it expires`,
+						{ error: boundedServerText((error as Error)?.message ?? String(error), secretsOf(config)) },
+					);
+				});
+			}
 			return entry.token!;
 		}
-
-		const generationSeen = entry.fetchGeneration;
-		return await entry.mutex.runExclusive(async () => {
-			if (decide(this.clock.nowMs(), entry.token, config.expiryBufferSeconds) !== 'must-refresh') return entry.token!;
-			// Somebody fetched while we queued and failed: share that answer instead of asking again.
-			const failure = entry.lastFailure;
-			if (entry.fetchGeneration !== generationSeen && failure?.generation === entry.fetchGeneration) throw failure.error;
-			return await this.fetch(entry, config, context, this.retryPolicy);
-		});
+		if (!entry.inflight && nowMs < entry.throttledUntilMs) throw this.throttledError(entry, context.providerName, nowMs);
+		return await raceAbort(entry.inflight ?? this.startFetch(key, entry, config, context), context.signal);
 	}
 
 	/**
-	 * Drops the token after the API rejected it (401), but only if it is still the cached one: when
-	 * twenty calls fail with the same old token, the first drops it and the rest reuse the new one.
+	 * After the API rejected `accessToken` (401), or the cached token when none is named (n8n's HTTP
+	 * Request node, which does not say which one it sent): whether a replay with another token is
+	 * worth it. Drops the token only if it is still the cached one (twenty calls that failed with the
+	 * same old token cost one new token), and at most once per MIN_REJECTION_RENEWAL_INTERVAL_MS.
 	 */
-	invalidate(config: TokenEndpointConfig, accessToken: string): boolean {
+	invalidate(config: TokenEndpointConfig, accessToken?: string): boolean {
 		const entry = this.entries.get(cacheKey(config));
-		if (!entry?.token || entry.token.accessToken !== accessToken) return false;
+		if (!entry?.token) return true;
+		if (accessToken !== undefined && entry.token.accessToken !== accessToken) return true;
+		const nowMs = this.clock.nowMs();
+		if (entry.lastRejectionRenewalMs !== undefined && nowMs - entry.lastRejectionRenewalMs < MIN_REJECTION_RENEWAL_INTERVAL_MS) {
+			return false;
+		}
 		entry.token = undefined;
+		entry.lastRejectionRenewalMs = nowMs;
 		return true;
+	}
+
+	/** Seconds until the token ends, by this cache's clock. */
+	secondsLeft(token: AccessToken): number {
+		return Math.round((token.expiresAtMs - this.clock.nowMs()) / 1000);
+	}
+
+	/** The token cached now for this configuration, if any: for scrubbing it out of errors, never for use. */
+	cachedAccessToken(config: TokenEndpointConfig): string | undefined {
+		return this.entries.get(cacheKey(config))?.token?.accessToken;
 	}
 
 	/** Resolves once no token request for this configuration is in flight (background refreshes included). */
 	async settled(config: TokenEndpointConfig): Promise<void> {
-		await this.entries.get(cacheKey(config))?.mutex.waitForUnlock();
+		await this.entries.get(cacheKey(config))?.inflight?.catch(() => undefined);
 	}
 
 	clear(): void {
 		this.entries.clear();
+		this.rotatedRefreshTokens.clear();
 	}
 
 	private entryFor(key: string): CacheEntry {
@@ -161,7 +211,7 @@ export class TokenCache {
 			this.entries.set(key, entry);
 			return entry;
 		}
-		entry = { mutex: new Mutex(), fetchGeneration: 0, backgroundNotBeforeMs: 0 };
+		entry = { backgroundNotBeforeMs: 0, throttledUntilMs: 0 };
 		this.entries.set(key, entry);
 		this.evictBeyondLimit();
 		return entry;
@@ -170,75 +220,75 @@ export class TokenCache {
 	private evictBeyondLimit(): void {
 		for (const [key, entry] of this.entries) {
 			if (this.entries.size <= this.maxEntries) return;
-			// An entry with a fetch in flight has waiters holding it; it goes on a later pass.
-			if (!entry.mutex.isLocked()) this.entries.delete(key);
+			// An entry with a fetch in flight has callers awaiting it; it goes on a later pass.
+			if (!entry.inflight) this.entries.delete(key);
 		}
 	}
 
-	private refreshInBackground(entry: CacheEntry, config: TokenEndpointConfig, context: TokenRequestContext): void {
-		if (entry.mutex.isLocked() || this.clock.nowMs() < entry.backgroundNotBeforeMs) return;
+	private throttledError(entry: CacheEntry, providerName: string, nowMs: number): OAuth2AuthenticationError {
+		const seconds = Math.ceil((entry.throttledUntilMs - nowMs) / 1000);
+		return new OAuth2AuthenticationError(
+			`Token requests to ${providerName} are paused for another ${seconds} s: ${entry.throttle?.message ?? 'the token endpoint asked to wait'}`,
+			{ providerName, status: entry.throttle?.status, retryable: false, hint: 'The provider is throttling this client; wait, or lower how often workflows run.' },
+		);
+	}
+
+	/** The one fetch for this key: full retry schedule, under no caller's signal, shared by all who join it. */
+	private startFetch(key: string, entry: CacheEntry, config: TokenEndpointConfig, context: TokenRequestContext): Promise<AccessToken> {
 		const logger = context.logger ?? this.logger;
-		void entry.mutex.runExclusive(async () => {
-			if (decide(this.clock.nowMs(), entry.token, config.expiryBufferSeconds) === 'use') return;
+		const fetch = (async () => {
+			const refreshToken = config.refreshToken ? (this.rotatedRefreshTokens.get(key) ?? config.refreshToken) : undefined;
 			try {
-				// One attempt, no backoff sleeps under the lock: callers still have a good token, and the
-				// next call after BACKGROUND_RETRY_INTERVAL_MS tries again (Azure SDK token cycler's rule).
-				// No caller's abort signal either: this refresh serves every execution.
-				await this.fetch(entry, config, { providerName: context.providerName }, { ...this.retryPolicy, maxRetries: 0 }, false);
-			} catch (error) {
-				// Recorded before the lock is released, so no caller can slip in another attempt meanwhile.
-				entry.backgroundNotBeforeMs = this.clock.nowMs() + BACKGROUND_RETRY_INTERVAL_MS;
-				logger?.warn(
-					`OAuth2 LLM: background token refresh for ${context.providerName} failed; the current token stays in use until it expires`,
-					{ error: scrubText((error as Error)?.message ?? String(error), secretsOf(config)) },
+				const issued = await withRetries(
+					async () => {
+						this.tokenRequestCount++;
+						return await requestToken(config, {
+							providerName: context.providerName,
+							wallNowMs: () => this.clock.wallNowMs(),
+							timeoutMs: this.tokenTimeoutMs,
+							refreshToken,
+						});
+					},
+					(error) =>
+						error instanceof OAuth2AuthenticationError
+							? { retryable: error.retryable, retryAfterMs: error.retryAfterMs }
+							: { retryable: false },
+					{ policy: this.retryPolicy, clock: this.clock },
 				);
+				const obtainedAtMs = this.clock.nowMs();
+				const token: AccessToken = {
+					accessToken: issued.accessToken,
+					obtainedAtMs,
+					expiresAtMs: obtainedAtMs + issued.lifetimeSeconds * 1000,
+					refreshToken: issued.refreshToken,
+					scope: issued.scope,
+				};
+				// Client-credentials answers may carry a refresh token too (RFC 6749 §4.4.3 says they should not); only the refresh grant uses one.
+				if (refreshToken && issued.refreshToken && issued.refreshToken !== refreshToken) {
+					this.rotatedRefreshTokens.set(key, issued.refreshToken);
+					logger?.warn(
+						`OAuth2 LLM: ${context.providerName} rotated its refresh token; this n8n process uses the new one from now on. ` +
+							'It lives in this process only: after a restart, or in another worker, the stored Refresh Token is replayed, which a server that detects reuse answers by revoking it. Put a fresh refresh token in the credential then.',
+					);
+				}
+				entry.token = token;
+				entry.backgroundNotBeforeMs = 0;
+				return token;
+			} catch (error) {
+				// A pause longer than the retry cap: no retry into the throttle window, and every caller fails fast until it ends.
+				if (error instanceof OAuth2AuthenticationError && (error.retryAfterMs ?? 0) > this.retryPolicy.maxRetryAfterMs) {
+					entry.throttledUntilMs = this.clock.nowMs() + error.retryAfterMs!;
+					entry.throttle = error;
+				}
+				throw error;
+			} finally {
+				entry.inflight = undefined;
 			}
-		});
-	}
-
-	/**
-	 * Runs under the entry's mutex. `shareFailure`: whether callers queued behind this fetch get its
-	 * error instead of trying themselves. Not for a background refresh's single attempt: a caller
-	 * that needs a token now deserves the full retry schedule.
-	 */
-	private async fetch(
-		entry: CacheEntry,
-		config: TokenEndpointConfig,
-		context: TokenRequestContext,
-		retryPolicy: RetryPolicy,
-		shareFailure = true,
-	): Promise<AccessToken> {
-		const generation = ++entry.fetchGeneration;
-		const refreshToken = config.refreshToken ? (entry.rotatedRefreshToken ?? config.refreshToken) : undefined;
-		try {
-			const token = await withRetries(
-				async () => {
-					this.tokenRequestCount++;
-					return await requestToken(config, {
-						providerName: context.providerName,
-						nowMs: () => this.clock.nowMs(),
-						timeoutMs: this.tokenTimeoutMs,
-						signal: context.signal,
-						refreshToken,
-					});
-				},
-				(error) =>
-					error instanceof OAuth2AuthenticationError
-						? { retryable: error.retryable, retryAfterMs: error.retryAfterMs }
-						: { retryable: false },
-				{ policy: retryPolicy, clock: this.clock, signal: context.signal },
-			);
-			// Client-credentials answers may carry a refresh token too (RFC 6749 §4.4.3 says they should not); only the refresh grant uses one.
-			if (config.refreshToken && token.refreshToken) entry.rotatedRefreshToken = token.refreshToken;
-			entry.token = token;
-			entry.lastFailure = undefined;
-			entry.backgroundNotBeforeMs = 0;
-			return token;
-		} catch (error) {
-			// A cancelled execution's abort is its own business, not an answer to share with other waiters.
-			if (shareFailure && !isAbort(error)) entry.lastFailure = { generation, error };
-			throw error;
-		}
+		})();
+		entry.inflight = fetch;
+		// Every caller may have given up (cancelled) by the time it fails: that is not an unhandled rejection.
+		fetch.catch(() => undefined);
+		return fetch;
 	}
 }
 

@@ -2,36 +2,35 @@
  * One token request on the wire (RFC 6749 §4.4 client credentials, §6 refresh token): grant, client
  * authentication, response parsing. No caching and no retries here: token-cache.ts owns those.
  */
-import axios, { type AxiosResponse } from 'axios';
-
-import {
-	OAuth2AuthenticationError,
-	redactCause,
-	scrubText,
-	scrubValue,
-	type AuthenticationErrorOptions,
-} from './errors';
+import { OAuth2AuthenticationError, type AuthenticationErrorOptions } from './errors';
+import { exchange, isTransientFailure, redirectTarget, TransportFailure, type HttpAnswer } from './http';
 import { secretsOf, type TokenEndpointConfig } from './provider-config';
+import { providerWordsOf } from './provider-error';
 import { parseRetryAfterMs } from './retry';
-import type { AccessToken } from './token-policy';
+import { boundedServerText, formEncode, scrubValue } from './scrub';
 
 /** Used when a token response has neither `expires_in`, `expires_on` nor a JWT `exp` (RFC 6749 §5.1 makes them optional). */
 export const DEFAULT_TOKEN_LIFETIME_SECONDS = 3600;
-/** A token endpoint answers in well under a second; a hung one should cost retries, not minutes. */
+/** A token endpoint answers in well under a second; a hung one should cost retries, not minutes. A deadline for the whole exchange. */
 export const DEFAULT_TOKEN_TIMEOUT_MS = 15_000;
+/** Largest token response read (after decompression): real ones are a few KiB. */
+export const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
+/**
+ * Longest access token accepted: it goes out as a header, and common servers cap a header line at
+ * 8–16 KiB (nginx, Node). Entra ID tokens with many group claims stay well below this.
+ */
+export const MAX_ACCESS_TOKEN_CHARS = 16 * 1024;
+/** RFC 6750 §2.1 b64token, widened to visible ASCII: anything else cannot go into an HTTP header. */
+const ACCESS_TOKEN_PATTERN = /^[\x21-\x7E]+$/;
 
 export interface TokenRequestOptions {
 	providerName: string;
-	nowMs: () => number;
+	/** Wall-clock time (ms since epoch): expires_on and JWT exp are wall-clock dates. */
+	wallNowMs: () => number;
 	timeoutMs?: number;
 	signal?: AbortSignal;
 	/** The refresh token to use now: the configured one, or the one the server rotated it to. */
 	refreshToken?: string;
-}
-
-/** RFC 6749 Appendix B: application/x-www-form-urlencoded, as used for the Basic header in §2.3.1. */
-export function formEncode(value: string): string {
-	return new URLSearchParams([['', value]]).toString().slice(1);
 }
 
 export function basicAuthorization(config: TokenEndpointConfig): string {
@@ -158,140 +157,142 @@ function hintFor(oauthError: string | undefined, status: number, config: TokenEn
 	}
 }
 
-/** Turns the token endpoint's HTTP answer into a token or an OAuth2AuthenticationError. Pure. */
+function accessTokenProblem(accessToken: unknown): string | undefined {
+	if (typeof accessToken !== 'string' || accessToken.trim() === '') return 'without an access_token';
+	if (accessToken.length > MAX_ACCESS_TOKEN_CHARS) {
+		return `with an access_token of ${accessToken.length} characters (at most ${MAX_ACCESS_TOKEN_CHARS} are accepted: it goes out as a header)`;
+	}
+	if (!ACCESS_TOKEN_PATTERN.test(accessToken)) return 'with an access_token that cannot be sent in an HTTP header (spaces or control characters)';
+	return undefined;
+}
+
+/** What a token endpoint issued; the cache places it on its own (monotonic) timeline. */
+export interface IssuedToken {
+	accessToken: string;
+	lifetimeSeconds: number;
+	/** A refresh token the server returned with it (rotation, RFC 6749 §6 / OAuth 2.1 §4.3.1). */
+	refreshToken?: string;
+	/** Scope the server granted, when it said (RFC 6749 §5.1). */
+	scope?: string;
+}
+
+/** Turns the token endpoint's HTTP answer into an issued token or an OAuth2AuthenticationError. Pure. */
 export function parseTokenResponse(
-	response: { status: number; headers: Record<string, unknown>; bodyText: string },
+	response: HttpAnswer,
 	config: TokenEndpointConfig,
 	providerName: string,
-	nowMs: number,
-): AccessToken {
+	wallNowMs: number,
+): IssuedToken {
 	const secrets = secretsOf(config);
 	const contentType = typeof response.headers['content-type'] === 'string' ? response.headers['content-type'] : undefined;
 	const parsed = parseBody(response.bodyText, contentType);
 	const body = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
-	const oauthError = typeof body?.error === 'string' ? body.error : undefined;
-	const oauthErrorDescription =
-		typeof body?.error_description === 'string' ? scrubText(body.error_description, secrets) : undefined;
 	const ok = response.status >= 200 && response.status < 300;
+	const rfcError = typeof body?.error === 'string' ? body.error : undefined;
 
-	if (ok && body && !oauthError) {
+	if (ok && body && !rfcError) {
 		const accessToken = body.access_token;
-		if (typeof accessToken !== 'string' || accessToken.trim() === '') {
-			throw new OAuth2AuthenticationError(
-				`The token endpoint of ${providerName} answered HTTP ${response.status} without an access_token`,
-				{
-					providerName,
-					status: response.status,
-					hint: 'Check Token URL: it must be the provider\'s OAuth2 token endpoint, not a login page or API URL.',
-				},
-			);
+		const problem = accessTokenProblem(accessToken);
+		if (problem !== undefined) {
+			throw new OAuth2AuthenticationError(`The token endpoint of ${providerName} answered HTTP ${response.status} ${problem}`, {
+				providerName,
+				status: response.status,
+				hint: 'Check Token URL: it must be the provider\'s OAuth2 token endpoint, not a login page or API URL.',
+			});
 		}
-		const lifetimeSeconds = tokenLifetimeSeconds(body, accessToken, nowMs);
 		return {
-			accessToken,
-			obtainedAtMs: nowMs,
-			expiresAtMs: nowMs + lifetimeSeconds * 1000,
+			accessToken: accessToken as string,
+			lifetimeSeconds: tokenLifetimeSeconds(body, accessToken as string, wallNowMs),
 			refreshToken: typeof body.refresh_token === 'string' && body.refresh_token ? body.refresh_token : undefined,
-			scope: typeof body.scope === 'string' ? body.scope : undefined,
+			scope: typeof body.scope === 'string' ? boundedServerText(body.scope, secrets, 500) : undefined,
 		};
 	}
 
-	const retryable = isRetryableStatus(response.status) || (oauthError !== undefined && TRANSIENT_OAUTH_ERRORS.has(oauthError));
-	const what = oauthError
-		? `${oauthError}${oauthErrorDescription ? `: ${oauthErrorDescription}` : ''}`
+	// Every field below came from the server: bounded and scrubbed before it is kept anywhere.
+	const words = providerWordsOf(parsed, response.bodyText);
+	const oauthError = rfcError === undefined ? undefined : boundedServerText(rfcError, secrets, 100);
+	const oauthErrorDescription =
+		typeof body?.error_description === 'string' ? boundedServerText(body.error_description, secrets) : undefined;
+	const providerMessage = words.message === undefined ? undefined : boundedServerText(words.message, secrets);
+	const retryAfterMs = parseRetryAfterMs(response.headers['retry-after'], wallNowMs);
+	const retryable = isRetryableStatus(response.status) || (rfcError !== undefined && TRANSIENT_OAUTH_ERRORS.has(rfcError));
+	const what = providerMessage
+		? `${providerMessage} (HTTP ${response.status})`
 		: ok
-			? `an answer that is not a JSON token response`
+			? `an answer that is not a JSON token response (HTTP ${response.status})`
 			: `HTTP ${response.status}`;
+	const waitNote = retryAfterMs !== undefined && retryable ? ` (it asks to retry after ${Math.ceil(retryAfterMs / 1000)} s)` : '';
 	const options: AuthenticationErrorOptions = {
 		providerName,
 		status: response.status,
 		oauthError,
 		oauthErrorDescription,
 		retryable,
-		retryAfterMs: parseRetryAfterMs(response.headers['retry-after'], nowMs),
-		hint: hintFor(oauthError, response.status, config),
+		retryAfterMs,
+		hint: hintFor(rfcError, response.status, config),
 		originalError: {
 			name: 'TokenEndpointResponse',
-			message: JSON.stringify(scrubValue(body ?? response.bodyText.slice(0, 500), secrets)),
+			message: JSON.stringify(body === undefined ? boundedServerText(response.bodyText, secrets, 500) : scrubValue(body, secrets)),
 		},
 	};
-	const statusNote = oauthError ? ` (HTTP ${response.status})` : '';
-	throw new OAuth2AuthenticationError(`Token request to ${providerName} failed: ${what}${statusNote}`, options);
+	throw new OAuth2AuthenticationError(`Token request to ${providerName} failed: ${what}${waitNote}`, options);
 }
 
-const TRANSIENT_NETWORK_CODES = new Set([
-	'ECONNREFUSED',
-	'ECONNRESET',
-	'ETIMEDOUT',
-	'ECONNABORTED',
-	'EPIPE',
-	'EAI_AGAIN',
-	'ENETUNREACH',
-	'EHOSTUNREACH',
-	'ERR_SOCKET_CONNECTION_TIMEOUT',
-]);
-
-/** Network-level failure (no HTTP answer) as an error the user can act on; retryable when it may pass. */
-export function networkError(error: unknown, what: string, url: string, secrets: string[]): {
-	message: string;
-	code?: string;
-	retryable: boolean;
-	aborted: boolean;
-} {
-	const code = (error as { code?: unknown })?.code;
-	const codeText = typeof code === 'string' ? code : undefined;
-	const aborted = axios.isCancel(error) || codeText === 'ERR_CANCELED';
-	const timedOut = codeText === 'ECONNABORTED' || codeText === 'ETIMEDOUT';
-	const cause = redactCause(error, secrets);
-	const detail = timedOut ? 'timed out' : codeText === 'ENOTFOUND' ? 'host not found' : (codeText ?? cause.message);
-	return {
-		message: `Could not reach the ${what} at ${scrubText(url, secrets)}: ${detail}`,
-		code: codeText,
-		retryable: !aborted && (codeText === undefined ? /socket hang up/i.test(cause.message) : TRANSIENT_NETWORK_CODES.has(codeText)),
-		aborted,
-	};
+function transportHint(failure: TransportFailure): string | undefined {
+	switch (failure.kind) {
+		case 'aborted':
+			return undefined;
+		case 'too-large':
+			return `Check Token URL: a token response is a few KiB; more than ${MAX_TOKEN_RESPONSE_BYTES} bytes is not a token endpoint's answer.`;
+		case 'deadline':
+			return 'The token endpoint did not answer in time; check Token URL and that n8n can reach it.';
+		default:
+			return failure.code === 'ENOTFOUND'
+				? 'Check the host name in Token URL.'
+				: 'Check Token URL and that n8n can reach it (proxy, firewall, TLS).';
+	}
 }
 
 /** One POST to the token endpoint. Throws OAuth2AuthenticationError (retryable or not), never a raw axios error. */
-export async function requestToken(config: TokenEndpointConfig, options: TokenRequestOptions): Promise<AccessToken> {
+export async function requestToken(config: TokenEndpointConfig, options: TokenRequestOptions): Promise<IssuedToken> {
 	const request = buildTokenRequest(config, options.refreshToken);
-	let response: AxiosResponse<string>;
+	const secrets = [...secretsOf(config), options.refreshToken];
+	const timeoutMs = options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
+	let answer: HttpAnswer;
 	try {
-		response = await axios.post<string>(config.tokenUrl, request.body, {
+		answer = await exchange({
+			method: 'POST',
+			url: config.tokenUrl,
 			headers: request.headers,
-			timeout: options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS,
+			body: request.body,
+			maxResponseBytes: MAX_TOKEN_RESPONSE_BYTES,
+			deadlineMs: timeoutMs,
 			signal: options.signal,
-			responseType: 'text',
-			transformResponse: (data: unknown) => data,
-			validateStatus: () => true,
-			// A redirected POST turns into a GET and loses the grant; report it instead.
-			maxRedirects: 0,
 		});
 	} catch (error) {
-		const secrets = [...secretsOf(config), options.refreshToken];
-		const failure = networkError(error, `token endpoint of ${options.providerName}`, config.tokenUrl, secrets as string[]);
-		throw new OAuth2AuthenticationError(failure.message, {
-			providerName: options.providerName,
-			retryable: failure.retryable,
-			originalError: redactCause(error, secrets),
-			hint: failure.aborted
-				? undefined
-				: failure.code === 'ENOTFOUND'
-					? 'Check the host name in Token URL.'
-					: 'Check Token URL and that n8n can reach it (proxy, firewall, TLS).',
-		});
-	}
-	if (response.status >= 300 && response.status < 400) {
-		const location = typeof response.headers.location === 'string' ? response.headers.location : 'elsewhere';
+		const failure = error instanceof TransportFailure ? error : new TransportFailure('network', 'unexpected failure');
 		throw new OAuth2AuthenticationError(
-			`The token endpoint of ${options.providerName} redirects (HTTP ${response.status}) to ${scrubText(location, secretsOf(config))}`,
-			{ providerName: options.providerName, status: response.status, hint: 'Put the final token endpoint URL in Token URL.' },
+			`Could not reach the token endpoint of ${options.providerName} at ${boundedServerText(config.tokenUrl, secrets, 300)}: ${failure.message}`,
+			{
+				providerName: options.providerName,
+				retryable: isTransientFailure(failure),
+				originalError: { name: failure.name, message: failure.message, ...(failure.code ? { code: failure.code } : {}) },
+				hint: transportHint(failure),
+			},
+		);
+	}
+	const location = redirectTarget(answer);
+	if (location !== undefined) {
+		// A redirected POST turns into a GET and loses the grant, or carries the secret to another host: reported, never followed.
+		throw new OAuth2AuthenticationError(
+			`The token endpoint of ${options.providerName} redirects (HTTP ${answer.status}) to ${boundedServerText(location, secrets, 300)}; redirects are not followed`,
+			{ providerName: options.providerName, status: answer.status, hint: 'Put the final token endpoint URL in Token URL.' },
 		);
 	}
 	return parseTokenResponse(
-		{ status: response.status, headers: response.headers as Record<string, unknown>, bodyText: String(response.data ?? '') },
+		answer,
 		options.refreshToken ? { ...config, refreshToken: options.refreshToken } : config,
 		options.providerName,
-		options.nowMs(),
+		options.wallNowMs(),
 	);
 }

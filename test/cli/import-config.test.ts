@@ -83,6 +83,7 @@ describe('configToCredentials: the shared example and os.environ', () => {
 			],
 		);
 		assert.deepEqual(result.credentials[0].data, {
+			allowedOrigins: '',
 			baseUrl: 'https://llm.example.com/v1',
 			tokenUrl: 'https://your-provider.com/oauth/token',
 			clientId: 'your_client_id',
@@ -438,7 +439,9 @@ describe('maskCredential', () => {
 			`={{ JSON.stringify({ "X-Api-Key": "${SECRET_MASK}", "AI-Resource-Group": "default", "X-Env": $env.E }) }}`,
 		);
 		const [plain] = convert(config({ p: provider({ headers: { 'X-Api-Key': 'key-123456', Group: 'g' } }) })).credentials;
-		assert.deepEqual(JSON.parse(maskCredential(plain).data.headers), { 'X-Api-Key': SECRET_MASK, Group: 'g' });
+		assert.deepEqual(JSON.parse(maskCredential(plain).data.headers), { 'X-Api-Key': SECRET_MASK, Group: SECRET_MASK }, 'only known public header names are shown');
+		const [withQuery] = convert(config({ p: provider({ base_url: 'https://llm.example.com/v1?api-version=2024&code=abc-key-99' }) })).credentials;
+		assert.equal(maskCredential(withQuery).data.baseUrl, `https://llm.example.com/v1?api-version=${SECRET_MASK}&code=${SECRET_MASK}`);
 	});
 });
 

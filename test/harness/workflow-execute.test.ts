@@ -485,6 +485,7 @@ describe('workflow-execute harness (n8n-core WorkflowExecute, in-process)', () =
 
 const immediateClock: Clock = {
 	nowMs: () => Date.now(),
+	wallNowMs: () => Date.now(),
 	random: () => 0.5,
 	sleep: async (_ms, signal) => {
 		if (signal?.aborted) throw new Error('aborted');

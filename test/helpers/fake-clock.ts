@@ -19,8 +19,19 @@ export class FakeClock implements Clock {
 		this.now = startMs;
 	}
 
+	/** Wall clock minus monotonic clock: jumpWallClock() moves only the wall clock, as NTP or a resumed VM do. */
+	wallOffsetMs = 0;
+
 	nowMs(): number {
 		return this.now;
+	}
+
+	wallNowMs(): number {
+		return this.now + this.wallOffsetMs;
+	}
+
+	jumpWallClock(ms: number): void {
+		this.wallOffsetMs += ms;
 	}
 
 	advance(ms: number): void {

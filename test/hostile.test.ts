@@ -1,0 +1,285 @@
+/**
+ * Issue 10: the package against servers that are broken or hostile. Every answer is bounded in
+ * size (after decompression) and time, no redirect carries anything away, and whatever a server
+ * echoes back never brings a secret into an error, in any encoding.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import type { INode } from 'n8n-workflow';
+
+import { createChatCompletion } from '../nodes/shared/chat-client';
+import { LlmApiError, OAuth2AuthenticationError } from '../nodes/shared/errors';
+import { toNodeError } from '../nodes/shared/n8n-errors';
+import { parseProviderConfig, secretsOf, type ProviderConfig } from '../nodes/shared/provider-config';
+import { providerWordsOf } from '../nodes/shared/provider-error';
+import { boundedServerText, formEncode, REDACTED, scrubText } from '../nodes/shared/scrub';
+import { TokenCache } from '../nodes/shared/token-cache';
+import { MAX_TOKEN_RESPONSE_BYTES } from '../nodes/shared/token-client';
+import { unfence } from '../nodes/OAuth2LlmChat/response';
+import { FakeClock } from './helpers/fake-clock';
+import { drip, gzipBomb, hostileServer } from './helpers/hostile-server';
+import { startScriptedServer } from './helpers/token-server';
+
+const CLIENT_ID = 'hostile-client';
+// Characters that change under form-encoding, URI-encoding and JSON-escaping.
+const SECRET = 'S3cr+t/"x y\\z&Q=9';
+const NODE: INode = { id: 'n1', name: 'OAuth2 LLM Chat', type: 'oAuth2LlmChat', typeVersion: 1, position: [0, 0], parameters: {} };
+const NO_RETRIES = { maxRetries: 0, baseDelayMs: 1, jitterRatio: 0, maxRetryAfterMs: 30_000 };
+
+/** Every way the test secret could show up again. */
+function secretShapes(secret = SECRET, clientId = CLIENT_ID): string[] {
+	const pair = `${clientId}:${secret}`;
+	const formPair = `${formEncode(clientId)}:${formEncode(secret)}`;
+	return [
+		secret,
+		encodeURIComponent(secret),
+		formEncode(secret),
+		formEncode(secret).replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
+		JSON.stringify(secret).slice(1, -1),
+		Buffer.from(secret).toString('base64'),
+		Buffer.from(pair).toString('base64'),
+		Buffer.from(formPair).toString('base64'),
+	];
+}
+
+function assertNoSecret(text: string, extra: string[] = []): void {
+	for (const shape of [...secretShapes(), ...extra]) assert.equal(text.includes(shape), false, `leaked ${JSON.stringify(shape)} in ${text.slice(0, 400)}`);
+	// A cut secret must not leave its first characters behind either.
+	assert.equal(text.includes(SECRET.slice(0, 6)), false, 'leaked the start of the secret');
+}
+
+function provider(tokenUrl: string, baseUrl: string, fields: Record<string, unknown> = {}): ProviderConfig {
+	return parseProviderConfig({ baseUrl, tokenUrl, clientId: CLIENT_ID, clientSecret: SECRET, ...fields }, 'Hostile');
+}
+
+const context = { providerName: 'Hostile' };
+
+describe('bounded answers from a token endpoint', () => {
+	it('a 1 GiB gzip bomb is cut off at 1 MiB after decompression, without inflating it', async () => {
+		const bomb = gzipBomb(1024);
+		const server = await hostileServer((_request, res) => {
+			res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
+			res.end(bomb);
+		});
+		const cache = new TokenCache({ clock: new FakeClock(), retryPolicy: NO_RETRIES });
+		const rssBefore = process.memoryUsage().rss;
+		await assert.rejects(cache.getToken(provider(`${server.origin}/token`, server.origin).tokenEndpoint, context), (error: unknown) => {
+			assert.ok(error instanceof OAuth2AuthenticationError);
+			assert.match(error.message, new RegExp(`larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes`));
+			return true;
+		});
+		assert.ok(process.memoryUsage().rss - rssBefore < 256 * 1024 * 1024, 'memory stayed far below the inflated size');
+	});
+
+	it('a 64 MiB access_token is refused (too large), and so is one that cannot be a header', async () => {
+		const huge = 'A'.repeat(64 * 1024 * 1024);
+		const server = await hostileServer((request, res) => {
+			res.writeHead(200, { 'Content-Type': 'application/json' });
+			if (request.url.startsWith('/huge')) res.end(JSON.stringify({ access_token: huge, expires_in: 3600 }));
+			else if (request.url.startsWith('/long')) res.end(JSON.stringify({ access_token: 'B'.repeat(20_000), expires_in: 3600 }));
+			else res.end(JSON.stringify({ access_token: 'abc\r\nX-Injected: 1', expires_in: 3600 }));
+		});
+		const cache = new TokenCache({ clock: new FakeClock(), retryPolicy: NO_RETRIES });
+		await assert.rejects(cache.getToken(provider(`${server.origin}/huge`, server.origin).tokenEndpoint, context), /larger than 1048576 bytes/);
+		await assert.rejects(cache.getToken(provider(`${server.origin}/long`, server.origin).tokenEndpoint, context), /access_token of 20000 characters/);
+		await assert.rejects(cache.getToken(provider(`${server.origin}/crlf`, server.origin).tokenEndpoint, context), /cannot be sent in an HTTP header/);
+	});
+
+	it('a token endpoint that drips a byte every 50 ms is cut off at the deadline, not kept alive by the drip', async () => {
+		const server = await hostileServer((_request, res) => drip(res, 50));
+		const cache = new TokenCache({ clock: new FakeClock(), retryPolicy: NO_RETRIES, tokenTimeoutMs: 400 });
+		await assert.rejects(cache.getToken(provider(`${server.origin}/token`, server.origin).tokenEndpoint, context), (error: unknown) => {
+			assert.ok(error instanceof OAuth2AuthenticationError);
+			assert.match(error.message, /no complete answer within 400 ms/);
+			assert.equal(error.retryable, true);
+			return true;
+		});
+	});
+});
+
+describe('bounded answers from the LLM API', () => {
+	it('a 1 GiB gzip bomb is cut off at the configured limit; a 307 is reported and not followed; a drip meets the deadline', async () => {
+		const tokens = await startScriptedServer([]);
+		const bomb = gzipBomb(1024);
+		const elsewhere = await hostileServer((_request, res) => res.end('{}'));
+		const api = await hostileServer((request, res) => {
+			if (request.url.includes('bomb')) {
+				res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
+				res.end(bomb);
+			} else if (request.url.includes('redirect')) {
+				res.writeHead(307, { Location: `${elsewhere.origin}/v1/chat/completions?access_token=${encodeURIComponent(request.headers.authorization ?? '')}` });
+				res.end();
+			} else {
+				drip(res, 50);
+			}
+		});
+		const cache = new TokenCache({ clock: new FakeClock() });
+		const call = async (path: string, extra: Record<string, unknown> = {}) =>
+			await createChatCompletion(
+				{ model: 'm', messages: [{ role: 'user', content: 'a prompt that must stay here' }] },
+				{ provider: provider(tokens.url, `${api.origin}/${path}`, { headers: { 'Ocp-Apim-Subscription-Key': 'apim-key-123456' } }), tokens: cache, maxRetries: 0, ...extra },
+			);
+
+		await assert.rejects(call('bomb', { maxResponseSizeMb: 1 }), (error: unknown) => {
+			assert.ok(error instanceof LlmApiError);
+			assert.match(error.message, /larger than 1048576 bytes/);
+			assert.match(String(error.hint), /Max Response Size/);
+			return true;
+		});
+		await assert.rejects(call('redirect'), (error: unknown) => {
+			assert.ok(error instanceof LlmApiError);
+			assert.equal(error.status, 307);
+			assert.match(error.message, /redirects \(HTTP 307\) to http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions\?access_token=\*\*hidden\*\*; redirects are not followed/);
+			assert.doesNotMatch(error.message, /access-token-\d/);
+			return true;
+		});
+		assert.equal(elsewhere.received.length, 0, 'the redirect target received nothing: no prompt, no token, no header');
+		await assert.rejects(call('drip', { timeoutMs: 400 }), /no complete answer within 400 ms/);
+		await tokens.close();
+	});
+});
+
+describe('what hostile servers echo back stays out of every error field', () => {
+	it('a token endpoint echoing the secret in error, error_description and body, in every encoding', async () => {
+		const shapes = secretShapes();
+		const server = await hostileServer((_request, res) => {
+			res.writeHead(400, { 'Content-Type': 'application/json' });
+			res.end(JSON.stringify({ error: SECRET, error_description: shapes.join(' | '), echo: shapes, [SECRET]: 'key' }));
+		});
+		const config = provider(`${server.origin}/token`, server.origin);
+		const cache = new TokenCache({ clock: new FakeClock() });
+		const error = await cache.getToken(config.tokenEndpoint, context).catch((caught: unknown) => caught);
+		assert.ok(error instanceof OAuth2AuthenticationError);
+		const nodeError = toNodeError(NODE, error, 0, secretsOf(config.tokenEndpoint));
+		assertNoSecret(JSON.stringify({ ...nodeError, message: nodeError.message, description: nodeError.description }));
+		assertNoSecret(JSON.stringify(error));
+	});
+
+	it('an LLM API echoing the access token as its error code and the secret in its message', async () => {
+		const tokens = await startScriptedServer([]);
+		const api = await hostileServer((request, res) => {
+			const accessToken = String(request.headers.authorization).replace('Bearer ', '');
+			res.writeHead(500, { 'Content-Type': 'application/json' });
+			res.end(JSON.stringify({ error: { code: accessToken, message: `${accessToken} ${secretShapes().join(' ')}`, type: accessToken } }));
+		});
+		const config = provider(tokens.url, `${api.origin}/v1`);
+		const cache = new TokenCache({ clock: new FakeClock() });
+		const error = await createChatCompletion({ model: 'm', messages: [] }, { provider: config, tokens: cache, maxRetries: 0 }).catch(
+			(caught: unknown) => caught,
+		);
+		assert.ok(error instanceof LlmApiError);
+		const nodeError = toNodeError(NODE, error, 0, secretsOf(config.tokenEndpoint));
+		const everything = JSON.stringify({ ...nodeError, message: nodeError.message, description: nodeError.description, raw: error });
+		assertNoSecret(everything, ['access-token-0']);
+		assert.match(everything, /\*\*hidden\*\*/);
+		await tokens.close();
+	});
+});
+
+describe('the provider\'s own words', () => {
+	const shapes: Array<[string, unknown, string, string | undefined]> = [
+		['Apigee ErrorCode/Error', { ErrorCode: 'invalid_client', Error: 'ClientId is Invalid' }, 'invalid_client: ClientId is Invalid', 'invalid_client'],
+		['Apigee fault', { fault: { faultstring: 'Invalid ApiKey', detail: { errorcode: 'oauth.v2.InvalidApiKey' } } }, 'Invalid ApiKey', 'oauth.v2.InvalidApiKey'],
+		['a gateway\'s nested error', { error: { message: 'Deployment not found', code: 'DeploymentNotFound' } }, 'Deployment not found', 'DeploymentNotFound'],
+		['Okta', { errorCode: 'E0000011', errorSummary: 'Invalid token provided' }, 'Invalid token provided', 'E0000011'],
+		['RFC 6749', { error: 'invalid_client', error_description: 'Bad secret' }, 'invalid_client: Bad secret', 'invalid_client'],
+	];
+	for (const [what, body, message, code] of shapes) {
+		it(`reads ${what}`, () => {
+			assert.deepEqual(providerWordsOf(body, JSON.stringify(body)), { message, code });
+		});
+	}
+
+	it('plain-text bodies reach the message of a token error and of an LLM error; HTML pages do not', async () => {
+		assert.deepEqual(providerWordsOf(undefined, '<html><body>502</body></html>'), {});
+		const server = await hostileServer((request, res) => {
+			res.writeHead(request.url.startsWith('/token') ? 401 : 403, { 'Content-Type': 'text/plain' });
+			res.end(request.url.startsWith('/token') ? 'Client blocked by policy P-17' : 'Quota of team A exhausted');
+		});
+		const cache = new TokenCache({ clock: new FakeClock() });
+		await assert.rejects(
+			cache.getToken(provider(`${server.origin}/token`, server.origin).tokenEndpoint, context),
+			/Token request to Hostile failed: Client blocked by policy P-17 \(HTTP 401\)/,
+		);
+		const tokens = await startScriptedServer([]);
+		await assert.rejects(
+			createChatCompletion({ model: 'm', messages: [] }, { provider: provider(tokens.url, `${server.origin}/v1`), tokens: cache, maxRetries: 0 }),
+			/answered HTTP 403: Quota of team A exhausted/,
+		);
+		await tokens.close();
+	});
+});
+
+describe('persistent 401s', () => {
+	it('an API that rejects every token costs at most two token requests for ten calls, and says what to check', async () => {
+		const tokens = await startScriptedServer([]);
+		const api = await hostileServer((_request, res) => {
+			res.writeHead(401, { 'Content-Type': 'application/json' });
+			res.end(JSON.stringify({ error: { message: 'audience mismatch' } }));
+		});
+		const cache = new TokenCache({ clock: new FakeClock() });
+		const config = provider(tokens.url, `${api.origin}/v1`);
+		// One item after the other, as a node with Concurrency 1 runs them.
+		const outcomes: PromiseSettledResult<unknown>[] = [];
+		for (let item = 0; item < 10; item++) {
+			outcomes.push(...(await Promise.allSettled([createChatCompletion({ model: 'm', messages: [] }, { provider: config, tokens: cache, maxRetries: 0 })])));
+		}
+		assert.ok(outcomes.every((outcome) => outcome.status === 'rejected'));
+		assert.ok(tokens.requests.length <= 2, `${tokens.requests.length} token requests`);
+		const error = (outcomes[9] as PromiseRejectedResult).reason as LlmApiError;
+		assert.match(error.message, /HTTP 401: audience mismatch/);
+		assert.match(String(error.hint), /freshly issued token.*audience/);
+		await tokens.close();
+	});
+});
+
+describe('scrubbing is linear and complete', () => {
+	const MIB = 1024 * 1024;
+	// Each took seconds to minutes with the old backtracking patterns; linear code takes milliseconds.
+	const adversarial: Array<[string, string]> = [
+		['-eyJaaaa repeated (the old JWT pattern)', '-eyJaaaa'.repeat(MIB / 8)],
+		['Bearer followed by spaces', `Bearer${' '.repeat(MIB)}`],
+		['one long token run', `eyJ${'a'.repeat(MIB)}`],
+		['client_secret= runs', 'client_secret=x'.repeat(MIB / 15)],
+		['quotes without end', '"access_token":"'.repeat(MIB / 16)],
+	];
+	for (const [what, text] of adversarial) {
+		it(`1 MiB of ${what} scrubs in well under a second`, () => {
+			const started = performance.now();
+			scrubText(text, [SECRET, 'another-secret']);
+			boundedServerText(text, [SECRET]);
+			// The bound is 50x the linear time on a loaded 2-core machine; quadratic time is minutes.
+			assert.ok(performance.now() - started < 5000, `${Math.round(performance.now() - started)} ms`);
+		});
+	}
+
+	it('a Markdown fence around 1 MiB of whitespace unfences in linear time', () => {
+		const started = performance.now();
+		assert.equal(unfence(`\`\`\`json${'\n '.repeat(MIB / 2)}`), `\`\`\`json${'\n '.repeat(MIB / 2)}`.trim());
+		assert.equal(unfence('```json\n{"a": 1}\n```'), '{"a": 1}');
+		assert.equal(unfence('```\n[1]\n```'), '[1]');
+		assert.equal(unfence('```json{"a":2}```'), '{"a":2}');
+		assert.ok(performance.now() - started < 5000);
+	});
+
+	it('every encoding of the secret is found: form (+, lower-case hex), URI, JSON-escaped, base64 of it and of id:secret', () => {
+		const text = scrubText(secretShapes().join(' ~ '), secretsOf(provider('http://127.0.0.1:1/token', 'http://127.0.0.1:1').tokenEndpoint));
+		assertNoSecret(text);
+		assert.equal(text.split(REDACTED).length - 1, secretShapes().length);
+	});
+
+	it('scrubs before it cuts: a secret that straddles the cut leaves no prefix behind', () => {
+		for (let offset = 1990; offset < 2010; offset++) {
+			const text = `${'x'.repeat(offset)}${SECRET} tail`;
+			assertNoSecret(boundedServerText(text, [SECRET]));
+			// Many replaced secrets before the cut shorten the text: the partial one behind them must not slide in.
+			const shifted = `${`${SECRET} `.repeat(200)}${'y'.repeat(offset)}${SECRET}`;
+			assertNoSecret(boundedServerText(shifted, [SECRET]));
+		}
+	});
+
+	it('prose stays readable', () => {
+		assert.equal(scrubText('send them in a Basic header; a Bearer token; heyJude is fine'), 'send them in a Basic header; a Bearer token; heyJude is fine');
+	});
+});
