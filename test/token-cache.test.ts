@@ -261,6 +261,22 @@ describe('token cache', () => {
 		);
 	});
 
+	it('two configurations holding the same refresh token take turns and share its rotation: no token is sent twice', async () => {
+		let current = 'refresh-0';
+		const endpoint = await server((request, index) => {
+			if (request.form.refresh_token !== current) return { status: 400, body: { error: 'invalid_grant', error_description: 'reused' } };
+			current = `refresh-${index + 1}`;
+			return { ...tokenAnswer(index, { refresh_token: current }), delayMs: 30 };
+		});
+		const cache = new TokenCache({ clock: new FakeClock() });
+		const [a, b] = await Promise.all([
+			cache.getToken(config(endpoint.url, { refreshToken: 'refresh-0', scope: 'a' }), context),
+			cache.getToken(config(endpoint.url, { refreshToken: 'refresh-0', scope: 'b' }), context),
+		]);
+		assert.notEqual(a.accessToken, b.accessToken);
+		assert.deepEqual(endpoint.requests.map((request) => request.form.refresh_token), ['refresh-0', 'refresh-1']);
+	});
+
 	it('a failed background refresh keeps the old token in use and tries again 3 s after its retries are spent', async () => {
 		const clock = new FakeClock();
 		// The background refresh: 4 attempts (3 retries), all 503.

@@ -71,7 +71,9 @@ function transportError(failure: TransportFailure, providerName: string, url: st
 	const hint =
 		failure.kind === 'aborted'
 			? undefined
-			: failure.kind === 'too-large'
+			: failure.kind === 'blocked'
+				? 'An n8n administrator restricts which hosts n8n may reach (N8N_SSRF_PROTECTION_ENABLED); ask them to allow the LLM API (N8N_SSRF_ALLOWED_HOSTNAMES or N8N_SSRF_ALLOWED_IP_RANGES).'
+				: failure.kind === 'too-large'
 				? `Raise Max Response Size (MB) if such large answers are expected (now ${maxBytes / 1024 / 1024} MB), or check Base URL.`
 				: failure.kind === 'deadline'
 					? 'Raise Timeout for slow models, or check that n8n can reach the LLM API.'

@@ -10,6 +10,7 @@ import type {
 	ISupplyDataFunctions,
 } from 'n8n-workflow';
 
+import { rememberEgressFilter } from './egress';
 import { OAuth2ConfigurationError, OAuth2Error } from './errors';
 import { scrubText } from './scrub';
 import { parseProviderConfig, secretsOf, type ProviderConfig } from './provider-config';
@@ -29,6 +30,7 @@ export async function loadProvider(
 	}
 	// Other failures (a deleted credential, an expression such as {{ $env.X }} that n8n refuses to
 	// resolve) keep n8n's own message: it says what is wrong better than a guess here would.
+	rememberEgressFilter(context.helpers);
 	const data: ICredentialDataDecryptedObject = await context.getCredentials(CREDENTIAL_TYPE, itemIndex);
 	return parseProviderConfig(data, credentialName);
 }

@@ -7,6 +7,10 @@
  * headers and body, secrets included.
  */
 import axios, { type AxiosResponse, type Method } from 'axios';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+
+import { currentEgressFilter, type EgressFilter } from './egress';
 
 export interface HttpRequest {
 	method: Method;
@@ -27,7 +31,7 @@ export interface HttpAnswer {
 	bodyText: string;
 }
 
-export type TransportFailureKind = 'aborted' | 'deadline' | 'too-large' | 'network';
+export type TransportFailureKind = 'aborted' | 'deadline' | 'too-large' | 'blocked' | 'network';
 
 /** No HTTP answer to use: cancelled, out of time, too large, or the network failed. Holds no request data. */
 export class TransportFailure extends Error {
@@ -79,13 +83,33 @@ function failureOf(error: unknown, request: HttpRequest, deadline: AbortSignal):
 	if (/maxContentLength size of/.test(message)) {
 		return new TransportFailure('too-large', `the answer is larger than ${request.maxResponseBytes} bytes`);
 	}
+	if (/blocked because/i.test(message)) return new TransportFailure('blocked', `n8n's SSRF protection blocked it: ${message.slice(0, 200)}`);
 	if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
 		return new TransportFailure('deadline', `no answer within ${request.deadlineMs} ms`, code);
 	}
 	return new TransportFailure('network', describe(error, code), code);
 }
 
+// One pair of agents per filter: keep-alive still works, and every new connection's DNS answer is checked.
+const agentsByFilter = new WeakMap<EgressFilter, { httpAgent: HttpAgent; httpsAgent: HttpsAgent }>();
+
+function agentsFor(filter: EgressFilter): { httpAgent: HttpAgent; httpsAgent: HttpsAgent } {
+	let agents = agentsByFilter.get(filter);
+	if (!agents) {
+		const lookup = filter.createSecureLookup();
+		agents = { httpAgent: new HttpAgent({ keepAlive: true, lookup }), httpsAgent: new HttpsAgent({ keepAlive: true, lookup }) };
+		agentsByFilter.set(filter, agents);
+	}
+	return agents;
+}
+
 export async function exchange(request: HttpRequest): Promise<HttpAnswer> {
+	const filter = currentEgressFilter();
+	if (filter) {
+		// n8n's SSRF protection: the URL first (IP literals, host names), then every DNS answer (rebinding).
+		const verdict = await filter.validateUrl(request.url);
+		if (!verdict.ok) throw new TransportFailure('blocked', `n8n's SSRF protection blocked it: ${verdict.error.message}`);
+	}
 	const deadline = AbortSignal.timeout(request.deadlineMs);
 	const signal = request.signal ? AbortSignal.any([request.signal, deadline]) : deadline;
 	let response: AxiosResponse<string>;
@@ -104,6 +128,7 @@ export async function exchange(request: HttpRequest): Promise<HttpAnswer> {
 			responseType: 'text',
 			transformResponse: (data: unknown) => data,
 			validateStatus: () => true,
+			...(filter ? agentsFor(filter) : {}),
 		});
 	} catch (error) {
 		throw failureOf(error, request, deadline);

@@ -6,6 +6,7 @@
  * never fails another's. The pure policy (token-policy.ts) decides use / refresh in the background /
  * wait. Keys share nothing, so one provider's backoff never holds up another's.
  */
+import { Mutex } from 'async-mutex';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 
 import { AbortedError, systemClock, type Clock } from './clock';
@@ -13,7 +14,7 @@ import { OAuth2AuthenticationError } from './errors';
 import { secretsOf, type TokenEndpointConfig } from './provider-config';
 import { TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from './retry';
 import { boundedServerText } from './scrub';
-import { requestToken, DEFAULT_TOKEN_TIMEOUT_MS } from './token-client';
+import { requestToken, DEFAULT_TOKEN_TIMEOUT_MS, type IssuedToken } from './token-client';
 import { decide, type AccessToken } from './token-policy';
 
 /** After a failed background refresh, the next one waits this long (the old token is still valid). */
@@ -76,9 +77,17 @@ export function cacheKey(config: TokenEndpointConfig): string {
 	return key;
 }
 
+const digest = (value: string | undefined) => (value ? createHmac('sha256', KEY_HASH_SECRET).update(value).digest('base64url') : '');
+
+/**
+ * A refresh token's identity: configurations that differ in scope or parameters but hold the same
+ * refresh token rotate ONE token, so they share its rotated value and take turns using it.
+ */
+function refreshFamilyKey(config: TokenEndpointConfig): string {
+	return JSON.stringify([config.tokenUrl, config.clientId, digest(config.refreshToken)]);
+}
+
 function computeCacheKey(config: TokenEndpointConfig): string {
-	const digest = (value: string | undefined) =>
-		value ? createHmac('sha256', KEY_HASH_SECRET).update(value).digest('base64url') : '';
 	const parameters = Object.entries(config.additionalTokenParameters).sort(([a], [b]) => a.localeCompare(b));
 	return createHash('sha256')
 		.update(
@@ -121,6 +130,11 @@ export class TokenCache {
 	 * already rotated token, which Auth0, Okta and Keycloak treat as reuse and revoke the whole family.
 	 */
 	private readonly rotatedRefreshTokens = new Map<string, string>();
+	/**
+	 * Refresh grants of one refresh token take turns (here a mutex is the right tool: each must send the
+	 * token the previous one rotated to; two at once would replay one of them).
+	 */
+	private readonly refreshTurns = new Map<string, Mutex>();
 	private readonly clock: Clock;
 	private readonly maxEntries: number;
 	private readonly retryPolicy: RetryPolicy;
@@ -150,7 +164,7 @@ export class TokenCache {
 		if (decision === 'use') return entry.token!;
 		if (decision === 'use-and-refresh') {
 			if (!entry.inflight && nowMs >= entry.backgroundNotBeforeMs && nowMs >= entry.throttledUntilMs) {
-				this.startFetch(key, entry, config, context).catch((error: unknown) => {
+				this.startFetch(entry, config, context).catch((error: unknown) => {
 					entry.backgroundNotBeforeMs = this.clock.nowMs() + BACKGROUND_RETRY_INTERVAL_MS;
 					(context.logger ?? this.logger)?.warn(
 						`OAuth2 LLM: background token refresh for ${context.providerName} failed; the current token stays in use until it expires`,
@@ -161,7 +175,7 @@ export class TokenCache {
 			return entry.token!;
 		}
 		if (!entry.inflight && nowMs < entry.throttledUntilMs) throw this.throttledError(entry, context.providerName, nowMs);
-		return await raceAbort(entry.inflight ?? this.startFetch(key, entry, config, context), context.signal);
+		return await raceAbort(entry.inflight ?? this.startFetch(entry, config, context), context.signal);
 	}
 
 	/**
@@ -201,6 +215,7 @@ export class TokenCache {
 	clear(): void {
 		this.entries.clear();
 		this.rotatedRefreshTokens.clear();
+		this.refreshTurns.clear();
 	}
 
 	private entryFor(key: string): CacheEntry {
@@ -233,28 +248,50 @@ export class TokenCache {
 		);
 	}
 
+	private refreshTurn(family: string): Mutex {
+		let mutex = this.refreshTurns.get(family);
+		if (!mutex) {
+			mutex = new Mutex();
+			this.refreshTurns.set(family, mutex);
+		}
+		return mutex;
+	}
+
 	/** The one fetch for this key: full retry schedule, under no caller's signal, shared by all who join it. */
-	private startFetch(key: string, entry: CacheEntry, config: TokenEndpointConfig, context: TokenRequestContext): Promise<AccessToken> {
+	private startFetch(entry: CacheEntry, config: TokenEndpointConfig, context: TokenRequestContext): Promise<AccessToken> {
 		const logger = context.logger ?? this.logger;
-		const fetch = (async () => {
-			const refreshToken = config.refreshToken ? (this.rotatedRefreshTokens.get(key) ?? config.refreshToken) : undefined;
-			try {
-				const issued = await withRetries(
-					async () => {
-						this.tokenRequestCount++;
-						return await requestToken(config, {
-							providerName: context.providerName,
-							wallNowMs: () => this.clock.wallNowMs(),
-							timeoutMs: this.tokenTimeoutMs,
-							refreshToken,
-						});
-					},
-					(error) =>
-						error instanceof OAuth2AuthenticationError
-							? { retryable: error.retryable, retryAfterMs: error.retryAfterMs }
-							: { retryable: false },
-					{ policy: this.retryPolicy, clock: this.clock },
+		const family = config.refreshToken ? refreshFamilyKey(config) : undefined;
+		const request = async (): Promise<{ issued: IssuedToken; refreshToken?: string }> => {
+			const refreshToken = family ? (this.rotatedRefreshTokens.get(family) ?? config.refreshToken) : undefined;
+			const issued = await withRetries(
+				async () => {
+					this.tokenRequestCount++;
+					return await requestToken(config, {
+						providerName: context.providerName,
+						wallNowMs: () => this.clock.wallNowMs(),
+						timeoutMs: this.tokenTimeoutMs,
+						refreshToken,
+					});
+				},
+				(error) =>
+					error instanceof OAuth2AuthenticationError
+						? { retryable: error.retryable, retryAfterMs: error.retryAfterMs }
+						: { retryable: false },
+				{ policy: this.retryPolicy, clock: this.clock },
+			);
+			// Client-credentials answers may carry a refresh token too (RFC 6749 §4.4.3 says they should not); only the refresh grant uses one.
+			if (family && refreshToken && issued.refreshToken && issued.refreshToken !== refreshToken) {
+				this.rotatedRefreshTokens.set(family, issued.refreshToken);
+				logger?.warn(
+					`OAuth2 LLM: ${context.providerName} rotated its refresh token; this n8n process uses the new one from now on. ` +
+						'It lives in this process only: after a restart, or in another worker, the stored Refresh Token is replayed, which a server that detects reuse answers by revoking it. Put a fresh refresh token in the credential then.',
 				);
+			}
+			return { issued, refreshToken };
+		};
+		const fetch = (async () => {
+			try {
+				const { issued } = family ? await this.refreshTurn(family).runExclusive(request) : await request();
 				const obtainedAtMs = this.clock.nowMs();
 				const token: AccessToken = {
 					accessToken: issued.accessToken,
@@ -263,14 +300,6 @@ export class TokenCache {
 					refreshToken: issued.refreshToken,
 					scope: issued.scope,
 				};
-				// Client-credentials answers may carry a refresh token too (RFC 6749 §4.4.3 says they should not); only the refresh grant uses one.
-				if (refreshToken && issued.refreshToken && issued.refreshToken !== refreshToken) {
-					this.rotatedRefreshTokens.set(key, issued.refreshToken);
-					logger?.warn(
-						`OAuth2 LLM: ${context.providerName} rotated its refresh token; this n8n process uses the new one from now on. ` +
-							'It lives in this process only: after a restart, or in another worker, the stored Refresh Token is replayed, which a server that detects reuse answers by revoking it. Put a fresh refresh token in the credential then.',
-					);
-				}
 				entry.token = token;
 				entry.backgroundNotBeforeMs = 0;
 				return token;

@@ -242,6 +242,8 @@ function transportHint(failure: TransportFailure): string | undefined {
 	switch (failure.kind) {
 		case 'aborted':
 			return undefined;
+		case 'blocked':
+			return 'An n8n administrator restricts which hosts n8n may reach (N8N_SSRF_PROTECTION_ENABLED); ask them to allow the token endpoint (N8N_SSRF_ALLOWED_HOSTNAMES or N8N_SSRF_ALLOWED_IP_RANGES).';
 		case 'too-large':
 			return `Check Token URL: a token response is a few KiB; more than ${MAX_TOKEN_RESPONSE_BYTES} bytes is not a token endpoint's answer.`;
 		case 'deadline':

@@ -21,6 +21,7 @@ import {
 	SANDBOX_CREDENTIAL_ID,
 	SANDBOX_CREDENTIAL_NAME,
 } from '../../examples/workflows';
+import { hostileServer } from '../helpers/hostile-server';
 import { N8nInstance, type ExecuteResult } from '../harness/n8n';
 import { startSandbox, type RecordedRequest, type Sandbox } from '../sandbox/sandbox';
 
@@ -251,6 +252,67 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 			assert.ok(!text.includes(basic), `the Basic credentials appear in ${where}`);
 		}
 	});
+
+	it("HTTP Request with this credential: to the Base URL's origin it works and recovers from a 401 (new token, one replay); to another origin it fails and that server receives nothing", { timeout: RUN_TIMEOUT_MS }, async () => {
+		const foreign = await hostileServer((_request, res) => res.end('{}'));
+		const question = 'Who may see this token?';
+		const base = httpRequestWorkflow(sandbox.baseUrl, question);
+		const foreignNode = {
+			...base.nodes[1],
+			id: 'e2e00000-0000-4000-8000-000000000003',
+			name: 'Foreign',
+			position: [220, 200],
+			onError: 'continueRegularOutput',
+			parameters: { ...base.nodes[1].parameters, url: `${foreign.origin}/v1/chat/completions` },
+		};
+		const wf = {
+			...base,
+			name: 'e2e: credential origin and 401 recovery',
+			nodes: [...base.nodes, foreignNode],
+			connections: { Manual: { main: [[{ node: 'HTTP Request', type: 'main', index: 0 }, { node: 'Foreign', type: 'main', index: 0 }]] } },
+		};
+		await sandbox.configure({ chatFaults: [{ status: 401, count: 1 }] }); // the first chat call: "token revoked"
+		const id = await n8n.importWorkflow(wf);
+		const result = await n8n.execute(id, { timeoutMs: RUN_TIMEOUT_MS });
+		assert.equal(result.exitCode, 0, explain(result));
+		const answer = result.runData?.['HTTP Request']?.[0]?.data?.main?.[0]?.[0]?.json;
+		assert.equal(answer?.choices?.[0]?.message?.content, `Echo from sandbox-echo: ${question}`, explain(result));
+		const stats = await countersOf(sandbox.clients.post.id);
+		assert.equal(stats.chatRejected401, 1, 'the 401 happened');
+		assert.equal(stats.tokensIssued, 2, 'n8n asked preAuthentication again, the token was dropped and the replay got a new one');
+
+		assert.equal(foreign.received.length, 0, 'the other origin received no request at all: no token, no header');
+		const refused = result.runData?.Foreign?.[0]?.data?.main?.[0]?.[0]?.json;
+		assert.match(JSON.stringify(refused), /sends its access token only to http:\/\/127\.0\.0\.1:\d+.*Allowed Origins/, explain(result));
+	});
+
+	it("with n8n's SSRF protection on (N8N_SSRF_PROTECTION_ENABLED=true blocks loopback), the token request is blocked with a message that names the setting", { timeout: RUN_TIMEOUT_MS }, async () => {
+		const id = await n8n.importWorkflow({ ...manualExampleWorkflow({ id: 'e2eSsrfBlocked01', questions: ['Blocked?'] }), name: 'e2e: SSRF protection' });
+		const result = await n8n.execute(id, { timeoutMs: RUN_TIMEOUT_MS, env: { N8N_SSRF_PROTECTION_ENABLED: 'true' } });
+		assert.equal(result.status, 'error', explain(result));
+		assert.match(String(result.error?.message), /SSRF protection blocked it/, explain(result));
+		assert.match(String(result.error?.description), /N8N_SSRF_ALLOWED_HOSTNAMES/, explain(result));
+		assert.equal((await countersOf(sandbox.clients.post.id)).tokenRequests, 0, 'nothing reached the token endpoint');
+	});
+
+	for (const mode of ['continueErrorOutput', 'continueRegularOutput'] as const) {
+		it(`n8n's "${mode}" setting: the failed item leaves ${mode === 'continueErrorOutput' ? 'on the error output' : 'on the main output'} with its message, description and pairedItem`, { timeout: RUN_TIMEOUT_MS }, async () => {
+			const wf = manualExampleWorkflow({ id: `e2eOnError${mode === 'continueErrorOutput' ? 'Err' : 'Reg'}`, questions: ['What is 2 + 2?', '', 'And 3 + 3?'] });
+			const nodes = wf.nodes.map((node) => (node.name === CHAT_NODE ? { ...node, onError: mode } : node));
+			const id = await n8n.importWorkflow({ ...wf, name: `e2e: ${mode}`, nodes });
+			const result = await n8n.execute(id, { timeoutMs: RUN_TIMEOUT_MS });
+			assert.equal(result.exitCode, 0, explain(result));
+			const outputs = result.runData?.[CHAT_NODE]?.[0]?.data?.main as Array<Array<{ json: any; pairedItem: any }>>;
+			const failed = mode === 'continueErrorOutput' ? outputs?.[1] : outputs?.[0]?.filter((item) => item.json.error);
+			const succeeded = outputs?.[0]?.filter((item) => !item.json.error);
+			assert.equal(succeeded?.length, 2, explain(result));
+			assert.equal(failed?.length, 1, `one failed item on the ${mode === 'continueErrorOutput' ? 'error' : 'main'} output: ${JSON.stringify(outputs)}`);
+			if (mode === 'continueErrorOutput') assert.equal(outputs[0].length, 2, 'the main output holds only the answers');
+			assert.match(failed[0].json.error, /Message \d \(user\) is empty/);
+			assert.match(failed[0].json.details.description, /check that the expression in it resolves/);
+			assert.equal(failed[0].pairedItem.item, 1);
+		});
+	}
 
 	it("the credential dialog's Test (REST API) on the stored sandbox credential: status OK, a token was really obtained", { timeout: RUN_TIMEOUT_MS }, async () => {
 		await ensureServer();

@@ -865,9 +865,10 @@ export class N8nInstance {
 	 * running, so it can serve HTTP to n8n). The workflow must start with a Manual Trigger.
 	 * Does not throw when the run fails: check exitCode / status / error.
 	 */
-	async execute(workflowId: string, options: { timeoutMs?: number } = {}): Promise<ExecuteResult> {
+	async execute(workflowId: string, options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<ExecuteResult> {
 		const run = await this.cli(['execute', `--id=${workflowId}`, '--rawOutput'], {
 			timeoutMs: options.timeoutMs ?? 180_000,
+			env: options.env,
 		});
 		const { exitCode, stdout, stderr } = run;
 		const result = extractJsonObject(stdout);

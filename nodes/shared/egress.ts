@@ -1,0 +1,40 @@
+/**
+ * n8n's SSRF protection (n8n 2.x: N8N_SSRF_PROTECTION_ENABLED and N8N_SSRF_* ranges and hosts) for
+ * this package's own requests: token endpoint and LLM API. n8n hands nodes its filter through
+ * `helpers.getSecureEgressFilter()`; with the protection off it passes everything. n8n 1.x has no
+ * such helper, and then nothing is filtered here either.
+ *
+ * The filter is one process-wide setting, so the one a node was given is kept for the requests that
+ * have no node context: the credential's authenticate (n8n's HTTP Request node) and the shared
+ * token fetch, which serves every execution.
+ */
+import type { LookupFunction } from 'node:net';
+
+/** The part of n8n's NodeEgressFilter this package uses (structural: n8n 1.x lacks the type). */
+export interface EgressFilter {
+	validateUrl(url: string | URL): Promise<{ ok: true } | { ok: false; error: Error }>;
+	createSecureLookup(): LookupFunction;
+}
+
+const SHARED_FILTER_SYMBOL = Symbol.for('n8n-nodes-oauth2-llm.egressFilter.v1');
+type GlobalWithFilter = typeof globalThis & { [SHARED_FILTER_SYMBOL]?: EgressFilter };
+
+/** Takes n8n's filter from a node context's helpers, when this n8n offers one, and keeps it for the process. */
+export function rememberEgressFilter(helpers: unknown): void {
+	const getFilter = (helpers as { getSecureEgressFilter?: () => EgressFilter } | undefined)?.getSecureEgressFilter;
+	if (typeof getFilter !== 'function') return;
+	try {
+		(globalThis as GlobalWithFilter)[SHARED_FILTER_SYMBOL] = getFilter.call(helpers);
+	} catch {
+		// An n8n whose helper fails to build a filter: keep whatever was known before.
+	}
+}
+
+export function currentEgressFilter(): EgressFilter | undefined {
+	return (globalThis as GlobalWithFilter)[SHARED_FILTER_SYMBOL];
+}
+
+/** For tests: forget the process-wide filter, or set one. */
+export function setEgressFilter(filter: EgressFilter | undefined): void {
+	(globalThis as GlobalWithFilter)[SHARED_FILTER_SYMBOL] = filter;
+}
