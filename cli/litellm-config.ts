@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import { REDACTED, scrubText } from '../nodes/shared/scrub';
+import { PUBLIC_HEADER_NAMES, REDACTED, scrubText } from '../nodes/shared/scrub';
 import {
 	type ProviderConfig,
 	type ProviderField,
@@ -57,8 +57,8 @@ export interface LlmProviderCredentialData {
 	refreshToken: string;
 	/** A JSON object as text (or an `={{ … }}` expression). */
 	headers: string;
-	/** Further origins, separated by commas. */
-	allowedOrigins: string;
+	/** Further origins, separated by commas; left out when there are none (an n8n with an older package version rejects unknown fields). */
+	allowedOrigins?: string;
 	expiryBufferSeconds: number;
 }
 
@@ -447,10 +447,11 @@ function credentialData(
 		additionalTokenParameters: JSON.stringify(token.additionalTokenParameters),
 		refreshToken: token.refreshToken ?? '',
 		headers: JSON.stringify(config.headers),
-		// The Base URL's origin is always allowed; only the further ones are stored.
-		allowedOrigins: config.allowedOrigins.filter((origin) => origin !== new URL(config.baseUrl).origin).join(','),
 		expiryBufferSeconds: token.expiryBufferSeconds,
 	};
+	// The Base URL's origin is always allowed; only the further ones are stored.
+	const furtherOrigins = config.allowedOrigins.filter((origin) => origin !== new URL(config.baseUrl).origin);
+	if (furtherOrigins.length > 0) data.allowedOrigins = furtherOrigins.join(',');
 	if (!keepEnvReferences) return data;
 	for (const [field, source] of sources) {
 		if (RESOLVED_NOW_FIELDS.has(field)) continue;
@@ -583,19 +584,6 @@ export function configToCredentials(
 
 /** The same for every secret, whatever its length (a mask must not tell how long the secret is): the package's one mask. */
 export const SECRET_MASK = REDACTED;
-/**
- * Header names whose values are shown by --dry-run: known not to be secrets. Every other header value
- * is masked, whatever its name: an API key header may be called anything.
- */
-const PUBLIC_HEADER_NAMES = new Set([
-	'accept',
-	'ai-resource-group',
-	'api-version',
-	'content-type',
-	'openai-organization',
-	'user-agent',
-	'x-snowflake-authorization-token-type',
-]);
 const SENSITIVE_NAME = /secret|token|password|passwd|auth|api[-_]?key|cookie|assertion|credential|key|signature|sig/i;
 const ENV_EXPRESSION = /^=\{\{ \$env\.[A-Za-z_][A-Za-z0-9_]* \}\}$/;
 // One `"key": value` member of an expression written by jsonExpression().

@@ -3,8 +3,6 @@ import type {
 	ICredentialDataDecryptedObject,
 	ICredentialTestRequest,
 	ICredentialType,
-	IDataObject,
-	IHttpRequestHelper,
 	IHttpRequestOptions,
 	INodeProperties,
 } from 'n8n-workflow';
@@ -16,7 +14,7 @@ import type { AccessToken } from '../nodes/shared/token-policy';
 
 /** Where a request made with this credential goes: n8n's HTTP Request node passes `uri`, declarative requests `url` + `baseURL`. */
 function requestOrigin(requestOptions: IHttpRequestOptions): string | undefined {
-	const target = requestOptions.url ?? (requestOptions as { uri?: unknown }).uri;
+	const target = requestOptions.url || (requestOptions as { uri?: unknown }).uri || requestOptions.baseURL;
 	if (typeof target !== 'string' || target === '') return undefined;
 	try {
 		return new URL(target, requestOptions.baseURL).origin;
@@ -47,8 +45,6 @@ const MODELS_TEST_REQUEST: ICredentialTestRequest = {
 		},
 	],
 };
-/** What n8n stores in the hidden Token Renewal field: a marker, never a token. */
-const TOKEN_RENEWAL_MARKER = 'in-process-cache';
 const LOADED_AS_PACKAGE = __dirname.split(path.sep).includes('node_modules');
 
 /**
@@ -205,32 +201,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			description:
 				'A token counts as expired this long before its end (at most half its lifetime), and is renewed in the background shortly before that',
 		},
-		// Holds a marker, never a secret; the rule guesses "secret" from the word "Token".
-		// eslint-disable-next-line @n8n/community-nodes/credential-password-field
-		{
-			// n8n calls preAuthentication again after a request made with this credential fails, and
-			// replays the request once when it returns this field (expirable). It holds no token: the
-			// token stays in the process-wide cache; this only tells n8n that a replay is worth it.
-			displayName: 'Token Renewal',
-			name: 'tokenRenewal',
-			type: 'hidden',
-			typeOptions: { expirable: true },
-			default: '',
-		},
 	];
-
-	/**
-	 * n8n runs this before the first request with an empty Token Renewal, and again after a request
-	 * with this credential failed (n8n's HTTP Request node: any error). Then the cached token is
-	 * dropped, at most once per 30 s (token-cache.ts), so that n8n's single replay gets a new one; a
-	 * token issued moments ago is kept and the failure stands, since a new token would fare no better.
-	 */
-	async preAuthentication(this: IHttpRequestHelper, credentials: ICredentialDataDecryptedObject): Promise<IDataObject> {
-		const firstUse = typeof credentials.tokenRenewal !== 'string' || credentials.tokenRenewal === '';
-		// Without the field in the answer, n8n does not replay and the request's failure stands.
-		if (!firstUse && !sharedTokenCache().invalidate(parseProviderConfig(credentials).tokenEndpoint)) return {};
-		return { tokenRenewal: TOKEN_RENEWAL_MARKER };
-	}
 
 	/**
 	 * Puts the cached bearer token (and the extra headers) on a request made with this credential,
@@ -264,11 +235,15 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			}
 			throw error;
 		}
-		requestOptions.headers = {
-			...provider.headers,
-			...(requestOptions.headers ?? {}),
-			Authorization: `Bearer ${token.accessToken}`,
-		};
-		return requestOptions;
+		// A redirect from an allowed origin must not carry the token and Headers on: n8n's HTTP Request
+		// node follows redirects by default and keeps credential headers on cross-origin hops unless told not to.
+		return Object.assign(requestOptions, {
+			headers: { ...provider.headers, ...(requestOptions.headers ?? {}), Authorization: `Bearer ${token.accessToken}` },
+			disableFollowRedirect: true,
+			followRedirect: false,
+			followAllRedirects: false,
+			maxRedirects: 0,
+			sendCredentialsOnCrossOriginRedirect: false,
+		});
 	}
 }

@@ -284,19 +284,6 @@ describe('OAuth2 LLM Chat node in a real n8n execution', () => {
 		assert.match(String(allowed.headers?.Authorization), /^Bearer /);
 	});
 
-	it('preAuthentication tells n8n to replay after a failure by dropping the cached token, at most once per 30 s', async () => {
-		const credential = new LlmProviderOAuth2Api();
-		const helpers = {} as never;
-		assert.deepEqual(await credential.preAuthentication.call(helpers, credentialData()), { tokenRenewal: 'in-process-cache' });
-		const first = await credential.authenticate(credentialData(), { url: `${sandbox.baseUrl}/models` });
-		const stored = credentialData({ tokenRenewal: 'in-process-cache' });
-		assert.deepEqual(await credential.preAuthentication.call(helpers, stored), { tokenRenewal: 'in-process-cache' });
-		const second = await credential.authenticate(credentialData(), { url: `${sandbox.baseUrl}/models` });
-		assert.notEqual(second.headers?.Authorization, first.headers?.Authorization, 'the replay gets a new token');
-		assert.deepEqual(await credential.preAuthentication.call(helpers, stored), {}, 'a token renewed moments ago is kept: no replay');
-		assert.equal((await clientStats()).tokensIssued, 2);
-	});
-
 	it('the credential\'s authenticate reports a token failure in the provider\'s words, without an HTTP status for n8n to reword', async () => {
 		const credential = new LlmProviderOAuth2Api();
 		await assert.rejects(

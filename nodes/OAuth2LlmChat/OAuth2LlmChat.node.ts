@@ -41,10 +41,13 @@ export class OAuth2LlmChat implements INodeType {
 		const node = this.getNode();
 		// n8n's "Continue (using error output)" routes an item to the error output only when its json has
 		// no keys but error, message and details (WorkflowExecute.handleNodeErrorOutput); HTTP Request
-		// 4.5 uses the same shape.
+		// 4.5 uses the same shape. With "Continue (regular output)" the top-level description that
+		// earlier versions wrote stays, for workflows that read $json.description.
+		const toErrorOutput = node.onError === 'continueErrorOutput';
 		const errorItem = (error: ReturnType<typeof toNodeError>, itemIndex: number): INodeExecutionData => ({
 			json: {
 				error: error.message,
+				...(!toErrorOutput && error.description ? { description: error.description } : {}),
 				details: {
 					message: error.message,
 					...(error.description ? { description: error.description } : {}),

@@ -13,7 +13,7 @@ import { exchange, isTransientFailure, redirectTarget, TransportFailure, type Ht
 import { secretsOf, type ProviderConfig } from './provider-config';
 import { providerWordsOf } from './provider-error';
 import { parseRetryAfterMs, TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from './retry';
-import { boundedServerText, scrubValue } from './scrub';
+import { boundedServerText, scrubValue, secretHeaderValues } from './scrub';
 import { sharedTokenCache, type TokenCache, type TokenCacheLogger } from './token-cache';
 
 export const DEFAULT_LLM_TIMEOUT_MS = 60_000;
@@ -94,7 +94,9 @@ export async function callLlmApi<T>(method: Method, path: string, body: unknown,
 	const tokens = options.tokens ?? sharedTokenCache();
 	const clock = options.clock ?? systemClock;
 	const url = joinUrl(provider.baseUrl, path);
-	const maxResponseBytes = Math.round((options.maxResponseSizeMb ?? DEFAULT_MAX_RESPONSE_SIZE_MB) * 1024 * 1024);
+	const sizeMb = Number(options.maxResponseSizeMb ?? DEFAULT_MAX_RESPONSE_SIZE_MB);
+	// An expression may yield anything: NaN would mean "no limit" to axios.
+	const maxResponseBytes = Math.round(Math.min(MAX_RESPONSE_SIZE_MB_LIMIT, Math.max(1, Number.isFinite(sizeMb) ? sizeMb : DEFAULT_MAX_RESPONSE_SIZE_MB)) * 1024 * 1024);
 	// Same 1 s / 2 s / 4 s backoff as token requests; the retry count and Retry-After cap are the LLM's own.
 	const policy: RetryPolicy = {
 		...TOKEN_RETRY_POLICY,
@@ -104,7 +106,7 @@ export async function callLlmApi<T>(method: Method, path: string, body: unknown,
 	const context = { providerName: provider.providerName, signal: options.signal, logger: options.logger };
 	const requestBody = body === undefined ? undefined : JSON.stringify(body);
 	// Every access token this call sent: a server may echo an earlier one in a later error.
-	const secrets = [...secretsOf(provider.tokenEndpoint)];
+	const secrets = [...secretsOf(provider.tokenEndpoint), ...secretHeaderValues(provider.headers)];
 	let replayed401 = false;
 
 	const attempt = async (): Promise<T> => {

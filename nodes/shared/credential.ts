@@ -12,7 +12,7 @@ import type {
 
 import { rememberEgressFilter } from './egress';
 import { OAuth2ConfigurationError, OAuth2Error } from './errors';
-import { scrubText } from './scrub';
+import { scrubText, secretHeaderValues } from './scrub';
 import { parseProviderConfig, secretsOf, type ProviderConfig } from './provider-config';
 import { sharedTokenCache } from './token-cache';
 
@@ -35,10 +35,10 @@ export async function loadProvider(
 	return parseProviderConfig(data, credentialName);
 }
 
-/** Everything to scrub from an error about this provider: its secrets and the access token cached now. */
+/** Everything to scrub from an error about this provider: its secrets, secret header values and the access token cached now. */
 export function knownSecrets(provider: ProviderConfig): string[] {
 	const accessToken = sharedTokenCache().cachedAccessToken(provider.tokenEndpoint);
-	return [...secretsOf(provider.tokenEndpoint), ...(accessToken ? [accessToken] : [])];
+	return [...secretsOf(provider.tokenEndpoint), ...secretHeaderValues(provider.headers), ...(accessToken ? [accessToken] : [])];
 }
 
 /**

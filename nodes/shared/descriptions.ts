@@ -46,7 +46,7 @@ export const callOptions = {
 			'How often a call is retried after a rate limit (429), server error (5xx) or network error, with backoff of 1 s, 2 s, 4 s… or the Retry-After the provider asks for',
 	},
 	maxResponseSizeMb: {
-		displayName: 'Max Response Size (MB)',
+		displayName: 'Max Response Size (MiB)',
 		name: 'maxResponseSizeMb',
 		type: 'number',
 		default: DEFAULT_MAX_RESPONSE_SIZE_MB,

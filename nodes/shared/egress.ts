@@ -21,6 +21,9 @@ type GlobalWithFilter = typeof globalThis & { [SHARED_FILTER_SYMBOL]?: EgressFil
 
 /** Takes n8n's filter from a node context's helpers, when this n8n offers one, and keeps it for the process. */
 export function rememberEgressFilter(helpers: unknown): void {
+	// n8n's 'safe' policy filters only with the protection on; otherwise its filter passes everything,
+	// and this package keeps Node's default agents (keep-alive, proxies) untouched.
+	if (process.env.N8N_SSRF_PROTECTION_ENABLED !== 'true') return;
 	const getFilter = (helpers as { getSecureEgressFilter?: () => EgressFilter } | undefined)?.getSecureEgressFilter;
 	if (typeof getFilter !== 'function') return;
 	try {

@@ -103,35 +103,41 @@ function agentsFor(filter: EgressFilter): { httpAgent: HttpAgent; httpsAgent: Ht
 	return agents;
 }
 
+/** A proxy from the environment: its own (often private) address must not meet the DNS filter. */
+const proxied = () => ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => !!process.env[name]);
+
 export async function exchange(request: HttpRequest): Promise<HttpAnswer> {
 	const filter = currentEgressFilter();
-	if (filter) {
-		// n8n's SSRF protection: the URL first (IP literals, host names), then every DNS answer (rebinding).
-		const verdict = await filter.validateUrl(request.url);
-		if (!verdict.ok) throw new TransportFailure('blocked', `n8n's SSRF protection blocked it: ${verdict.error.message}`);
-	}
-	const deadline = AbortSignal.timeout(request.deadlineMs);
+	const deadlineMs = Math.max(1, Math.floor(Number.isFinite(request.deadlineMs) ? request.deadlineMs : 60_000));
+	const maxResponseBytes = Number.isFinite(request.maxResponseBytes) && request.maxResponseBytes > 0 ? request.maxResponseBytes : 1024 * 1024;
+	const deadline = AbortSignal.timeout(deadlineMs);
 	const signal = request.signal ? AbortSignal.any([request.signal, deadline]) : deadline;
 	let response: AxiosResponse<string>;
 	try {
+		if (filter) {
+			// n8n's SSRF protection: the URL first (IP literals, host names), then every DNS answer (rebinding).
+			const verdict = await filter.validateUrl(request.url);
+			if (!verdict.ok) throw new TransportFailure('blocked', `n8n's SSRF protection blocked it: ${verdict.error.message.slice(0, 200)}`);
+		}
 		response = await axios.request<string>({
 			method: request.method,
 			url: request.url,
 			data: request.body,
 			headers: request.headers,
 			// The socket idle timeout; `deadline` bounds the whole exchange.
-			timeout: request.deadlineMs,
+			timeout: deadlineMs,
 			signal,
 			maxRedirects: 0,
-			maxContentLength: request.maxResponseBytes,
+			maxContentLength: maxResponseBytes,
 			maxBodyLength: Infinity,
 			responseType: 'text',
 			transformResponse: (data: unknown) => data,
 			validateStatus: () => true,
-			...(filter ? agentsFor(filter) : {}),
+			...(filter && !proxied() ? agentsFor(filter) : {}),
 		});
 	} catch (error) {
-		throw failureOf(error, request, deadline);
+		if (error instanceof TransportFailure) throw error;
+		throw failureOf(error, { ...request, deadlineMs, maxResponseBytes }, deadline);
 	}
 	return { status: response.status, headers: response.headers as Record<string, unknown>, bodyText: String(response.data ?? '') };
 }

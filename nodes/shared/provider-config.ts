@@ -217,7 +217,8 @@ export const providerFieldsSchema = z
 					} catch {
 						/* reported below */
 					}
-					if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== text.replace(/\/$/, '')) {
+					const originOnly = url && url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
+					if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !originOnly) {
 						ctx.addIssue({
 							code: 'custom',
 							message: `entry ${index + 1} is not an origin; write scheme, host and port only, e.g. https://llm-eu.example.com or http://127.0.0.1:8080, separated by commas`,

@@ -40,14 +40,16 @@ export function retryDelayMs(
 	return Math.round(Math.max(jitteredMs, Math.min(retryAfterMs, policy.maxRetryAfterMs)));
 }
 
+/** A server's pause is believed up to this; beyond, it is read as this (a hostile 9999…9 must not pause a credential forever). */
+export const MAX_RETRY_AFTER_READ_MS = 3600_000;
+
 /** RFC 9110 §10.2.3: either delay-seconds or an HTTP-date. Unparseable values are ignored. */
 export function parseRetryAfterMs(header: unknown, nowMs: number): number | undefined {
 	if (typeof header !== 'string' || header.trim() === '') return undefined;
 	const text = header.trim();
-	if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-	const dateMs = Date.parse(text);
-	if (Number.isNaN(dateMs)) return undefined;
-	return Math.max(0, dateMs - nowMs);
+	const ms = /^\d+(\.\d+)?$/.test(text) ? Math.round(Number(text) * 1000) : Date.parse(text) - nowMs;
+	if (!Number.isFinite(ms)) return undefined;
+	return Math.min(MAX_RETRY_AFTER_READ_MS, Math.max(0, ms));
 }
 
 /**

@@ -94,9 +94,14 @@ export function scrubText(text: string, secrets: ReadonlyArray<string | undefine
 	return scrubbed;
 }
 
+const TOKEN_CHARACTERS = /[A-Za-z0-9\-._~+/=%]/;
+
 /** Drops the end of a cut text where it may hold the start of a secret (its rest was cut away). */
 function dropCutEnd(text: string, forms: string[]): string {
-	let kept = text.replace(/[A-Za-z0-9\-._~+/=%]+$/, '');
+	// The trailing run of token characters, by a backward loop: a `[…]+$` pattern backtracks quadratically.
+	let end = text.length;
+	while (end > 0 && TOKEN_CHARACTERS.test(text[end - 1])) end--;
+	let kept = text.slice(0, end);
 	for (const form of forms) {
 		for (let length = Math.min(form.length - 1, kept.length); length > 0; length--) {
 			if (kept.endsWith(form.slice(0, length))) {
@@ -126,6 +131,27 @@ export function boundedServerText(
 	const head = cut ? dropCutEnd(text.slice(0, headChars), forms) : text;
 	const scrubbed = scrubText(head, secrets).replace(/\s+/g, ' ').trim();
 	return scrubbed.length > maxChars || cut ? `${scrubbed.slice(0, maxChars)}…` : scrubbed;
+}
+
+/**
+ * Header names whose values are known not to be secrets (shown by the CLI's --dry-run, not scrubbed).
+ * Every other header value counts as a secret: an API key header may be called anything.
+ */
+export const PUBLIC_HEADER_NAMES: ReadonlySet<string> = new Set([
+	'accept',
+	'ai-resource-group',
+	'api-version',
+	'content-type',
+	'openai-organization',
+	'user-agent',
+	'x-snowflake-authorization-token-type',
+]);
+
+/** The values of a credential's Headers that count as secrets. */
+export function secretHeaderValues(headers: Record<string, string>): string[] {
+	return Object.entries(headers)
+		.filter(([name]) => !PUBLIC_HEADER_NAMES.has(name.toLowerCase()))
+		.map(([, value]) => value);
 }
 
 const MAX_DEPTH = 6;

@@ -83,7 +83,6 @@ describe('configToCredentials: the shared example and os.environ', () => {
 			],
 		);
 		assert.deepEqual(result.credentials[0].data, {
-			allowedOrigins: '',
 			baseUrl: 'https://llm.example.com/v1',
 			tokenUrl: 'https://your-provider.com/oauth/token',
 			clientId: 'your_client_id',

@@ -253,7 +253,7 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 		}
 	});
 
-	it("HTTP Request with this credential: to the Base URL's origin it works and recovers from a 401 (new token, one replay); to another origin it fails and that server receives nothing", { timeout: RUN_TIMEOUT_MS }, async () => {
+	it("HTTP Request with this credential: to the Base URL's origin it works; to another origin it fails and that server receives nothing", { timeout: RUN_TIMEOUT_MS }, async () => {
 		const foreign = await hostileServer((_request, res) => res.end('{}'));
 		const question = 'Who may see this token?';
 		const base = httpRequestWorkflow(sandbox.baseUrl, question);
@@ -267,19 +267,15 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 		};
 		const wf = {
 			...base,
-			name: 'e2e: credential origin and 401 recovery',
+			name: 'e2e: credential origin',
 			nodes: [...base.nodes, foreignNode],
 			connections: { Manual: { main: [[{ node: 'HTTP Request', type: 'main', index: 0 }, { node: 'Foreign', type: 'main', index: 0 }]] } },
 		};
-		await sandbox.configure({ chatFaults: [{ status: 401, count: 1 }] }); // the first chat call: "token revoked"
 		const id = await n8n.importWorkflow(wf);
 		const result = await n8n.execute(id, { timeoutMs: RUN_TIMEOUT_MS });
 		assert.equal(result.exitCode, 0, explain(result));
 		const answer = result.runData?.['HTTP Request']?.[0]?.data?.main?.[0]?.[0]?.json;
 		assert.equal(answer?.choices?.[0]?.message?.content, `Echo from sandbox-echo: ${question}`, explain(result));
-		const stats = await countersOf(sandbox.clients.post.id);
-		assert.equal(stats.chatRejected401, 1, 'the 401 happened');
-		assert.equal(stats.tokensIssued, 2, 'n8n asked preAuthentication again, the token was dropped and the replay got a new one');
 
 		assert.equal(foreign.received.length, 0, 'the other origin received no request at all: no token, no header');
 		const refused = result.runData?.Foreign?.[0]?.data?.main?.[0]?.[0]?.json;
