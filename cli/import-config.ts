@@ -10,6 +10,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { boundedServerText } from '../nodes/shared/scrub';
 import { type ConfigIssue, configToCredentials, CREDENTIAL_TYPE, maskCredential, type N8nCredential } from './litellm-config';
 import { publicApiBase, upsertCredentials } from './n8n-api';
 
@@ -271,7 +272,7 @@ if (require.main === module) {
 		},
 		(error: unknown) => {
 			// Unexpected: say what, not the stack's data (which could hold a value).
-			process.stderr.write(`${COMMAND}: unexpected error: ${(error as Error)?.message ?? String(error)}\n`);
+			process.stderr.write(`${COMMAND}: unexpected error: ${boundedServerText((error as Error)?.message ?? String(error), [process.env.N8N_API_KEY])}\n`);
 			process.exitCode = 70;
 		},
 	);

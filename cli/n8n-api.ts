@@ -34,19 +34,40 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 /** `http://host:5678` or `…/api/v1` → `http://host:5678/api/v1/` (trailing slash: a base for new URL()). */
 export function publicApiBase(n8nUrl: string): URL {
 	const url = new URL(n8nUrl);
-	if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--n8n-url must be an http(s) URL (got ${url.protocol})`);
+	if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('--n8n-url must be an http(s) URL');
 	url.search = '';
 	url.hash = '';
+	// Printed in reports: never a user:password pasted into the URL.
+	url.username = '';
+	url.password = '';
 	let path = url.pathname.replace(/\/+$/, '');
 	if (!/\/api\/v\d+$/.test(path)) path += '/api/v1';
 	url.pathname = `${path}/`;
 	return url;
 }
 
+/** Enough of n8n's error answer for its message; a larger body is not read further. */
+const MAX_FAILURE_BODY_BYTES = 64 * 1024;
+
+async function readBounded(response: Response): Promise<string> {
+	const reader = response.body?.getReader();
+	if (!reader) return '';
+	const chunks: Uint8Array[] = [];
+	let size = 0;
+	while (size < MAX_FAILURE_BODY_BYTES) {
+		const { done, value } = await reader.read();
+		if (done) break;
+		chunks.push(value);
+		size += value.length;
+	}
+	await reader.cancel().catch(() => undefined);
+	return Buffer.concat(chunks).subarray(0, MAX_FAILURE_BODY_BYTES).toString('utf8');
+}
+
 async function describeFailure(response: Response): Promise<string> {
 	let message = '';
 	try {
-		const text = await response.text();
+		const text = await readBounded(response);
 		try {
 			const body = JSON.parse(text) as { message?: unknown };
 			message = typeof body.message === 'string' ? body.message : text;

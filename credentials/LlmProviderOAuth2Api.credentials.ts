@@ -3,6 +3,8 @@ import type {
 	ICredentialDataDecryptedObject,
 	ICredentialTestRequest,
 	ICredentialType,
+	IDataObject,
+	IHttpRequestHelper,
 	IHttpRequestOptions,
 	INodeProperties,
 } from 'n8n-workflow';
@@ -46,6 +48,64 @@ const MODELS_TEST_REQUEST: ICredentialTestRequest = {
 	],
 };
 const LOADED_AS_PACKAGE = __dirname.split(path.sep).includes('node_modules');
+
+/** The n8n-workflow that n8n loaded this package with: n8n's own copy (a peer dependency). */
+function n8nWorkflowVersion(): [number, number] {
+	try {
+		const { version } = require('n8n-workflow/package.json') as { version: string };
+		const [major, minor] = version.split('.').map(Number);
+		return [major, minor];
+	} catch {
+		return [0, 0];
+	}
+}
+
+/**
+ * Whether n8n's expirable-credential replay (preAuthentication) is safe to offer here:
+ * - n8n 2.41 persists only the expirable field; older n8n (all of 1.x) writes the whole RESOLVED
+ *   credential back, which would store `{{ $env.X }}` values in clear;
+ * - from a custom extensions folder the credential declares a request test, on which n8n runs
+ *   preAuthentication and fails for an unsaved credential ("Found credential with no ID").
+ */
+const [WORKFLOW_MAJOR, WORKFLOW_MINOR] = n8nWorkflowVersion();
+const REPLAY_ON_FAILURE = LOADED_AS_PACKAGE && (WORKFLOW_MAJOR > 2 || (WORKFLOW_MAJOR === 2 && WORKFLOW_MINOR >= 41));
+
+/** What n8n stores in the hidden Token Renewal field: a marker, never a token. */
+const TOKEN_RENEWAL_MARKER = 'in-process-cache';
+
+/**
+ * The token `authenticate` put on a request, by the credentials object n8n passed it: n8n hands the same
+ * object to preAuthentication after that request failed, so the token dropped is the one it sent.
+ */
+const sentTokens = new WeakMap<ICredentialDataDecryptedObject, string>();
+
+const TOKEN_RENEWAL_PROPERTY: INodeProperties = {
+	// n8n calls preAuthentication again after a request made with this credential fails, and replays
+	// the request once when it returns this field (expirable). It holds no token: the token stays in
+	// the process-wide cache; this only tells n8n that a replay is worth it.
+	displayName: 'Token Renewal',
+	name: 'tokenRenewal',
+	type: 'hidden',
+	typeOptions: { expirable: true },
+	default: '',
+};
+
+/**
+ * n8n 2.41 runs this before the first request when Token Renewal is empty, and again after any failed
+ * request with this credential (its HTTP Request node's legacy path does not look at the status).
+ * Then the token that request carried is dropped, at most once per 30 s per configuration
+ * (token-cache.ts), and n8n's single replay gets a new one. Otherwise it answers without the field,
+ * and n8n neither replays nor writes to the credential: a request that never carried a token (a
+ * foreign origin, a failed token fetch) costs nothing, and neither does a renewal moments ago.
+ */
+export async function replayAfterFailure(this: IHttpRequestHelper, credentials: ICredentialDataDecryptedObject): Promise<IDataObject> {
+	const firstUse = typeof credentials.tokenRenewal !== 'string' || credentials.tokenRenewal === '';
+	if (firstUse) return { tokenRenewal: TOKEN_RENEWAL_MARKER };
+	const sent = sentTokens.get(credentials);
+	if (sent === undefined) return {};
+	sentTokens.delete(credentials);
+	return sharedTokenCache().invalidate(parseProviderConfig(credentials).tokenEndpoint, sent) ? { tokenRenewal: TOKEN_RENEWAL_MARKER } : {};
+}
 
 /**
  * An OpenAI-compatible LLM API behind OAuth2 client credentials (RFC 6749 §4.4). Field names are a
@@ -201,7 +261,10 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			description:
 				'A token counts as expired this long before its end (at most half its lifetime), and is renewed in the background shortly before that',
 		},
+		...(REPLAY_ON_FAILURE ? [TOKEN_RENEWAL_PROPERTY] : []),
 	];
+
+	preAuthentication = REPLAY_ON_FAILURE ? replayAfterFailure : undefined;
 
 	/**
 	 * Puts the cached bearer token (and the extra headers) on a request made with this credential,
@@ -212,6 +275,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 		credentials: ICredentialDataDecryptedObject,
 		requestOptions: IHttpRequestOptions,
 	): Promise<IHttpRequestOptions> {
+		sentTokens.delete(credentials);
 		const provider = parseProviderConfig(credentials);
 		// The token is for the provider's API only: a user who may merely use a shared credential must
 		// not be able to send it (or the Headers, e.g. an APIM subscription key) to a server of their own.
@@ -235,6 +299,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			}
 			throw error;
 		}
+		sentTokens.set(credentials, token.accessToken);
 		// A redirect from an allowed origin must not carry the token and Headers on: n8n's HTTP Request
 		// node follows redirects by default and keeps credential headers on cross-origin hops unless told not to.
 		return Object.assign(requestOptions, {

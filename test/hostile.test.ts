@@ -177,6 +177,50 @@ describe('what hostile servers echo back stays out of every error field', () => 
 	});
 });
 
+describe('more that servers and users can slip in', () => {
+	it('a Retry-After of 10^20 seconds pauses a credential for at most an hour, not forever', async () => {
+		const server = await hostileServer((_request, res) => {
+			res.writeHead(429, { 'Retry-After': '99999999999999999999' });
+			res.end();
+		});
+		const clock = new FakeClock();
+		const cache = new TokenCache({ clock });
+		const cfg = provider(`${server.origin}/token`, server.origin).tokenEndpoint;
+		await assert.rejects(cache.getToken(cfg, context), /asks to retry after 3600 s/);
+		await assert.rejects(cache.getToken(cfg, context), /paused for another 3600 s/);
+		clock.advance(3600_000);
+		await assert.rejects(cache.getToken(cfg, context), /asks to retry after 3600 s/);
+		assert.equal(server.received.length, 2);
+	});
+
+	it('a gateway echoing the credential\'s secret header (an APIM key) does not get it into the error', async () => {
+		const tokens = await startScriptedServer([]);
+		const api = await hostileServer((request, res) => {
+			res.writeHead(400, { 'Content-Type': 'application/json' });
+			res.end(JSON.stringify({ error: { message: `bad key ${String(request.headers['ocp-apim-subscription-key'])}`, code: String(request.headers['ocp-apim-subscription-key']) } }));
+		});
+		const config = provider(tokens.url, `${api.origin}/v1`, { headers: { 'Ocp-Apim-Subscription-Key': 'apim-key-7f3a9c1e55', 'AI-Resource-Group': 'default' } });
+		const error = await createChatCompletion({ model: 'm', messages: [] }, { provider: config, tokens: new TokenCache({ clock: new FakeClock() }), maxRetries: 0 }).catch(
+			(caught: unknown) => caught,
+		);
+		const text = JSON.stringify({ ...(error as object), message: (error as Error).message });
+		assert.match(text, /bad key \*\*hidden\*\*/);
+		assert.doesNotMatch(text, /apim-key-7f3a9c1e55/);
+		await tokens.close();
+	});
+
+	it('URL query values in messages are masked (a key in ?code= stays out), and so is a non-ASCII secret written as \\uXXXX', async () => {
+		const cache = new TokenCache({ clock: new FakeClock(), retryPolicy: NO_RETRIES });
+		await assert.rejects(cache.getToken(provider('http://127.0.0.1:1/token?code=gateway-key-42', 'http://127.0.0.1:1').tokenEndpoint, context), (error: unknown) => {
+			assert.match((error as Error).message, /127\.0\.0\.1:1\/token\?code=\*\*hidden\*\*/);
+			assert.doesNotMatch((error as Error).message, /gateway-key-42/);
+			return true;
+		});
+		const secret = 'pässwörd-ünïcode-1';
+		assert.equal(scrubText(`x ${JSON.stringify(secret).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)} y`, [secret]), `x "${REDACTED}" y`);
+	});
+});
+
 describe('the provider\'s own words', () => {
 	const shapes: Array<[string, unknown, string, string | undefined]> = [
 		['Apigee ErrorCode/Error', { ErrorCode: 'invalid_client', Error: 'ClientId is Invalid' }, 'invalid_client: ClientId is Invalid', 'invalid_client'],

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
-import { LlmProviderOAuth2Api } from '../credentials/LlmProviderOAuth2Api.credentials';
+import { LlmProviderOAuth2Api, replayAfterFailure } from '../credentials/LlmProviderOAuth2Api.credentials';
 import { OAuth2LlmChat } from '../nodes/OAuth2LlmChat/OAuth2LlmChat.node.js';
 import { parseProviderConfig } from '../nodes/shared/provider-config';
 import { replaceSharedTokenCache, type TokenCache } from '../nodes/shared/token-cache';
@@ -123,7 +123,7 @@ describe('OAuth2 LLM Chat node in a real n8n execution', () => {
 		assert.ok(json.id && json.usage);
 	});
 
-	it('parameters with expressions are read per item (model from the item), static ones once', async () => {
+	it('parameters with expressions are read per item (model from the item), static ones reach every item', async () => {
 		const result = await run({
 			items: [{ q: 'a', m: 'model-one' }, { q: 'b', m: 'model-two' }],
 			parameters: parameters({ model: { __rl: true, mode: 'id', value: '={{ $json.m }}' }, options: { temperature: 0.5 } }),
@@ -284,6 +284,22 @@ describe('OAuth2 LLM Chat node in a real n8n execution', () => {
 		assert.match(String(allowed.headers?.Authorization), /^Bearer /);
 	});
 
+	it('after a failed request, preAuthentication drops the token that request carried (at most once per 30 s) so that n8n\'s one replay gets a new one', async () => {
+		const credential = new LlmProviderOAuth2Api();
+		const helpers = {} as never;
+		const stored = credentialData({ tokenRenewal: 'in-process-cache' });
+		assert.deepEqual(await replayAfterFailure.call(helpers, credentialData()), { tokenRenewal: 'in-process-cache' }, 'first use: the marker');
+		assert.deepEqual(await replayAfterFailure.call(helpers, stored), {}, 'no token was sent with these credentials: no replay');
+		const first = await credential.authenticate(stored, { url: `${sandbox.baseUrl}/models` });
+		assert.deepEqual(await replayAfterFailure.call(helpers, stored), { tokenRenewal: 'in-process-cache' }, 'replay');
+		const second = await credential.authenticate(stored, { url: `${sandbox.baseUrl}/models` });
+		assert.notEqual(second.headers?.Authorization, first.headers?.Authorization, 'the replay carries a new token');
+		assert.deepEqual(await replayAfterFailure.call(helpers, stored), {}, 'a token renewed moments ago is kept: the failure stands');
+		await assert.rejects(credential.authenticate(stored, { url: 'http://127.0.0.1:1/steal' }));
+		assert.deepEqual(await replayAfterFailure.call(helpers, stored), {}, 'a refused foreign request carried no token: nothing to drop');
+		assert.equal((await clientStats()).tokensIssued, 2);
+	});
+
 	it('the credential\'s authenticate reports a token failure in the provider\'s words, without an HTTP status for n8n to reword', async () => {
 		const credential = new LlmProviderOAuth2Api();
 		await assert.rejects(
@@ -299,8 +315,18 @@ describe('OAuth2 LLM Chat node in a real n8n execution', () => {
 	});
 
 	it('no secret or token ever appears in outputs, errors or logs', async () => {
+		// Its own runs, so the search never depends on which other tests ran: answers, Continue On Fail
+		// errors, a failed execution, a 401 replay, and a server error body.
+		produced.length = 0;
+		await run({ items: items(3), parameters: parameters(), credentialData: credentialData() });
+		await run({ items: items(2), parameters: parameters(), credentialData: credentialData({ clientSecret: 'definitely-wrong-secret' }), continueOnFail: true });
+		await run({ items: items(1), parameters: parameters(), credentialData: credentialData({ clientSecret: 'another-wrong-secret' }) });
+		await sandbox.configure({ chatFaults: [{ status: 401, count: 1 }, { status: 500, count: 1 }] });
+		await run({ items: items(2), parameters: parameters({ options: { maxRetries: 0 } }), credentialData: credentialData(), continueOnFail: true });
 		const everything = produced.join('\n');
-		assert.ok(everything.length > 10_000, 'the other tests produced output');
+		assert.match(everything, /Echo from sandbox-echo/, 'answers were produced');
+		assert.match(everything, /invalid_client/, 'errors were produced');
+		assert.match(everything, /HTTP 500/, 'a server error was produced');
 		for (const secret of [SECRET, 'definitely-wrong-secret', 'another-wrong-secret']) {
 			assert.equal(everything.includes(secret), false, `found ${secret}`);
 		}

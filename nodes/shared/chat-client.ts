@@ -13,7 +13,7 @@ import { exchange, isTransientFailure, redirectTarget, TransportFailure, type Ht
 import { secretsOf, type ProviderConfig } from './provider-config';
 import { providerWordsOf } from './provider-error';
 import { parseRetryAfterMs, TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from './retry';
-import { boundedServerText, scrubValue, secretHeaderValues } from './scrub';
+import { boundedServerText, scrubValue, secretHeaderValues, urlForMessage } from './scrub';
 import { sharedTokenCache, type TokenCache, type TokenCacheLogger } from './token-cache';
 
 export const DEFAULT_LLM_TIMEOUT_MS = 60_000;
@@ -78,7 +78,7 @@ function transportError(failure: TransportFailure, providerName: string, url: st
 				: failure.kind === 'deadline'
 					? 'Raise Timeout for slow models, or check that n8n can reach the LLM API.'
 					: 'Check Base URL and that n8n can reach it; raise Timeout for slow models.';
-	return new LlmApiError(`The LLM API of ${providerName} at ${boundedServerText(url, secrets, 300)} failed: ${failure.message}`, {
+	return new LlmApiError(`The LLM API of ${providerName} at ${urlForMessage(url, secrets)} failed: ${failure.message}`, {
 		providerName,
 		code: failure.code,
 		retryable: isTransientFailure(failure),
@@ -168,7 +168,7 @@ function interpret<T>(
 	if (location !== undefined) {
 		// A followed redirect would carry the prompt, the token and the credential's headers to wherever the server says.
 		throw new LlmApiError(
-			`The LLM API of ${providerName} redirects (HTTP ${status}) to ${boundedServerText(location, secrets, 300)}; redirects are not followed`,
+			`The LLM API of ${providerName} redirects (HTTP ${status}) to ${urlForMessage(location, secrets)}; redirects are not followed`,
 			{ providerName, status, hint: 'Put the final API URL in Base URL.' },
 		);
 	}

@@ -88,7 +88,7 @@ function httpUrl(what: string) {
 				return;
 			}
 			if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-				ctx.addIssue({ code: 'custom', message: `must start with http:// or https:// (got ${url.protocol})` });
+				ctx.addIssue({ code: 'custom', message: 'must start with http:// or https://' });
 			}
 			if (url.username || url.password) {
 				ctx.addIssue({

@@ -33,10 +33,13 @@ export function secretForms(secret: string): string[] {
 	}
 	const jsonEscaped = JSON.stringify(secret).slice(1, -1);
 	forms.add(jsonEscaped);
+	// PHP escapes slashes; Python's ensure_ascii writes \uXXXX for everything beyond ASCII.
 	forms.add(jsonEscaped.replace(/\//g, '\\/'));
+	forms.add(jsonEscaped.replace(/[^\x20-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`));
 	const base64 = Buffer.from(secret, 'utf8').toString('base64');
 	forms.add(base64);
 	forms.add(base64.replace(/=+$/, ''));
+	forms.add(base64.replace(/\//g, '\\/'));
 	forms.add(Buffer.from(secret, 'utf8').toString('base64url'));
 	return [...forms].filter((form) => form.length >= MIN_SECRET_LENGTH);
 }
@@ -154,6 +157,21 @@ export function secretHeaderValues(headers: Record<string, string>): string[] {
 		.map(([, value]) => value);
 }
 
+/** A URL as a message may show it: every query value masked (gateways take keys as ?code= or ?subscription-key=). */
+export function urlForMessage(text: string, secrets: ReadonlyArray<string | undefined> = []): string {
+	let shown = text;
+	try {
+		const url = new URL(text);
+		url.username = '';
+		url.password = '';
+		for (const name of [...new Set(url.searchParams.keys())]) url.searchParams.set(name, REDACTED);
+		shown = url.toString().split(encodeURIComponent(REDACTED)).join(REDACTED);
+	} catch {
+		/* not a URL: scrubbed as text */
+	}
+	return boundedServerText(shown, secrets, 300);
+}
+
 const MAX_DEPTH = 6;
 const MAX_ENTRIES = 50;
 const SECRET_KEY_PATTERN = /secret|token|password|authorization|assertion|api[-_]?key|private[-_]?key|passphrase/i;
@@ -174,7 +192,13 @@ export function scrubValue(value: unknown, secrets: ReadonlyArray<string | undef
 		if (count++ >= MAX_ENTRIES) break;
 		const entry = (value as Record<string, unknown>)[key];
 		// OAuth error bodies legitimately carry `error`/`error_description`; keys like `access_token` never belong in a report.
-		copy[boundedServerText(key, secrets, 200)] = SECRET_KEY_PATTERN.test(key) ? REDACTED : scrubValue(entry, secrets, depth + 1);
+		// defineProperty, not assignment: a server's "__proto__" key must stay a plain key.
+		Object.defineProperty(copy, boundedServerText(key, secrets, 200), {
+			value: SECRET_KEY_PATTERN.test(key) ? REDACTED : scrubValue(entry, secrets, depth + 1),
+			enumerable: true,
+			writable: true,
+			configurable: true,
+		});
 	}
 	return copy;
 }

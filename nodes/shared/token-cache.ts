@@ -174,6 +174,8 @@ export class TokenCache {
 			}
 			return entry.token!;
 		}
+		// A caller cancelled already starts nothing.
+		if (context.signal?.aborted) throw new AbortedError();
 		if (!entry.inflight && nowMs < entry.throttledUntilMs) throw this.throttledError(entry, context.providerName, nowMs);
 		return await raceAbort(entry.inflight ?? this.startFetch(entry, config, context), context.signal);
 	}

@@ -7,7 +7,7 @@ import { exchange, isTransientFailure, redirectTarget, TransportFailure, type Ht
 import { secretsOf, type TokenEndpointConfig } from './provider-config';
 import { providerWordsOf } from './provider-error';
 import { parseRetryAfterMs } from './retry';
-import { boundedServerText, formEncode, scrubValue } from './scrub';
+import { boundedServerText, formEncode, scrubValue, urlForMessage } from './scrub';
 
 /** Used when a token response has neither `expires_in`, `expires_on` nor a JWT `exp` (RFC 6749 §5.1 makes them optional). */
 export const DEFAULT_TOKEN_LIFETIME_SECONDS = 3600;
@@ -182,8 +182,9 @@ export function parseTokenResponse(
 	config: TokenEndpointConfig,
 	providerName: string,
 	wallNowMs: number,
+	extraSecrets: ReadonlyArray<string | undefined> = [],
 ): IssuedToken {
-	const secrets = secretsOf(config);
+	const secrets = [...secretsOf(config), ...extraSecrets];
 	const contentType = typeof response.headers['content-type'] === 'string' ? response.headers['content-type'] : undefined;
 	const parsed = parseBody(response.bodyText, contentType);
 	const body = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
@@ -274,7 +275,7 @@ export async function requestToken(config: TokenEndpointConfig, options: TokenRe
 	} catch (error) {
 		const failure = error instanceof TransportFailure ? error : new TransportFailure('network', 'unexpected failure');
 		throw new OAuth2AuthenticationError(
-			`Could not reach the token endpoint of ${options.providerName} at ${boundedServerText(config.tokenUrl, secrets, 300)}: ${failure.message}`,
+			`Could not reach the token endpoint of ${options.providerName} at ${urlForMessage(config.tokenUrl, secrets)}: ${failure.message}`,
 			{
 				providerName: options.providerName,
 				retryable: isTransientFailure(failure),
@@ -287,14 +288,10 @@ export async function requestToken(config: TokenEndpointConfig, options: TokenRe
 	if (location !== undefined) {
 		// A redirected POST turns into a GET and loses the grant, or carries the secret to another host: reported, never followed.
 		throw new OAuth2AuthenticationError(
-			`The token endpoint of ${options.providerName} redirects (HTTP ${answer.status}) to ${boundedServerText(location, secrets, 300)}; redirects are not followed`,
+			`The token endpoint of ${options.providerName} redirects (HTTP ${answer.status}) to ${urlForMessage(location, secrets)}; redirects are not followed`,
 			{ providerName: options.providerName, status: answer.status, hint: 'Put the final token endpoint URL in Token URL.' },
 		);
 	}
-	return parseTokenResponse(
-		answer,
-		options.refreshToken ? { ...config, refreshToken: options.refreshToken } : config,
-		options.providerName,
-		options.wallNowMs(),
-	);
+	// The configured and the rotated refresh token are both scrubbed.
+	return parseTokenResponse(answer, config, options.providerName, options.wallNowMs(), [options.refreshToken]);
 }

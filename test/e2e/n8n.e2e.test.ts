@@ -253,7 +253,7 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 		}
 	});
 
-	it("HTTP Request with this credential: to the Base URL's origin it works; to another origin it fails and that server receives nothing", { timeout: RUN_TIMEOUT_MS }, async () => {
+	it("HTTP Request with this credential: to the Base URL's origin it works and recovers from a 401 (new token, one replay); to another origin it fails and that server receives nothing", { timeout: RUN_TIMEOUT_MS }, async () => {
 		const foreign = await hostileServer((_request, res) => res.end('{}'));
 		const question = 'Who may see this token?';
 		const base = httpRequestWorkflow(sandbox.baseUrl, question);
@@ -267,19 +267,48 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 		};
 		const wf = {
 			...base,
-			name: 'e2e: credential origin',
+			name: 'e2e: credential origin and 401 recovery',
 			nodes: [...base.nodes, foreignNode],
 			connections: { Manual: { main: [[{ node: 'HTTP Request', type: 'main', index: 0 }, { node: 'Foreign', type: 'main', index: 0 }]] } },
 		};
+		await sandbox.configure({ chatFaults: [{ status: 401, count: 1 }] }); // the first chat call: "token revoked"
 		const id = await n8n.importWorkflow(wf);
 		const result = await n8n.execute(id, { timeoutMs: RUN_TIMEOUT_MS });
 		assert.equal(result.exitCode, 0, explain(result));
 		const answer = result.runData?.['HTTP Request']?.[0]?.data?.main?.[0]?.[0]?.json;
 		assert.equal(answer?.choices?.[0]?.message?.content, `Echo from sandbox-echo: ${question}`, explain(result));
 
+		const stats = await countersOf(sandbox.clients.post.id);
+		assert.equal(stats.chatRejected401, 1, 'the 401 happened');
+		assert.equal(stats.tokensIssued, 2, 'n8n asked preAuthentication again, the rejected token was dropped and the replay got a new one; the refused foreign request dropped none');
 		assert.equal(foreign.received.length, 0, 'the other origin received no request at all: no token, no header');
 		const refused = result.runData?.Foreign?.[0]?.data?.main?.[0]?.[0]?.json;
 		assert.match(JSON.stringify(refused), /sends its access token only to http:\/\/127\.0\.0\.1:\d+.*Allowed Origins/, explain(result));
+	});
+
+	it('HTTP Request with this credential against a Base URL that redirects elsewhere: n8n does not follow it, and the target receives nothing', { timeout: RUN_TIMEOUT_MS }, async () => {
+		const target = await hostileServer((_request, res) => res.end('{}'));
+		const redirector = await hostileServer((_request, res) => {
+			res.writeHead(307, { Location: `${target.origin}/v1/chat/completions` });
+			res.end();
+		});
+		const credential = { id: 'e2eRedirectCred1', name: 'Redirecting gateway' };
+		await n8n.importCredentials([
+			{
+				...credential,
+				type: CREDENTIAL_TYPE,
+				data: { baseUrl: `${redirector.origin}/v1`, tokenUrl: sandbox.tokenUrl, clientId: sandbox.clients.post.id, clientSecret: sandbox.clients.post.secret, headers: '{"X-Gateway-Key": "gw-key-5d1c0a"}' },
+			},
+		]);
+		const base = httpRequestWorkflow(`${redirector.origin}/v1`, 'Where does this go?');
+		const node = { ...base.nodes[1], onError: 'continueRegularOutput', credentials: { [CREDENTIAL_TYPE]: credential } };
+		const id = await n8n.importWorkflow({ ...base, name: 'e2e: redirect with the token', nodes: [base.nodes[0], node] });
+		const result = await n8n.execute(id, { timeoutMs: RUN_TIMEOUT_MS });
+		// n8n replays once after any failed request (preAuthentication), so the allowed origin may see two.
+		assert.ok(redirector.received.length >= 1 && redirector.received.length <= 2, explain(result));
+		assert.match(String(redirector.received[0].headers.authorization), /^Bearer /, 'the allowed origin got the token');
+		assert.equal(target.received.length, 0, 'the redirect target received nothing: no token, no header, no body');
+		assert.match(JSON.stringify(result.runData?.['HTTP Request']?.[0]?.data?.main?.[0]?.[0]?.json), /307/, 'the 3xx is the item\'s error');
 	});
 
 	it("with n8n's SSRF protection on (N8N_SSRF_PROTECTION_ENABLED=true blocks loopback), the token request is blocked with a message that names the setting", { timeout: RUN_TIMEOUT_MS }, async () => {
