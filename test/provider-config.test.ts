@@ -98,20 +98,38 @@ describe('provider configuration', () => {
 		assert.equal(config.tokenEndpoint.refreshToken, 'rt-1');
 	});
 
-	it('reports every bad field at once, by display name and provider, without echoing the secret', () => {
+	it('reports every bad field at once, by display name and provider, without echoing what the user typed', () => {
+		// A secret pasted into the wrong fields: each of them is invalid, and none may be quoted back.
+		const pasted = 'top-secret-1234';
 		assert.throws(
-			() => parseProviderConfig({ ...valid, tokenUrl: 'nope', scope: 'a  b', clientSecret: 'top-secret-1234' , headers: '{' }, 'Acme'),
+			() =>
+				parseProviderConfig(
+					{
+						...valid,
+						tokenUrl: `${pasted} not a url`,
+						baseUrl: `${pasted}://host/v1`,
+						scope: `a  ${pasted}`,
+						headers: `{"X-Key": ${pasted}}`,
+						additionalTokenParameters: `{"audience": ${pasted}`,
+						allowedOrigins: `https://host/${pasted}`,
+					},
+					'Acme',
+				),
 			(error: unknown) => {
 				assert.ok(error instanceof OAuth2ValidationError);
-				assert.equal(error.issues.length, 3);
+				assert.equal(error.issues.length, 6, error.message);
 				assert.match(error.message, /for Acme/);
-				assert.match(error.message, /Token URL: /);
-				assert.match(error.message, /Scope: /);
-				assert.match(error.message, /Headers: /);
-				assert.doesNotMatch(error.message, /top-secret-1234/);
+				for (const field of ['Token URL', 'Base URL', 'Scope', 'Headers', 'Additional Token Parameters', 'Allowed Origins']) {
+					assert.match(error.message, new RegExp(`${field}: `));
+				}
+				assert.doesNotMatch(error.message, /top-secret/);
 				return true;
 			},
 		);
+		assert.throws(() => parseProviderConfig({ ...valid, headers: { [`X-${pasted} bad`]: 'v' } }), (error: unknown) => {
+			assert.doesNotMatch((error as Error).message, /top-secret/);
+			return true;
+		});
 	});
 });
 
