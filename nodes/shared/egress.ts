@@ -5,8 +5,10 @@
  * such helper, and then nothing is filtered here either.
  *
  * The filter is one process-wide setting, so the one a node was given is kept for the requests that
- * have no node context: the credential's authenticate (n8n's HTTP Request node) and the shared
- * token fetch, which serves every execution.
+ * have no node context: the credential's authenticate (n8n's HTTP Request node), the credential
+ * dialog's test and the shared token fetch, which serves every execution. Before any node ran, the
+ * same filter is taken from n8n's own service container; if even that fails while the protection is
+ * on, requests fail closed (see exchange in http.ts).
  */
 import type { LookupFunction } from 'node:net';
 
@@ -23,7 +25,7 @@ type GlobalWithFilter = typeof globalThis & { [SHARED_FILTER_SYMBOL]?: EgressFil
 export function rememberEgressFilter(helpers: unknown): void {
 	// n8n's 'safe' policy filters only with the protection on; otherwise its filter passes everything,
 	// and this package keeps Node's default agents (keep-alive, proxies) untouched.
-	if (process.env.N8N_SSRF_PROTECTION_ENABLED !== 'true') return;
+	if (!egressProtectionEnabled()) return;
 	const getFilter = (helpers as { getSecureEgressFilter?: () => EgressFilter } | undefined)?.getSecureEgressFilter;
 	if (typeof getFilter !== 'function') return;
 	try {
@@ -33,8 +35,32 @@ export function rememberEgressFilter(helpers: unknown): void {
 	}
 }
 
+/** Whether an n8n administrator turned n8n's SSRF protection on for this process. */
+export function egressProtectionEnabled(): boolean {
+	return process.env.N8N_SSRF_PROTECTION_ENABLED === 'true';
+}
+
+/**
+ * n8n's OutboundHttp service, the one its nodes get their filter from. n8n puts its own node_modules on
+ * NODE_PATH for community packages, so these resolve to n8n's copies (and its singleton container).
+ */
+function filterFromN8nContainer(): EgressFilter | undefined {
+	try {
+		const { Container } = require('@n8n/di') as { Container: { get(type: unknown): unknown } };
+		const { OutboundHttp } = require('@n8n/backend-network') as { OutboundHttp: unknown };
+		const service = Container.get(OutboundHttp) as { egressFilter?: (policy: string) => EgressFilter };
+		return typeof service.egressFilter === 'function' ? service.egressFilter('safe') : undefined;
+	} catch {
+		return undefined;
+	}
+}
+
+/** The filter to apply now: none while the protection is off (n8n's own 'safe' policy passes everything then). */
 export function currentEgressFilter(): EgressFilter | undefined {
-	return (globalThis as GlobalWithFilter)[SHARED_FILTER_SYMBOL];
+	if (!egressProtectionEnabled()) return undefined;
+	const holder = globalThis as GlobalWithFilter;
+	holder[SHARED_FILTER_SYMBOL] ??= filterFromN8nContainer();
+	return holder[SHARED_FILTER_SYMBOL];
 }
 
 /** For tests: forget the process-wide filter, or set one. */

@@ -10,7 +10,7 @@ import axios, { type AxiosResponse, type Method } from 'axios';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 
-import { currentEgressFilter, type EgressFilter } from './egress';
+import { currentEgressFilter, egressProtectionEnabled, type EgressFilter } from './egress';
 
 export interface HttpRequest {
 	method: Method;
@@ -114,6 +114,10 @@ export async function exchange(request: HttpRequest): Promise<HttpAnswer> {
 	const signal = request.signal ? AbortSignal.any([request.signal, deadline]) : deadline;
 	let response: AxiosResponse<string>;
 	try {
+		if (!filter && egressProtectionEnabled()) {
+			// Fail closed: the protection is on, and this n8n did not hand over its filter.
+			throw new TransportFailure('blocked', "n8n's SSRF protection is on, but its filter is not available to this package");
+		}
 		if (filter) {
 			// n8n's SSRF protection: the URL first (IP literals, host names), then every DNS answer (rebinding).
 			const verdict = await filter.validateUrl(request.url);

@@ -318,6 +318,15 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 		assert.match(String(result.error?.message), /SSRF protection blocked it/, explain(result));
 		assert.match(String(result.error?.description), /N8N_SSRF_ALLOWED_HOSTNAMES/, explain(result));
 		assert.equal((await countersOf(sandbox.clients.post.id)).tokenRequests, 0, 'nothing reached the token endpoint');
+
+		// n8n's HTTP Request node with this credential, in a process where none of this package's nodes ran:
+		// the token request made by authenticate takes n8n's filter from n8n's own service container.
+		const httpId = await n8n.importWorkflow({ ...httpRequestWorkflow(sandbox.baseUrl, 'Blocked too?'), name: 'e2e: SSRF protection, HTTP Request' });
+		const viaHttp = await n8n.execute(httpId, { timeoutMs: RUN_TIMEOUT_MS, env: { N8N_SSRF_PROTECTION_ENABLED: 'true' } });
+		assert.equal(viaHttp.status, 'error', explain(viaHttp));
+		// n8n's own filter answered (not the fail-closed fallback): its words are in the message.
+		assert.match(JSON.stringify(viaHttp.error), /SSRF protection blocked it: .*restricted IP/, explain(viaHttp));
+		assert.equal((await countersOf(sandbox.clients.post.id)).tokenRequests, 0, 'authenticate\'s token request was blocked as well');
 	});
 
 	for (const mode of ['continueErrorOutput', 'continueRegularOutput'] as const) {
