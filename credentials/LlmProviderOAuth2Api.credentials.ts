@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type {
 	ICredentialDataDecryptedObject,
@@ -49,10 +50,14 @@ const MODELS_TEST_REQUEST: ICredentialTestRequest = {
 };
 const LOADED_AS_PACKAGE = __dirname.split(path.sep).includes('node_modules');
 
-/** The n8n-workflow that n8n loaded this package with: n8n's own copy (a peer dependency). */
+/**
+ * The version of n8n's OWN n8n-workflow, resolved from n8n's entry script: a plain require would look
+ * in parent folders first, where another community package may have installed a newer copy.
+ */
 function n8nWorkflowVersion(): [number, number] {
 	try {
-		const { version } = require('n8n-workflow/package.json') as { version: string };
+		const fromN8n = require.main?.filename ? createRequire(require.main.filename) : require;
+		const { version } = fromN8n('n8n-workflow/package.json') as { version: string };
 		const [major, minor] = version.split('.').map(Number);
 		return [major, minor];
 	} catch {
@@ -94,7 +99,8 @@ const TOKEN_RENEWAL_PROPERTY: INodeProperties = {
  * n8n 2.41 runs this before the first request when Token Renewal is empty, and again after any failed
  * request with this credential (its HTTP Request node's legacy path does not look at the status).
  * Then the token that request carried is dropped, at most once per 30 s per configuration
- * (token-cache.ts), and n8n's single replay gets a new one. Otherwise it answers without the field,
+ * (token-cache.ts), and n8n's single replay gets a new one. Otherwise (that token was replaced already,
+ * or one was dropped moments ago) it answers without the field,
  * and n8n neither replays nor writes to the credential: a request that never carried a token (a
  * foreign origin, a failed token fetch) costs nothing, and neither does a renewal moments ago.
  */
@@ -104,7 +110,9 @@ export async function replayAfterFailure(this: IHttpRequestHelper, credentials: 
 	const sent = sentTokens.get(credentials);
 	if (sent === undefined) return {};
 	sentTokens.delete(credentials);
-	return sharedTokenCache().invalidate(parseProviderConfig(credentials).tokenEndpoint, sent) ? { tokenRenewal: TOKEN_RENEWAL_MARKER } : {};
+	// Only when this call dropped the token: every answer with the field costs n8n a credential write and a
+	// replay, so failures that carried an already replaced token (or one renewed moments ago) get neither.
+	return sharedTokenCache().invalidate(parseProviderConfig(credentials).tokenEndpoint, sent) === 'dropped' ? { tokenRenewal: TOKEN_RENEWAL_MARKER } : {};
 }
 
 /**

@@ -13,7 +13,7 @@ import { LlmApiError, OAuth2AuthenticationError } from '../nodes/shared/errors';
 import { toNodeError } from '../nodes/shared/n8n-errors';
 import { parseProviderConfig, secretsOf, type ProviderConfig } from '../nodes/shared/provider-config';
 import { providerWordsOf } from '../nodes/shared/provider-error';
-import { boundedServerText, formEncode, REDACTED, scrubText } from '../nodes/shared/scrub';
+import { boundedServerText, formEncode, REDACTED, scrubText, urlForMessage } from '../nodes/shared/scrub';
 import { TokenCache } from '../nodes/shared/token-cache';
 import { MAX_TOKEN_RESPONSE_BYTES } from '../nodes/shared/token-client';
 import { unfence } from '../nodes/OAuth2LlmChat/response';
@@ -321,6 +321,44 @@ describe('scrubbing is linear and complete', () => {
 			const shifted = `${`${SECRET} `.repeat(200)}${'y'.repeat(offset)}${SECRET}`;
 			assertNoSecret(boundedServerText(shifted, [SECRET]));
 		}
+	});
+
+	it('a long repetitive secret and a text cut in the middle of it: the cut end is found in linear time', () => {
+		const secret = 'A'.repeat(200_000);
+		// The part that is scrubbed ends in a quote, so the cut end is searched for the secret's start.
+		const head = 2000 + Buffer.from(secret).toString('base64').length + 256;
+		const text = `${'A'.repeat(200_000)}!${'A'.repeat(head - 200_002)}"${'tail '.repeat(1000)}`;
+		const started = performance.now();
+		const shown = boundedServerText(text, [secret]);
+		// The old per-length endsWith check took seconds here (quadratic in the secret's length).
+		assert.ok(performance.now() - started < 1500, `${Math.round(performance.now() - started)} ms`);
+		assert.ok(shown.startsWith(`${REDACTED}!`), shown.slice(0, 100));
+	});
+
+	it('n8n\'s SSRF switch is read the way n8n reads it: true or 1 in any case, or a _FILE', async () => {
+		const { egressProtectionEnabled } = await import('../nodes/shared/egress');
+		const saved = { value: process.env.N8N_SSRF_PROTECTION_ENABLED, file: process.env.N8N_SSRF_PROTECTION_ENABLED_FILE };
+		try {
+			delete process.env.N8N_SSRF_PROTECTION_ENABLED_FILE;
+			for (const [value, enabled] of [['true', true], ['TRUE', true], ['1', true], ['false', false], ['0', false], ['', false]] as const) {
+				process.env.N8N_SSRF_PROTECTION_ENABLED = value;
+				assert.equal(egressProtectionEnabled(), enabled, value);
+			}
+			delete process.env.N8N_SSRF_PROTECTION_ENABLED;
+			process.env.N8N_SSRF_PROTECTION_ENABLED_FILE = '/run/secrets/ssrf';
+			assert.equal(egressProtectionEnabled(), true);
+		} finally {
+			if (saved.value === undefined) delete process.env.N8N_SSRF_PROTECTION_ENABLED;
+			else process.env.N8N_SSRF_PROTECTION_ENABLED = saved.value;
+			if (saved.file === undefined) delete process.env.N8N_SSRF_PROTECTION_ENABLED_FILE;
+			else process.env.N8N_SSRF_PROTECTION_ENABLED_FILE = saved.file;
+		}
+	});
+
+	it('a relative redirect and a bare ?KEY are masked in messages too', () => {
+		assert.equal(urlForMessage('/v2/chat?subscription-key=k3y-1234', [], 'https://gw.example/v1/chat'), 'https://gw.example/v2/chat?subscription-key=**hidden**');
+		assert.equal(urlForMessage('https://gw.example/v1?SECRETKEY99'), 'https://gw.example/v1?**hidden**');
+		assert.equal(urlForMessage('::not a url?code=k3y'), '::not a url?**hidden**');
 	});
 
 	it('prose stays readable', () => {

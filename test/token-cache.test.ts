@@ -170,9 +170,9 @@ describe('token cache', () => {
 		const cache = new TokenCache({ clock: new FakeClock() });
 		const cfg = config(endpoint.url);
 		const first = await cache.getToken(cfg, context);
-		assert.equal(cache.invalidate(cfg, first.accessToken), true);
+		assert.equal(cache.invalidate(cfg, first.accessToken), 'dropped');
 		const second = await cache.getToken(cfg, context);
-		assert.equal(cache.invalidate(cfg, first.accessToken), true, 'a late 401 for the old token: replay with the new one');
+		assert.equal(cache.invalidate(cfg, first.accessToken), 'replaced', 'a late 401 for the old token: replay with the new one');
 		assert.equal((await cache.getToken(cfg, context)).accessToken, second.accessToken, 'and the new one is kept');
 		assert.equal(endpoint.requests.length, 2);
 	});

@@ -139,10 +139,10 @@ export async function callLlmApi<T>(method: Method, path: string, body: unknown,
 			let freshTokenRejected = false;
 			if (answer.status === 401 && !replayed401) {
 				replayed401 = true;
-				if (tokens.invalidate(provider.tokenEndpoint, token.accessToken)) continue;
+				if (tokens.invalidate(provider.tokenEndpoint, token.accessToken) !== 'kept') continue;
 				freshTokenRejected = true;
 			}
-			return interpret<T>(answer, { providerName: provider.providerName, secrets, clock, freshTokenRejected: freshTokenRejected || replayed401 });
+			return interpret<T>(answer, { providerName: provider.providerName, url, secrets, clock, freshTokenRejected: freshTokenRejected || replayed401 });
 		}
 	};
 
@@ -160,7 +160,7 @@ export async function callLlmApi<T>(method: Method, path: string, body: unknown,
 /** The LLM API's answer → its JSON, or an LlmApiError in the provider's own words (bounded, scrubbed). */
 function interpret<T>(
 	answer: HttpAnswer,
-	context: { providerName: string; secrets: string[]; clock: Clock; freshTokenRejected: boolean },
+	context: { providerName: string; url: string; secrets: string[]; clock: Clock; freshTokenRejected: boolean },
 ): T {
 	const { providerName, secrets } = context;
 	const status = answer.status;
@@ -168,7 +168,7 @@ function interpret<T>(
 	if (location !== undefined) {
 		// A followed redirect would carry the prompt, the token and the credential's headers to wherever the server says.
 		throw new LlmApiError(
-			`The LLM API of ${providerName} redirects (HTTP ${status}) to ${urlForMessage(location, secrets)}; redirects are not followed`,
+			`The LLM API of ${providerName} redirects (HTTP ${status}) to ${urlForMessage(location, secrets, context.url)}; redirects are not followed`,
 			{ providerName, status, hint: 'Put the final API URL in Base URL.' },
 		);
 	}

@@ -35,9 +35,14 @@ export function rememberEgressFilter(helpers: unknown): void {
 	}
 }
 
-/** Whether an n8n administrator turned n8n's SSRF protection on for this process. */
+/**
+ * Whether an n8n administrator turned n8n's SSRF protection on for this process, read the way n8n's
+ * config reads booleans (`true` or `1`, any case), or from `…_FILE`, whose mere presence makes this
+ * fail safe: the filter is then applied (and passes everything if n8n says the protection is off).
+ */
 export function egressProtectionEnabled(): boolean {
-	return process.env.N8N_SSRF_PROTECTION_ENABLED === 'true';
+	const value = process.env.N8N_SSRF_PROTECTION_ENABLED;
+	return (value !== undefined && /^(true|1)$/i.test(value.trim())) || !!process.env.N8N_SSRF_PROTECTION_ENABLED_FILE;
 }
 
 /**

@@ -35,7 +35,10 @@ export function secretForms(secret: string): string[] {
 	forms.add(jsonEscaped);
 	// PHP escapes slashes; Python's ensure_ascii writes \uXXXX for everything beyond ASCII.
 	forms.add(jsonEscaped.replace(/\//g, '\\/'));
-	forms.add(jsonEscaped.replace(/[^\x20-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`));
+	const unicodeEscaped = jsonEscaped.replace(/[^\x20-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+	forms.add(unicodeEscaped);
+	// .NET writes the hex digits in upper case.
+	forms.add(unicodeEscaped.replace(/\\u([0-9a-f]{4})/g, (_escape, hex: string) => `\\u${hex.toUpperCase()}`));
 	const base64 = Buffer.from(secret, 'utf8').toString('base64');
 	forms.add(base64);
 	forms.add(base64.replace(/=+$/, ''));
@@ -105,15 +108,27 @@ function dropCutEnd(text: string, forms: string[]): string {
 	let end = text.length;
 	while (end > 0 && TOKEN_CHARACTERS.test(text[end - 1])) end--;
 	let kept = text.slice(0, end);
-	for (const form of forms) {
-		for (let length = Math.min(form.length - 1, kept.length); length > 0; length--) {
-			if (kept.endsWith(form.slice(0, length))) {
-				kept = kept.slice(0, kept.length - length);
-				break;
-			}
-		}
-	}
+	for (const form of forms) kept = kept.slice(0, kept.length - longestSuffixThatStartsForm(kept, form));
 	return kept;
+}
+
+/**
+ * The longest end of `text` (shorter than `form`) that is the start of `form`, in time linear in
+ * |form|: Knuth–Morris–Pratt's prefix function over form + separator + the end of text. (Checking
+ * each length with endsWith is quadratic for a long repetitive secret.)
+ */
+function longestSuffixThatStartsForm(text: string, form: string): number {
+	const tail = text.slice(-(form.length - 1) || text.length);
+	if (form.length < 2 || tail === '') return 0;
+	const joined = `${form}\u0000${tail}`;
+	const prefix = new Int32Array(joined.length);
+	for (let i = 1; i < joined.length; i++) {
+		let k = prefix[i - 1];
+		while (k > 0 && joined[i] !== joined[k]) k = prefix[k - 1];
+		if (joined[i] === joined[k]) k++;
+		prefix[i] = k;
+	}
+	return Math.min(prefix[joined.length - 1], form.length - 1);
 }
 
 /**
@@ -158,16 +173,21 @@ export function secretHeaderValues(headers: Record<string, string>): string[] {
 }
 
 /** A URL as a message may show it: every query value masked (gateways take keys as ?code= or ?subscription-key=). */
-export function urlForMessage(text: string, secrets: ReadonlyArray<string | undefined> = []): string {
-	let shown = text;
+export function urlForMessage(text: string, secrets: ReadonlyArray<string | undefined> = [], base?: string): string {
+	let shown: string;
 	try {
-		const url = new URL(text);
+		// A redirect's Location may be relative: resolved against the request's URL, it is masked all the same.
+		const url = new URL(text, base);
 		url.username = '';
 		url.password = '';
-		for (const name of [...new Set(url.searchParams.keys())]) url.searchParams.set(name, REDACTED);
+		const names = [...new Set(url.searchParams.keys())];
+		// A bare `?KEY` is the key itself: then the name is masked too.
+		url.search = names.map((name) => (url.searchParams.get(name) === '' ? REDACTED : `${encodeURIComponent(name)}=${REDACTED}`)).join('&');
 		shown = url.toString().split(encodeURIComponent(REDACTED)).join(REDACTED);
 	} catch {
-		/* not a URL: scrubbed as text */
+		// Not a URL even with a base: everything after "?" is masked.
+		const query = text.indexOf('?');
+		shown = query === -1 ? text : `${text.slice(0, query)}?${REDACTED}`;
 	}
 	return boundedServerText(shown, secrets, 300);
 }

@@ -181,22 +181,21 @@ export class TokenCache {
 	}
 
 	/**
-	 * After the API rejected `accessToken` (401), or the cached token when none is named (n8n's HTTP
-	 * Request node, which does not say which one it sent): whether a replay with another token is
-	 * worth it. Drops the token only if it is still the cached one (twenty calls that failed with the
-	 * same old token cost one new token), and at most once per MIN_REJECTION_RENEWAL_INTERVAL_MS.
+	 * After the API rejected `accessToken` (401). Drops the token only if it is still the cached one
+	 * (twenty calls that failed with the same old token cost one new token), and at most once per
+	 * MIN_REJECTION_RENEWAL_INTERVAL_MS. `dropped`: this call dropped it; `replaced`: another token is
+	 * (or is being) fetched already; `kept`: it stays, and a replay would meet the same answer.
 	 */
-	invalidate(config: TokenEndpointConfig, accessToken?: string): boolean {
+	invalidate(config: TokenEndpointConfig, accessToken: string): 'dropped' | 'replaced' | 'kept' {
 		const entry = this.entries.get(cacheKey(config));
-		if (!entry?.token) return true;
-		if (accessToken !== undefined && entry.token.accessToken !== accessToken) return true;
+		if (!entry?.token || entry.token.accessToken !== accessToken) return 'replaced';
 		const nowMs = this.clock.nowMs();
 		if (entry.lastRejectionRenewalMs !== undefined && nowMs - entry.lastRejectionRenewalMs < MIN_REJECTION_RENEWAL_INTERVAL_MS) {
-			return false;
+			return 'kept';
 		}
 		entry.token = undefined;
 		entry.lastRejectionRenewalMs = nowMs;
-		return true;
+		return 'dropped';
 	}
 
 	/** Seconds until the token ends, by this cache's clock. */

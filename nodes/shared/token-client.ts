@@ -288,7 +288,7 @@ export async function requestToken(config: TokenEndpointConfig, options: TokenRe
 	if (location !== undefined) {
 		// A redirected POST turns into a GET and loses the grant, or carries the secret to another host: reported, never followed.
 		throw new OAuth2AuthenticationError(
-			`The token endpoint of ${options.providerName} redirects (HTTP ${answer.status}) to ${urlForMessage(location, secrets)}; redirects are not followed`,
+			`The token endpoint of ${options.providerName} redirects (HTTP ${answer.status}) to ${urlForMessage(location, secrets, config.tokenUrl)}; redirects are not followed`,
 			{ providerName: options.providerName, status: answer.status, hint: 'Put the final token endpoint URL in Token URL.' },
 		);
 	}
