@@ -1,4 +1,3 @@
-import { supplyModel } from '@n8n/ai-node-sdk';
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import type { INodeType, INodeTypeDescription, ISupplyDataFunctions, SupplyData } from 'n8n-workflow';
 
@@ -7,7 +6,22 @@ import { sharedNodeMethods } from '../shared/node-methods';
 import { toNodeError } from '../shared/n8n-errors';
 import type { ProviderConfig } from '../shared/provider-config';
 import { chatModelProperties, type ModelNodeOptions } from './description';
-import { OAuth2ChatModel } from './model';
+
+/**
+ * n8n 1.x ships no AI node SDK (@n8n/ai-node-sdk), and n8n's loader drops a whole package when one of
+ * its node files fails to load. So this file never loads the SDK at the top: it looks for it, hides
+ * the node where it is missing, and loads it (and model.ts, which builds on it) only when n8n asks
+ * for a model.
+ */
+function aiNodeSdkAvailable(): boolean {
+	try {
+		require.resolve('@n8n/ai-node-sdk');
+		return true;
+	} catch {
+		return false;
+	}
+}
+const SDK_AVAILABLE = aiNodeSdkAvailable();
 
 /**
  * A Chat Model sub-node for the AI Agent and the LLM chains: supplies a model (model.ts) that takes
@@ -21,7 +35,10 @@ export class OAuth2LlmChatModel implements INodeType {
 		group: ['transform'],
 		version: 1,
 		subtitle: '={{ $parameter["model"]?.value ?? $parameter["model"] ?? "" }}',
-		description: 'Chat model for AI Agents and chains: an OpenAI-compatible LLM behind OAuth2 client credentials',
+		description: SDK_AVAILABLE
+			? 'Chat model for AI Agents and chains: an OpenAI-compatible LLM behind OAuth2 client credentials'
+			: 'Needs n8n 2.x: this n8n has no AI node SDK. Use the OAuth2 LLM Chat node instead.',
+		...(SDK_AVAILABLE ? {} : { hidden: true as const }),
 		defaults: { name: 'OAuth2 LLM Chat Model' },
 		inputs: [],
 		outputs: [NodeConnectionTypes.AiLanguageModel],
@@ -34,6 +51,14 @@ export class OAuth2LlmChatModel implements INodeType {
 
 	async supplyData(this: ISupplyDataFunctions, itemIndex: number): Promise<SupplyData> {
 		const node = this.getNode();
+		if (!SDK_AVAILABLE) {
+			throw new NodeOperationError(node, 'The OAuth2 LLM Chat Model needs n8n 2.x', {
+				itemIndex,
+				description:
+					'This n8n does not ship the AI node SDK (@n8n/ai-node-sdk) that the node is built on (n8n 1.x does not). Use the OAuth2 LLM Chat node, or upgrade n8n to 2.x.',
+			});
+		}
+		const [{ supplyModel }, { OAuth2ChatModel }] = await Promise.all([import('@n8n/ai-node-sdk'), import('./model')]);
 		let provider: ProviderConfig;
 		try {
 			provider = await loadProvider(this, itemIndex);

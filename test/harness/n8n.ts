@@ -25,6 +25,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const N8N_VERSION = '2.41.0';
+/** The maintained 1.x line, for the compatibility e2e: runs on this machine's Node 20. */
+export const N8N_1_VERSION = '1.123.81';
 const NODE_MAJOR = 24;
 const CACHE_NAMESPACE = 'n8n-nodes-oauth2-llm';
 
@@ -376,11 +378,19 @@ async function ensureNode(): Promise<NodeRuntime> {
 	return { nodeBin: path.join(nodeDir, 'bin', 'node'), nodeDir };
 }
 
+/**
+ * What a given n8n line needs in its environment. n8n 1.123 defaults to the isolated-vm expression
+ * engine, a native module that install scripts off do not build: its legacy engine needs none.
+ */
+export function versionEnv(version: string): Record<string, string> {
+	return isN8n1(version) ? { N8N_EXPRESSION_ENGINE: 'legacy' } : {};
+}
+
 function n8nCacheDir(version: string): string {
 	return path.join(cacheRoot(), `n8n-${version}`);
 }
 
-let ensurePromise: Promise<N8nInstall> | undefined;
+const ensurePromises = new Map<string, Promise<N8nInstall>>();
 
 /**
  * Installs (first call: ~5-7 min, 2.9 GB) or finds (afterwards: a few ms) n8n@2.41.0 and a Node >= 24.
@@ -388,33 +398,56 @@ let ensurePromise: Promise<N8nInstall> | undefined;
  * zlib and would fail), then `npm rebuild sqlite3` from source against Node 24's headers — the one
  * native module n8n needs to start. ~/.npmrc may say `nodedir=/usr` (Node 20's headers): overridden.
  */
-export function ensureN8n(): Promise<N8nInstall> {
-	ensurePromise ??= ensureN8nOnce().catch((error) => {
-		ensurePromise = undefined;
-		throw error;
-	});
-	return ensurePromise;
+export function ensureN8n(version = N8N_VERSION): Promise<N8nInstall> {
+	let promise = ensurePromises.get(version);
+	if (!promise) {
+		promise = ensureN8nOnce(version).catch((error) => {
+			ensurePromises.delete(version);
+			throw error;
+		});
+		ensurePromises.set(version, promise);
+	}
+	return promise;
 }
 
-async function ensureN8nOnce(): Promise<N8nInstall> {
+/** The machine's own Node (20 here) for n8n 1.x: its headers are Debian's, under <prefix>/include/node. */
+function systemNode(): NodeRuntime {
+	return { nodeBin: process.execPath, nodeDir: path.dirname(path.dirname(process.execPath)) };
+}
+
+export function isN8n1(version: string): boolean {
+	return version.startsWith('1.');
+}
+
+async function ensureN8nOnce(version: string): Promise<N8nInstall> {
 	const started = Date.now();
-	const node = await ensureNode();
-	const cacheDir = n8nCacheDir(N8N_VERSION);
-	await ensureCached(cacheDir, `n8n@${N8N_VERSION}`, async (tmpDir) => {
+	const node = isN8n1(version) ? systemNode() : await ensureNode();
+	const cacheDir = n8nCacheDir(version);
+	await ensureCached(cacheDir, `n8n@${version}`, async (tmpDir) => {
 		const env = { ...cleanEnv(), PATH: pathWith(path.dirname(node.nodeBin)) };
 		await fs.writeFile(
 			path.join(tmpDir, 'package.json'),
-			JSON.stringify({ name: 'n8n-harness-install', private: true, version: '0.0.0' }, null, 2),
+			JSON.stringify(
+				{
+					name: 'n8n-harness-install',
+					private: true,
+					version: '0.0.0',
+					// n8n 1.123 pins xlsx to a tarball outside the npm registry; the registry's copy stands in.
+					...(isN8n1(version) ? { overrides: { xlsx: 'npm:xlsx@0.18.5' } } : {}),
+				},
+				null,
+				2,
+			),
 		);
-		progress(`installing n8n@${N8N_VERSION} into ${cacheDir} (first time only: about 5-7 minutes) …`);
+		progress(`installing n8n@${version} into ${cacheDir} (first time only: about 5-7 minutes) …`);
 		const t0 = Date.now();
-		await runChecked('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', `n8n@${N8N_VERSION}`], {
+		await runChecked('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', `n8n@${version}`], {
 			cwd: tmpDir,
 			env,
 			timeoutMs: 30 * 60_000,
 			heartbeat: 'npm install n8n',
 		});
-		progress(`npm install done in ${Math.round((Date.now() - t0) / 1000)} s; building sqlite3 for Node ${NODE_MAJOR} …`);
+		progress(`npm install done in ${Math.round((Date.now() - t0) / 1000)} s; building sqlite3 for ${node.nodeBin} …`);
 		const t1 = Date.now();
 		await runChecked('npm', ['rebuild', 'sqlite3', '--foreground-scripts'], {
 			cwd: tmpDir,
@@ -431,11 +464,11 @@ async function ensureN8nOnce(): Promise<N8nInstall> {
 		const bin = path.join(tmpDir, 'node_modules', 'n8n', 'bin', 'n8n');
 		const { stdout } = await runChecked(node.nodeBin, [bin, '--version'], {
 			cwd: tmpDir,
-			env: { ...env, N8N_USER_FOLDER: path.join(tmpDir, '.version-check') },
+			env: { ...env, N8N_USER_FOLDER: path.join(tmpDir, '.version-check'), ...versionEnv(version) },
 			timeoutMs: 120_000,
 		});
 		await fs.rm(path.join(tmpDir, '.version-check'), { recursive: true, force: true });
-		if (!stdout.includes(N8N_VERSION)) throw new Error(`n8n --version printed ${JSON.stringify(stdout)}`);
+		if (!stdout.includes(version)) throw new Error(`n8n --version printed ${JSON.stringify(stdout)}`);
 		// `--version` exits before loading anything native: check that the sqlite3 build loads.
 		await runChecked(node.nodeBin, ['-e', 'require(process.argv[1])', path.join(tmpDir, 'node_modules', 'sqlite3')], {
 			env,
@@ -443,11 +476,11 @@ async function ensureN8nOnce(): Promise<N8nInstall> {
 		});
 	});
 	const n8nBin = path.join(cacheDir, 'node_modules', 'n8n', 'bin', 'n8n');
-	const version = JSON.parse(readFileSync(path.join(cacheDir, 'node_modules', 'n8n', 'package.json'), 'utf8'))
+	const installed = JSON.parse(readFileSync(path.join(cacheDir, 'node_modules', 'n8n', 'package.json'), 'utf8'))
 		.version as string;
 	const elapsed = Date.now() - started;
-	if (elapsed > 5000) progress(`n8n ${version} ready in ${Math.round(elapsed / 1000)} s`);
-	return { nodeBin: node.nodeBin, n8nBin, version, cacheDir };
+	if (elapsed > 5000) progress(`n8n ${installed} ready in ${Math.round(elapsed / 1000)} s`);
+	return { nodeBin: node.nodeBin, n8nBin, version: installed, cacheDir };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -552,6 +585,8 @@ export interface N8nInstanceOptions {
 	env?: Record<string, string>;
 	/** Port for `n8n start`; a free one is chosen when omitted. */
 	port?: number;
+	/** Which n8n: N8N_VERSION (2.41, Node 24, the default) or N8N_1_VERSION (1.123, this machine's Node 20). */
+	version?: string;
 }
 
 export interface CredentialToImport {
@@ -756,13 +791,14 @@ export class N8nInstance {
 			EXTERNAL_FRONTEND_HOOKS_URLS: '',
 			// `execute --rawOutput` prints its JSON at level info.
 			N8N_LOG_LEVEL: 'info',
+			...versionEnv(install.version),
 			...(options.env ?? {}),
 		};
 	}
 
 	/** Installs n8n if needed (ensureN8n) and prepares a fresh instance; nothing runs yet. */
 	static async create(options: N8nInstanceOptions): Promise<N8nInstance> {
-		const install = await ensureN8n();
+		const install = await ensureN8n(options.version);
 		installExitHooks();
 		const userFolder = await fs.mkdtemp(path.join(os.tmpdir(), 'n8n-harness-'));
 		if (!process.env.N8N_HARNESS_KEEP) tempDirsToRemove.add(userFolder);
