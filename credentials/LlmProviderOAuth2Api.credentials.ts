@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type {
 	ICredentialDataDecryptedObject,
@@ -11,6 +10,7 @@ import type {
 } from 'n8n-workflow';
 
 import { OAuth2AuthenticationError, OAuth2Error } from '../nodes/shared/errors';
+import { n8nAtLeast } from '../nodes/shared/n8n-version';
 import { DEFAULT_EXPIRY_BUFFER_SECONDS, MAX_EXPIRY_BUFFER_SECONDS, parseProviderConfig } from '../nodes/shared/provider-config';
 import { sharedTokenCache } from '../nodes/shared/token-cache';
 import type { AccessToken } from '../nodes/shared/token-policy';
@@ -51,29 +51,13 @@ const MODELS_TEST_REQUEST: ICredentialTestRequest = {
 const LOADED_AS_PACKAGE = __dirname.split(path.sep).includes('node_modules');
 
 /**
- * The version of n8n's OWN n8n-workflow, resolved from n8n's entry script: a plain require would look
- * in parent folders first, where another community package may have installed a newer copy.
- */
-function n8nWorkflowVersion(): [number, number] {
-	try {
-		const fromN8n = require.main?.filename ? createRequire(require.main.filename) : require;
-		const { version } = fromN8n('n8n-workflow/package.json') as { version: string };
-		const [major, minor] = version.split('.').map(Number);
-		return [major, minor];
-	} catch {
-		return [0, 0];
-	}
-}
-
-/**
  * Whether n8n's expirable-credential replay (preAuthentication) is safe to offer here:
  * - n8n 2.41 persists only the expirable field; older n8n (all of 1.x) writes the whole RESOLVED
  *   credential back, which would store `{{ $env.X }}` values in clear;
  * - from a custom extensions folder the credential declares a request test, on which n8n runs
  *   preAuthentication and fails for an unsaved credential ("Found credential with no ID").
  */
-const [WORKFLOW_MAJOR, WORKFLOW_MINOR] = n8nWorkflowVersion();
-const REPLAY_ON_FAILURE = LOADED_AS_PACKAGE && (WORKFLOW_MAJOR > 2 || (WORKFLOW_MAJOR === 2 && WORKFLOW_MINOR >= 41));
+const REPLAY_ON_FAILURE = LOADED_AS_PACKAGE && n8nAtLeast(2, 41);
 
 /** What n8n stores in the hidden Token Renewal field: a marker, never a token. */
 const TOKEN_RENEWAL_MARKER = 'in-process-cache';

@@ -144,3 +144,40 @@ export function scheduleExampleWorkflow(options: { id?: string; seconds?: number
 		},
 	};
 }
+
+/** Manual Trigger → HTTP Request (n8n's own node, this credential type) POST {baseUrl}/chat/completions. */
+export function httpRequestWorkflow(
+	baseUrl: string,
+	question: string,
+	credential = { id: SANDBOX_CREDENTIAL_ID, name: SANDBOX_CREDENTIAL_NAME },
+	// n8n 2.41's default HTTP Request version; n8n 1.123 goes up to 4.3.
+	typeVersion = 4.5,
+) {
+	return {
+		name: 'e2e: HTTP Request node with the OAuth2 LLM Provider credential',
+		settings: { executionOrder: 'v1' },
+		nodes: [
+			{ id: 'e2e00000-0000-4000-8000-000000000001', name: 'Manual', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} },
+			{
+				id: 'e2e00000-0000-4000-8000-000000000002',
+				name: 'HTTP Request',
+				type: 'n8n-nodes-base.httpRequest',
+				typeVersion,
+				position: [220, 0],
+				parameters: {
+					method: 'POST',
+					url: `${baseUrl}/chat/completions`,
+					authentication: 'predefinedCredentialType',
+					nodeCredentialType: 'llmProviderOAuth2Api',
+					sendBody: true,
+					contentType: 'json',
+					specifyBody: 'json',
+					jsonBody: JSON.stringify({ model: 'sandbox-echo', messages: [{ role: 'user', content: question }] }),
+					options: {},
+				},
+				credentials: { llmProviderOAuth2Api: credential },
+			},
+		],
+		connections: { Manual: { main: [[{ node: 'HTTP Request', type: 'main', index: 0 }]] } },
+	};
+}

@@ -1,8 +1,9 @@
 import { NodeConnectionTypes } from 'n8n-workflow';
-import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription, NodeApiError, NodeOperationError } from 'n8n-workflow';
 
 import { createChatCompletion } from '../shared/chat-client';
 import { mapWithConcurrency } from '../shared/concurrency';
+import { n8nAtLeast } from '../shared/n8n-version';
 import { knownSecrets, loadProvider } from '../shared/credential';
 import { sharedNodeMethods } from '../shared/node-methods';
 import { toNodeError } from '../shared/n8n-errors';
@@ -11,6 +12,27 @@ import type { ProviderConfig } from '../shared/provider-config';
 import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY, chatProperties } from './description';
 import { buildChatRequest, type ChatOptions, type ChatParameters } from './request';
 import { toOutputJson } from './response';
+
+/**
+ * A failed item's json, in the shape n8n's On Error setting can route. "Continue (using error output)"
+ * sends an item to the error output only when its json has no keys but error, message and details
+ * (2.x's WorkflowExecute.handleNodeErrorOutput; HTTP Request 4.5 uses the same shape), or, in n8n
+ * 1.x, exactly {error} or {error, message}: there the description goes into `message`. With
+ * "Continue (regular output)" the top-level description that earlier versions wrote stays, for
+ * workflows that read $json.description.
+ */
+function errorJson(error: NodeApiError | NodeOperationError, toErrorOutput: boolean): IDataObject {
+	if (toErrorOutput && !n8nAtLeast(2, 0)) return { error: error.message, message: error.description ?? error.message };
+	return {
+		error: error.message,
+		...(!toErrorOutput && error.description ? { description: error.description } : {}),
+		details: {
+			message: error.message,
+			...(error.description ? { description: error.description } : {}),
+			...('httpCode' in error && error.httpCode ? { httpCode: error.httpCode } : {}),
+		},
+	};
+}
 
 /**
  * Each input item → one chat completion → one output item (same order, pairedItem kept), through the
@@ -39,21 +61,9 @@ export class OAuth2LlmChat implements INodeType {
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const items = this.getInputData();
 		const node = this.getNode();
-		// n8n's "Continue (using error output)" routes an item to the error output only when its json has
-		// no keys but error, message and details (WorkflowExecute.handleNodeErrorOutput); HTTP Request
-		// 4.5 uses the same shape. With "Continue (regular output)" the top-level description that
-		// earlier versions wrote stays, for workflows that read $json.description.
 		const toErrorOutput = node.onError === 'continueErrorOutput';
 		const errorItem = (error: ReturnType<typeof toNodeError>, itemIndex: number): INodeExecutionData => ({
-			json: {
-				error: error.message,
-				...(!toErrorOutput && error.description ? { description: error.description } : {}),
-				details: {
-					message: error.message,
-					...(error.description ? { description: error.description } : {}),
-					...('httpCode' in error && error.httpCode ? { httpCode: error.httpCode } : {}),
-				},
-			},
+			json: errorJson(error, toErrorOutput),
 			pairedItem: { item: itemIndex },
 		});
 

@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
 import {
+	httpRequestWorkflow,
 	manualExampleWorkflow,
 	sandboxCredential,
 	scheduleExampleWorkflow,
@@ -89,37 +90,6 @@ async function testFunctionDiagnosis(): Promise<string> {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Manual Trigger → HTTP Request (n8n's own node, this credential type) POST {baseUrl}/chat/completions. */
-function httpRequestWorkflow(baseUrl: string, question: string) {
-	return {
-		name: 'e2e: HTTP Request node with the OAuth2 LLM Provider credential',
-		settings: { executionOrder: 'v1' },
-		nodes: [
-			{ id: 'e2e00000-0000-4000-8000-000000000001', name: 'Manual', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} },
-			{
-				id: 'e2e00000-0000-4000-8000-000000000002',
-				name: 'HTTP Request',
-				type: 'n8n-nodes-base.httpRequest',
-				typeVersion: 4.5, // what n8n 2.41 ships as its default version
-				position: [220, 0],
-				parameters: {
-					method: 'POST',
-					url: `${baseUrl}/chat/completions`,
-					authentication: 'predefinedCredentialType',
-					nodeCredentialType: CREDENTIAL_TYPE,
-					sendBody: true,
-					contentType: 'json',
-					specifyBody: 'json',
-					jsonBody: JSON.stringify({ model: 'sandbox-echo', messages: [{ role: 'user', content: question }] }),
-					options: {},
-				},
-				credentials: { [CREDENTIAL_TYPE]: { id: SANDBOX_CREDENTIAL_ID, name: SANDBOX_CREDENTIAL_NAME } },
-			},
-		],
-		connections: { Manual: { main: [[{ node: 'HTTP Request', type: 'main', index: 0 }]] } },
-	};
-}
 
 describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2.41', () => {
 	before(

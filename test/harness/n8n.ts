@@ -381,9 +381,11 @@ async function ensureNode(): Promise<NodeRuntime> {
 /**
  * What a given n8n line needs in its environment. n8n 1.123 defaults to the isolated-vm expression
  * engine, a native module that install scripts off do not build: its legacy engine needs none.
+ * Applied before a test's own env, so a test can still override it.
  */
 export function versionEnv(version: string): Record<string, string> {
-	return isN8n1(version) ? { N8N_EXPRESSION_ENGINE: 'legacy' } : {};
+	// 2.x's MCP registry module would reach out to the internet; 1.x has no such module and refuses the name.
+	return isN8n1(version) ? { N8N_EXPRESSION_ENGINE: 'legacy' } : { N8N_DISABLED_MODULES: 'mcp-registry' };
 }
 
 function n8nCacheDir(version: string): string {
@@ -787,7 +789,6 @@ export class N8nInstance {
 			N8N_REINSTALL_MISSING_PACKAGES: 'false',
 			N8N_LICENSE_AUTO_RENEW_ENABLED: 'false',
 			N8N_AI_ENABLED: 'false',
-			N8N_DISABLED_MODULES: 'mcp-registry',
 			EXTERNAL_FRONTEND_HOOKS_URLS: '',
 			// `execute --rawOutput` prints its JSON at level info.
 			N8N_LOG_LEVEL: 'info',
