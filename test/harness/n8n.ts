@@ -591,6 +591,15 @@ export interface N8nInstanceOptions {
 	version?: string;
 }
 
+export interface N8nWorker {
+	name: string;
+	pid: number | undefined;
+	/** Everything this worker printed so far. */
+	logs(): string;
+	/** Kills the worker's process group (SIGKILL by default: a crash, not a shutdown). */
+	kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
 export interface CredentialToImport {
 	id: string;
 	name: string;
@@ -750,6 +759,7 @@ export class N8nInstance {
 	private serverExit: Promise<void> | undefined;
 	private cookie: string | undefined;
 	private disposed = false;
+	private readonly workers: Array<{ child: ChildProcess; exit: Promise<void> }> = [];
 
 	private constructor(install: N8nInstall, userFolder: string, port: number, options: N8nInstanceOptions) {
 		this.install = install;
@@ -1015,11 +1025,11 @@ process.stdout.write(out.join('\\n') + '\\n');
 	 * `n8n start`; resolves when `GET /healthz/readiness` answers 200 (database migrated and the
 	 * server fully started) and the REST API answers (`GET /rest/settings`).
 	 */
-	async start(options: { timeoutMs?: number } = {}): Promise<void> {
+	async start(options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<void> {
 		if (this.disposed) throw new Error('N8nInstance: already disposed');
 		if (this.server) throw new Error('N8nInstance: already started');
 		installExitHooks();
-		const env = { ...this.env, N8N_RUNNERS_BROKER_PORT: String(await freePort()) };
+		const env = { ...this.env, N8N_RUNNERS_BROKER_PORT: String(await freePort()), ...(options.env ?? {}) };
 		const child = spawn(this.install.nodeBin, [this.install.n8nBin, 'start'], {
 			cwd: this.userFolder,
 			env,
@@ -1095,8 +1105,71 @@ process.stdout.write(out.join('\\n') + '\\n');
 		this.cookie = undefined;
 	}
 
+	/**
+	 * `n8n worker` on this instance's user folder and environment (queue mode: the env must name Redis
+	 * and PostgreSQL, see services.ts); resolves once it says it is ready. Each worker gets its own
+	 * task-broker port and event-log file, as workers sharing one user folder must.
+	 */
+	async startWorker(name: string, options: { concurrency?: number; timeoutMs?: number } = {}): Promise<N8nWorker> {
+		if (this.disposed) throw new Error('N8nInstance: already disposed');
+		installExitHooks();
+		const env = {
+			...this.env,
+			N8N_RUNNERS_BROKER_PORT: String(await freePort()),
+			N8N_EVENTBUS_LOGWRITER_LOGFULLPATH: path.join(this.userFolder, `.n8nEventLog-${name}.log`),
+		};
+		const child = spawn(this.install.nodeBin, [this.install.n8nBin, 'worker', `--concurrency=${options.concurrency ?? 5}`], {
+			cwd: this.userFolder,
+			env,
+			stdio: ['ignore', 'pipe', 'pipe'],
+			detached: true,
+		});
+		liveChildren.add(child);
+		const output: string[] = [];
+		this.logParts.push(`\n===== n8n worker ${name} (pid ${child.pid}) =====\n`);
+		for (const stream of [child.stdout!, child.stderr!]) {
+			stream.setEncoding('utf8');
+			stream.on('data', (chunk: string) => {
+				output.push(chunk);
+				this.logParts.push(chunk);
+			});
+		}
+		const exit = new Promise<void>((resolve) => {
+			child.on('close', () => {
+				liveChildren.delete(child);
+				killGroupForce(child.pid);
+				resolve();
+			});
+		});
+		this.workers.push({ child, exit });
+		child.unref();
+		const worker: N8nWorker = {
+			name,
+			pid: child.pid,
+			logs: () => output.join(''),
+			kill: async (signal: NodeJS.Signals = 'SIGKILL') => {
+				// ref(): the child was unref'd, and nothing else may keep the event loop alive until it closes.
+				child.ref();
+				killGroup(child, signal);
+				await exit;
+			},
+		};
+		const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+		while (!worker.logs().includes('n8n worker is now ready')) {
+			if (child.exitCode !== null || child.signalCode !== null) throw new Error(`n8n worker ${name} exited\n${worker.logs().slice(-4000)}`);
+			if (Date.now() > deadline) throw new Error(`n8n worker ${name} did not get ready\n${worker.logs().slice(-4000)}`);
+			await sleep(250);
+		}
+		return worker;
+	}
+
 	/** stop(), then deletes the user folder (unless N8N_HARNESS_KEEP is set). */
 	async dispose(): Promise<void> {
+		for (const { child, exit } of this.workers.splice(0)) {
+			child.ref();
+			if (child.exitCode === null && child.signalCode === null) killGroup(child, 'SIGKILL');
+			await exit;
+		}
 		await this.stop();
 		this.disposed = true;
 		if (!process.env.N8N_HARNESS_KEEP) {
