@@ -7,7 +7,7 @@
  *   npm start -- --headless    runs the Manual Trigger example once, prints the answers, exits
  *   npm start -- --queue       the same on n8n's queue mode: Redis + PostgreSQL, main + two workers;
  *                              prints where each execution ran (with --headless: the Schedule example
- *                              for about 30 s, then exits)
+ *                              for 35 s, then exits)
  *
  * Environment: N8N_PORT (default 5678), SANDBOX_PORT (default 8787), SANDBOX_TOKEN_TTL (seconds, default 300).
  */

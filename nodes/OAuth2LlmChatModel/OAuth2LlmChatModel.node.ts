@@ -4,6 +4,7 @@ import type { INodeType, INodeTypeDescription, ISupplyDataFunctions, SupplyData 
 import { loadProvider } from '../shared/credential';
 import { sharedNodeMethods } from '../shared/node-methods';
 import { toNodeError } from '../shared/n8n-errors';
+import { resolvableFromN8n } from '../shared/n8n-version';
 import type { ProviderConfig } from '../shared/provider-config';
 import { chatModelProperties, type ModelNodeOptions } from './description';
 
@@ -13,15 +14,8 @@ import { chatModelProperties, type ModelNodeOptions } from './description';
  * the node where it is missing, and loads it (and model.ts, which builds on it) only when n8n asks
  * for a model.
  */
-function aiNodeSdkAvailable(): boolean {
-	try {
-		require.resolve('@n8n/ai-node-sdk');
-		return true;
-	} catch {
-		return false;
-	}
-}
-const SDK_AVAILABLE = aiNodeSdkAvailable();
+// Resolved from n8n's entry script: a copy that another community package installed does not count.
+const SDK_AVAILABLE = resolvableFromN8n('@n8n/ai-node-sdk');
 
 /**
  * A Chat Model sub-node for the AI Agent and the LLM chains: supplies a model (model.ts) that takes

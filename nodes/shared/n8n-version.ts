@@ -23,6 +23,16 @@ function read(): N8nWorkflowVersion {
 
 export const N8N_WORKFLOW_VERSION = read();
 
+/** Whether n8n itself can load `id` (resolved from n8n's entry script, like the version above). */
+export function resolvableFromN8n(id: string): boolean {
+	try {
+		(require.main?.filename ? createRequire(require.main.filename) : require).resolve(id);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
 /** At least major.minor (an unknown version is below everything). */
 export function n8nAtLeast(major: number, minor: number): boolean {
 	const current = N8N_WORKFLOW_VERSION;

@@ -131,9 +131,14 @@ describe(`the package in a real n8n ${N8N_1_VERSION} (Node 20)`, () => {
 		});
 	}
 
-	it("the credential dialog's Test through n8n 1.123's REST API: OK for the imported credential, the provider's invalid_client for a wrong secret typed into it", { timeout: RUN_TIMEOUT_MS }, async () => {
+	it("the node panel lists the chat node and hides the Chat Model; the credential dialog's Test through n8n 1.123's REST API: OK for the imported credential, the provider's invalid_client for a wrong secret typed into it", { timeout: RUN_TIMEOUT_MS }, async () => {
 		await n8n.start({ timeoutMs: 150_000 });
 		await n8n.setupOwner();
+		// What the editor's node panel is built from: the chat node listed, the Chat Model hidden (no AI node SDK).
+		const types = await n8n.rest('GET', '/types/nodes.json');
+		const listed = (name: string) => (types.body as Array<{ name: string; hidden?: boolean }>).find((type) => type.name === `n8n-nodes-oauth2-llm.${name}`);
+		assert.ok(listed('oAuth2LlmChat') && !listed('oAuth2LlmChat')!.hidden, 'the OAuth2 LLM Chat node is in the panel');
+		assert.equal(listed('oAuth2LlmChatModel')?.hidden, true, 'the Chat Model is hidden on n8n 1.x');
 		const good = await n8n.testCredential({ id: credential.id, type: 'llmProviderOAuth2Api' });
 		assert.equal(good.status, 'OK', JSON.stringify(good.body));
 		assert.match(good.message, /Connection successful/);

@@ -80,12 +80,29 @@ function killGroupForce(pid: number | undefined): void {
 const tempDirsToRemove = new Set<string>();
 
 let exitHooksInstalled = false;
-function installExitHooks(): void {
+/** Synchronous clean-ups for the exit hook: services started outside liveChildren (daemons). */
+const exitCleanups = new Set<() => void>();
+
+/** Runs `cleanup` (synchronously) when the process exits or is interrupted, unless removed first. */
+export function onHarnessExit(cleanup: () => void): () => void {
+	installExitHooks();
+	exitCleanups.add(cleanup);
+	return () => exitCleanups.delete(cleanup);
+}
+
+export function installExitHooks(): void {
 	if (exitHooksInstalled) return;
 	exitHooksInstalled = true;
 	// 'exit' handlers must be synchronous: SIGKILL every group that is still alive.
 	process.on('exit', () => {
 		for (const child of liveChildren) killGroupForce(child.pid);
+		for (const cleanup of exitCleanups) {
+			try {
+				cleanup();
+			} catch {
+				/* best effort */
+			}
+		}
 		for (const dir of tempDirsToRemove) {
 			try {
 				rmSync(dir, { recursive: true, force: true });

@@ -5,13 +5,13 @@
  * PostgreSQL refuses to run as root: its folder belongs to the `postgres` user, and initdb/pg_ctl run
  * as that user (runuser). The superuser is `n8n` with trust authentication on 127.0.0.1 only.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { run } from './n8n';
+import { onHarnessExit, run } from './n8n';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -71,19 +71,18 @@ export async function startRedis(): Promise<Service> {
 		['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'yes', '--pidfile', path.join(dir, 'redis.pid'), '--logfile', path.join(dir, 'redis.log')],
 		'redis-server',
 	);
+	const kill = () => {
+		killByPidFile(path.join(dir, 'redis.pid'), 'SIGKILL');
+		rmSync(dir, { recursive: true, force: true });
+	};
+	// A daemon is no child of ours: an interrupted test or Ctrl-C in `npm start -- --queue` must stop it too.
+	const forget = onHarnessExit(kill);
 	await waitForAnswer(port, 'PING\r\n', /\+PONG/, 20_000);
 	return {
 		port,
 		stop: async () => {
-			const pid = Number(await fs.readFile(path.join(dir, 'redis.pid'), 'utf8').catch(() => ''));
-			if (pid > 0) {
-				try {
-					process.kill(pid, 'SIGKILL');
-				} catch {
-					/* already gone */
-				}
-			}
-			await fs.rm(dir, { recursive: true, force: true });
+			forget();
+			kill();
 		},
 	};
 }
@@ -97,6 +96,16 @@ export interface Postgres extends Service {
 	query(sql: string): Promise<string>;
 }
 
+/** Signals the process whose pid is the first line of `pidFile` (redis.pid, postmaster.pid). Synchronous. */
+function killByPidFile(pidFile: string, signal: NodeJS.Signals): void {
+	try {
+		const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+		if (pid > 0) process.kill(pid, signal);
+	} catch {
+		/* no file, or already gone */
+	}
+}
+
 function postgresBin(): string {
 	const root = '/usr/lib/postgresql';
 	const versions = existsSync(root) ? readdirSync(root).filter((entry) => existsSync(path.join(root, entry, 'bin', 'pg_ctl'))) : [];
@@ -107,15 +116,24 @@ function postgresBin(): string {
 export async function startPostgres(): Promise<Postgres> {
 	const bin = postgresBin();
 	const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'harness-postgres-'));
-	await checked('chown', ['postgres:postgres', dir], 'chown');
+	// PostgreSQL refuses to run as root: as root, its folder goes to the postgres user and it runs as that user.
+	const root = process.getuid?.() === 0;
+	if (root) await checked('chown', ['postgres:postgres', dir], 'chown');
 	const port = await freePort();
-	const asPostgres = (tool: string, args: string[], what: string) => checked('runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args], what);
+	const runuser = existsSync('/usr/sbin/runuser') ? '/usr/sbin/runuser' : 'runuser';
+	const asPostgres = (tool: string, args: string[], what: string) =>
+		root ? checked(runuser, ['-u', 'postgres', '--', path.join(bin, tool), ...args], what) : checked(path.join(bin, tool), args, what);
 	await asPostgres('initdb', ['-D', path.join(dir, 'data'), '-U', 'n8n', '--auth=trust', '-E', 'UTF8', '--no-locale'], 'initdb');
 	await asPostgres(
 		'pg_ctl',
 		['-D', path.join(dir, 'data'), '-l', path.join(dir, 'pg.log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-w', 'start'],
 		'pg_ctl start',
 	);
+	// SIGQUIT: PostgreSQL's immediate shutdown, for the exit hook (pg_ctl is asynchronous).
+	const forget = onHarnessExit(() => {
+		killByPidFile(path.join(dir, 'data', 'postmaster.pid'), 'SIGQUIT');
+		rmSync(dir, { recursive: true, force: true });
+	});
 	const psql = async (database: string, sql: string) =>
 		await checked(path.join(bin, 'psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'n8n', '-d', database, '-At', '-c', sql], 'psql');
 	await psql('postgres', 'CREATE DATABASE n8n');
@@ -126,6 +144,7 @@ export async function startPostgres(): Promise<Postgres> {
 		dump: async () => await checked(path.join(bin, 'pg_dump'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'n8n', 'n8n'], 'pg_dump'),
 		query: async (sql) => await psql('n8n', sql),
 		stop: async () => {
+			forget();
 			await asPostgres('pg_ctl', ['-D', path.join(dir, 'data'), '-m', 'immediate', 'stop'], 'pg_ctl stop').catch(() => undefined);
 			await fs.rm(dir, { recursive: true, force: true });
 		},
