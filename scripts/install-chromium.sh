@@ -11,14 +11,8 @@ if [ -x "$CHROMIUM" ]; then
 	exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-	SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-	SUDO=(sudo)
-else
-	echo "install-chromium: not root and no sudo; cannot install chromium (apt-get install chromium)" >&2
-	exit 1
-fi
+# shellcheck source=apt-sudo.sh
+source "$(dirname "$0")/apt-sudo.sh" install-chromium "chromium (apt-get install chromium)"
 
 echo "install-chromium: installing Debian's chromium package …"
 export DEBIAN_FRONTEND=noninteractive

@@ -13,14 +13,8 @@ if have_redis && have_postgres; then
 	exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-	SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-	SUDO=(sudo)
-else
-	echo "install-queue-services: not root and no sudo; cannot install redis-server and postgresql" >&2
-	exit 1
-fi
+# shellcheck source=apt-sudo.sh
+source "$(dirname "$0")/apt-sudo.sh" install-queue-services "redis-server and postgresql"
 
 packages=()
 have_redis || packages+=(redis-server)
