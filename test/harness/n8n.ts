@@ -845,7 +845,25 @@ export class N8nInstance {
 		return await stagePackage({ repoRoot, destDir: path.join(this.userFolder, '.n8n', 'nodes', 'node_modules') });
 	}
 
-	/** The sqlite database of this instance. */
+	/**
+	 * Installs the package the way the README's tarball path says: `npm pack` in the repository, then
+	 * `npm install <tarball>` in `<user folder>/.n8n/nodes`, with npm's defaults (optional peer
+	 * dependencies are not installed, runtime dependencies come from the registry). Returns the
+	 * tarball's path.
+	 */
+	async installTarball(repoRoot: string): Promise<string> {
+		const packDir = await fs.mkdtemp(path.join(os.tmpdir(), 'harness-pack-'));
+		tempDirsToRemove.add(packDir);
+		const packed = await runChecked('npm', ['pack', '--ignore-scripts', '--pack-destination', packDir, repoRoot], { cwd: repoRoot, env: cleanEnv(), timeoutMs: 120_000 });
+		const tarball = path.join(packDir, packed.stdout.trim().split('\n').at(-1)!.trim());
+		const nodesDir = path.join(this.userFolder, '.n8n', 'nodes');
+		await fs.mkdir(nodesDir, { recursive: true });
+		await fs.writeFile(path.join(nodesDir, 'package.json'), JSON.stringify({ name: 'installed-nodes', private: true, dependencies: {} }, null, 2));
+		await runChecked('npm', ['install', '--no-audit', '--no-fund', tarball], { cwd: nodesDir, env: cleanEnv(), timeoutMs: 10 * 60_000 });
+		return tarball;
+	}
+
+	/** The sqlite database of this instance. */	/** The sqlite database of this instance. */
 	get databasePath(): string {
 		return path.join(this.userFolder, '.n8n', 'database.sqlite');
 	}
