@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import { PUBLIC_HEADER_NAMES, REDACTED, scrubText } from '../nodes/shared/scrub';
+import { maskQueryValues, PUBLIC_HEADER_NAMES, REDACTED, scrubText } from '../nodes/shared/scrub';
 import {
 	type ProviderConfig,
 	type ProviderField,
@@ -605,18 +605,8 @@ function maskJsonText(text: string, shown: (name: string) => boolean): string {
 	}
 }
 
-/** A URL with every query value masked (some gateways take a key as ?code= or ?subscription-key=). */
-function maskUrlQuery(text: string): string {
-	if (text.startsWith('={{')) return text;
-	try {
-		const url = new URL(text);
-		if (url.search === '') return text;
-		for (const name of [...new Set(url.searchParams.keys())]) url.searchParams.set(name, SECRET_MASK);
-		return url.toString().replace(encodeURIComponent(SECRET_MASK), SECRET_MASK).split(encodeURIComponent(SECRET_MASK)).join(SECRET_MASK);
-	} catch {
-		return SECRET_MASK;
-	}
-}
+/** A URL field as --dry-run shows it: query values masked; an `={{ … }}` expression names no value. */
+const maskUrlQuery = (text: string) => (text.startsWith('={{') ? text : maskQueryValues(text));
 
 /**
  * A copy safe to print: client secret and refresh token replaced by the mask (or left as a `$env`

@@ -67,8 +67,3 @@ export function currentEgressFilter(): EgressFilter | undefined {
 	holder[SHARED_FILTER_SYMBOL] ??= filterFromN8nContainer();
 	return holder[SHARED_FILTER_SYMBOL];
 }
-
-/** For tests: forget the process-wide filter, or set one. */
-export function setEgressFilter(filter: EgressFilter | undefined): void {
-	(globalThis as GlobalWithFilter)[SHARED_FILTER_SYMBOL] = filter;
-}

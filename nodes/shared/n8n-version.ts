@@ -10,10 +10,12 @@ export interface N8nWorkflowVersion {
 	minor: number;
 }
 
+/** `require` as n8n's own entry script would resolve it (this module's own where there is none). */
+const fromN8n = (): NodeJS.Require => (require.main?.filename ? createRequire(require.main.filename) : require);
+
 function read(): N8nWorkflowVersion {
 	try {
-		const fromN8n = require.main?.filename ? createRequire(require.main.filename) : require;
-		const { version } = fromN8n('n8n-workflow/package.json') as { version: string };
+		const { version } = fromN8n()('n8n-workflow/package.json') as { version: string };
 		const [major, minor] = version.split('.').map(Number);
 		return { major, minor };
 	} catch {
@@ -26,7 +28,7 @@ export const N8N_WORKFLOW_VERSION = read();
 /** Whether n8n itself can load `id` (resolved from n8n's entry script, like the version above). */
 export function resolvableFromN8n(id: string): boolean {
 	try {
-		(require.main?.filename ? createRequire(require.main.filename) : require).resolve(id);
+		fromN8n().resolve(id);
 		return true;
 	} catch {
 		return false;

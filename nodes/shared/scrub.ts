@@ -172,24 +172,31 @@ export function secretHeaderValues(headers: Record<string, string>): string[] {
 		.map(([, value]) => value);
 }
 
-/** A URL as a message may show it: every query value masked (gateways take keys as ?code= or ?subscription-key=). */
-export function urlForMessage(text: string, secrets: ReadonlyArray<string | undefined> = [], base?: string): string {
-	let shown: string;
+/**
+ * A URL with every query value masked (gateways take keys as ?code= or ?subscription-key=), and no
+ * user:password. A URL that has neither comes back as it is.
+ */
+export function maskQueryValues(text: string, base?: string): string {
 	try {
 		// A redirect's Location may be relative: resolved against the request's URL, it is masked all the same.
 		const url = new URL(text, base);
+		if (url.search === '' && !url.username && !url.password) return base === undefined ? text : url.toString();
 		url.username = '';
 		url.password = '';
 		const names = [...new Set(url.searchParams.keys())];
 		// A bare `?KEY` is the key itself: then the name is masked too.
 		url.search = names.map((name) => (url.searchParams.get(name) === '' ? REDACTED : `${encodeURIComponent(name)}=${REDACTED}`)).join('&');
-		shown = url.toString().split(encodeURIComponent(REDACTED)).join(REDACTED);
+		return url.toString().split(encodeURIComponent(REDACTED)).join(REDACTED);
 	} catch {
 		// Not a URL even with a base: everything after "?" is masked.
 		const query = text.indexOf('?');
-		shown = query === -1 ? text : `${text.slice(0, query)}?${REDACTED}`;
+		return query === -1 ? text : `${text.slice(0, query)}?${REDACTED}`;
 	}
-	return boundedServerText(shown, secrets, 300);
+}
+
+/** A URL as a message may show it: query values masked, then bounded and scrubbed. */
+export function urlForMessage(text: string, secrets: ReadonlyArray<string | undefined> = [], base?: string): string {
+	return boundedServerText(maskQueryValues(text, base), secrets, 300);
 }
 
 const MAX_DEPTH = 6;

@@ -653,7 +653,8 @@ export interface RestResponse<T = any> {
 	data: T;
 }
 
-function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 right now (for n8n, its task broker, Redis, PostgreSQL). */
+export function freePort(): Promise<number> {
 	return new Promise((resolve, reject) => {
 		const server = net.createServer();
 		server.unref();

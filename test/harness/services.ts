@@ -11,20 +11,10 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { onHarnessExit, run } from './n8n';
+import { freePort, onHarnessExit, run } from './n8n';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = net.createServer();
-		server.once('error', reject);
-		server.listen(0, '127.0.0.1', () => {
-			const { port } = server.address() as net.AddressInfo;
-			server.close(() => resolve(port));
-		});
-	});
-}
 
 async function checked(command: string, args: string[], what: string, timeoutMs = 120_000): Promise<string> {
 	const result = await run(command, args, { timeoutMs, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
