@@ -158,6 +158,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			typeOptions: { password: true },
 			default: '',
 			required: true,
+			displayOptions: { hide: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] } },
 		},
 		{
 			displayName: 'Scope',
@@ -184,6 +185,21 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 					value: 'header',
 					description: 'HTTP Basic (client_secret_basic): SAP AI Core, Apigee, Databricks',
 				},
+				{
+					name: 'Private Key JWT (Certificate)',
+					value: 'privateKeyJwt',
+					description: 'A JWT signed with your private key, no secret (private_key_jwt, RFC 7523): Entra ID certificates, Okta, Keycloak',
+				},
+				{
+					name: 'Client Secret JWT',
+					value: 'clientSecretJwt',
+					description: 'A JWT signed with the client secret (client_secret_jwt, HS256); the secret itself is not sent',
+				},
+				{
+					name: 'TLS Client Certificate (mTLS)',
+					value: 'tlsClientAuth',
+					description: 'The client certificate on the TLS connection, no secret (tls_client_auth, RFC 8705): SAP x509 service keys, Keycloak, Auth0',
+				},
 			],
 		},
 		{
@@ -204,6 +220,101 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 					description: 'Sent as they are; for servers such as SAP XSUAA whose IDs contain ! or |',
 				},
 			],
+		},
+		{
+			displayName: 'Private Key',
+			name: 'privateKey',
+			type: 'string',
+			typeOptions: { password: true, rows: 4 },
+			default: '',
+			required: true,
+			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] } },
+			placeholder: '-----BEGIN PRIVATE KEY-----',
+			description:
+				'PEM private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC P-256). Line breaks written as \\n, as SAP service keys carry them, are accepted.',
+		},
+		{
+			displayName: 'Private Key Passphrase',
+			name: 'privateKeyPassphrase',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] } },
+			hint: 'Only for an encrypted key (-----BEGIN ENCRYPTED PRIVATE KEY-----)',
+		},
+		{
+			displayName: 'Certificate',
+			name: 'certificate',
+			type: 'string',
+			// Public, but n8n's convention (its SSL Certificates credential) masks certificates like keys.
+			typeOptions: { password: true, rows: 4 },
+			default: '',
+			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] } },
+			placeholder: '-----BEGIN CERTIFICATE-----',
+			hint: 'Required for TLS Client Certificate. With Private Key JWT it adds the x5t#S256 thumbprint that Entra ID needs.',
+			description: 'PEM client certificate for the Private Key, leaf first (a chain is allowed)',
+		},
+		{
+			displayName: 'JWT Algorithm',
+			name: 'jwtAlgorithm',
+			type: 'options',
+			default: 'auto',
+			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'clientSecretJwt'] } },
+			options: [
+				{ name: 'From the Key', value: 'auto', description: 'RS256 for an RSA key, ES256 for an EC key, HS256 for Client Secret JWT' },
+				{ name: 'RS256', value: 'RS256', description: 'RSA PKCS#1 v1.5 with SHA-256' },
+				{ name: 'PS256', value: 'PS256', description: 'RSA-PSS with SHA-256: what Entra ID recommends for certificates' },
+				{ name: 'ES256', value: 'ES256', description: 'ECDSA P-256 with SHA-256' },
+				{ name: 'HS256', value: 'HS256', description: 'HMAC SHA-256 with the client secret (Client Secret JWT only)' },
+			],
+		},
+		{
+			displayName: 'JWT Key ID',
+			name: 'jwtKeyId',
+			// A key's public name (the JWS kid header), not a secret: the rule goes by the word "Key".
+			// eslint-disable-next-line n8n-nodes-base/cred-class-field-type-options-password-missing
+			type: 'string',
+			default: '',
+			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'clientSecretJwt'] } },
+			hint: 'Optional. The kid header, when the provider holds several keys for this client.',
+		},
+		{
+			displayName: 'JWT Audience',
+			name: 'jwtAudience',
+			type: 'string',
+			default: '',
+			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'clientSecretJwt'] } },
+			placeholder: 'Default: the Token URL',
+			hint: 'Optional. The assertion\'s aud. Entra ID, Okta and Keycloak take the Token URL; Auth0 wants its issuer URL with a trailing slash.',
+		},
+		// A switch, not a secret: the rule goes by the word "Certificate" in its name.
+		// eslint-disable-next-line @n8n/community-nodes/credential-password-field
+		{
+			displayName: 'Send Certificate Chain (x5c)',
+			name: 'jwtCertificateChain',
+			type: 'boolean',
+			default: false,
+			displayOptions: { show: { clientAuthentication: ['privateKeyJwt'] } },
+			description: 'Whether to put the Certificate chain in the assertion\'s x5c header (Entra ID subject name + issuer authentication)',
+		},
+		// A switch, not a secret: the rule goes by the word "Certificate" in its name.
+		// eslint-disable-next-line @n8n/community-nodes/credential-password-field
+		{
+			displayName: 'Use Client Certificate for API',
+			name: 'useClientCertificateForApi',
+			type: 'boolean',
+			default: false,
+			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] } },
+			description: 'Whether to present the client certificate to the LLM API too, for gateways that require mTLS',
+		},
+		{
+			displayName: 'CA Certificate',
+			name: 'caCertificate',
+			type: 'string',
+			typeOptions: { password: true, rows: 3 },
+			default: '',
+			placeholder: '-----BEGIN CERTIFICATE-----',
+			hint: 'Optional. Your company\'s CA (PEM, several allowed), trusted in addition to the system CAs for the token endpoint and the LLM API.',
 		},
 		// Non-secret form fields such as audience/resource; the rule guesses "secret" from the word "Token".
 		// eslint-disable-next-line @n8n/community-nodes/credential-password-field

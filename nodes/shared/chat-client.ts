@@ -9,7 +9,7 @@ import type { Method } from 'axios';
 
 import { systemClock, type Clock } from './clock';
 import { LlmApiError } from './errors';
-import { exchange, isTransientFailure, redirectTarget, TransportFailure, type HttpAnswer } from './http';
+import { exchange, isTransientFailure, redirectTarget, tlsFailureHint, TransportFailure, type HttpAnswer } from './http';
 import { secretsOf, type ProviderConfig } from './provider-config';
 import { providerWordsOf } from './provider-error';
 import { parseRetryAfterMs, TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from './retry';
@@ -69,7 +69,8 @@ const isRetryableStatus = (status: number) => status === 408 || status === 429 |
 
 function transportError(failure: TransportFailure, providerName: string, url: string, secrets: string[], maxBytes: number): LlmApiError {
 	const hint =
-		failure.kind === 'aborted'
+		tlsFailureHint(failure, 'LLM API') ??
+		(failure.kind === 'aborted'
 			? undefined
 			: failure.kind === 'blocked'
 				? 'An n8n administrator restricts which hosts n8n may reach (N8N_SSRF_PROTECTION_ENABLED); ask them to allow the LLM API (N8N_SSRF_ALLOWED_HOSTNAMES or N8N_SSRF_ALLOWED_IP_RANGES).'
@@ -77,7 +78,7 @@ function transportError(failure: TransportFailure, providerName: string, url: st
 				? `Raise Max Response Size (MB) if such large answers are expected (now ${maxBytes / 1024 / 1024} MB), or check Base URL.`
 				: failure.kind === 'deadline'
 					? 'Raise Timeout for slow models, or check that n8n can reach the LLM API.'
-					: 'Check Base URL and that n8n can reach it; raise Timeout for slow models.';
+					: 'Check Base URL and that n8n can reach it; raise Timeout for slow models.');
 	return new LlmApiError(`The LLM API of ${providerName} at ${urlForMessage(url, secrets)} failed: ${failure.message}`, {
 		providerName,
 		code: failure.code,
@@ -128,6 +129,7 @@ export async function callLlmApi<T>(method: Method, path: string, body: unknown,
 					maxResponseBytes,
 					deadlineMs: options.timeoutMs ?? DEFAULT_LLM_TIMEOUT_MS,
 					signal: options.signal,
+					tls: provider.apiTls,
 				});
 			} catch (error) {
 				if (!(error instanceof TransportFailure)) throw error;

@@ -10,6 +10,7 @@ import type {
 	ISupplyDataFunctions,
 } from 'n8n-workflow';
 
+import { certificateDateWarning } from './client-key';
 import { rememberEgressFilter } from './egress';
 import { OAuth2ConfigurationError, OAuth2Error } from './errors';
 import { scrubText, secretHeaderValues } from './scrub';
@@ -56,9 +57,10 @@ export async function testProviderCredential(credential: ICredentialsDecrypted):
 	try {
 		const token = await sharedTokenCache().getToken(provider.tokenEndpoint, { providerName: provider.providerName });
 		const seconds = sharedTokenCache().secondsLeft(token);
+		const dates = certificateDateWarning(provider.tokenEndpoint.certificateValidity, Date.now());
 		return {
 			status: 'OK',
-			message: `Connection successful: ${provider.providerName} issued an access token (valid for about ${seconds} s)`,
+			message: `Connection successful: ${provider.providerName} issued an access token (valid for about ${seconds} s)${dates ? `. ${dates}` : ''}`,
 		};
 	} catch (error) {
 		const secrets = secretsOf(provider.tokenEndpoint);

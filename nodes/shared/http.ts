@@ -7,10 +7,20 @@
  * headers and body, secrets included.
  */
 import axios, { type AxiosResponse, type Method } from 'axios';
+import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import * as tls from 'node:tls';
 
 import { currentEgressFilter, egressProtectionEnabled, type EgressFilter } from './egress';
+
+/** TLS beyond Node's defaults: CAs trusted in addition to the system's, and a client certificate (mTLS, RFC 8705). */
+export interface TlsMaterial {
+	caPems?: string[];
+	certificatePem?: string;
+	privateKeyPem?: string;
+	passphrase?: string;
+}
 
 export interface HttpRequest {
 	method: Method;
@@ -23,6 +33,7 @@ export interface HttpRequest {
 	deadlineMs: number;
 	/** The caller's cancellation (a cancelled n8n execution). */
 	signal?: AbortSignal;
+	tls?: TlsMaterial;
 }
 
 export interface HttpAnswer {
@@ -66,6 +77,32 @@ export function isTransientFailure(failure: TransportFailure): boolean {
 	return failure.code === undefined ? /socket hang up/i.test(failure.message) : TRANSIENT_NETWORK_CODES.has(failure.code);
 }
 
+// Node's TLS error codes that mean "this server's certificate is not trusted" (not a network failure).
+const UNTRUSTED_SERVER_CODES = new Set([
+	'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+	'SELF_SIGNED_CERT_IN_CHAIN',
+	'DEPTH_ZERO_SELF_SIGNED_CERT',
+	'UNABLE_TO_GET_ISSUER_CERT',
+	'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+	'CERT_UNTRUSTED',
+	'ERR_TLS_CERT_ALTNAME_INVALID',
+	'CERT_HAS_EXPIRED',
+]);
+
+/** What to do about a TLS failure, for the token endpoint and the LLM API alike; undefined when it is not one. */
+export function tlsFailureHint(failure: TransportFailure, endpoint: string): string | undefined {
+	if (failure.code === undefined) return undefined;
+	if (UNTRUSTED_SERVER_CODES.has(failure.code)) {
+		return failure.code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+			? `The ${endpoint}'s TLS certificate is not issued for that host name; check the URL.`
+			: `n8n does not trust the ${endpoint}'s TLS certificate (${failure.code}); if your company uses its own CA, paste its certificate into CA Certificate.`;
+	}
+	if (/^ERR_SSL_|^ERR_TLS_|ALERT/.test(failure.code)) {
+		return `The TLS handshake with the ${endpoint} failed (${failure.code}); if it requires a client certificate, set Private Key and Certificate (and Use Client Certificate for API for the LLM API).`;
+	}
+	return undefined;
+}
+
 function describe(error: unknown, code: string | undefined): string {
 	if (code === 'ENOTFOUND') return 'host not found (ENOTFOUND)';
 	if (code === 'ECONNREFUSED') return 'connection refused (ECONNREFUSED)';
@@ -90,15 +127,59 @@ function failureOf(error: unknown, request: HttpRequest, deadline: AbortSignal):
 	return new TransportFailure('network', describe(error, code), code);
 }
 
-// One pair of agents per filter: keep-alive still works, and every new connection's DNS answer is checked.
-const agentsByFilter = new WeakMap<EgressFilter, { httpAgent: HttpAgent; httpsAgent: HttpsAgent }>();
+type Lookup = ReturnType<EgressFilter['createSecureLookup']>;
 
-function agentsFor(filter: EgressFilter): { httpAgent: HttpAgent; httpsAgent: HttpsAgent } {
-	let agents = agentsByFilter.get(filter);
+/** The CAs Node trusts by default (its bundle, NODE_EXTRA_CA_CERTS where Node reports them), which `ca` would otherwise replace. */
+function defaultCaPems(): string[] {
+	const getCACertificates = (tls as { getCACertificates?: (type: 'default') => string[] }).getCACertificates;
+	return typeof getCACertificates === 'function' ? getCACertificates('default') : [...tls.rootCertificates];
+}
+
+function tlsOptions(material: TlsMaterial): tls.SecureContextOptions {
+	return {
+		...(material.caPems?.length ? { ca: [...defaultCaPems(), ...material.caPems] } : {}),
+		...(material.certificatePem && material.privateKeyPem
+			? { cert: material.certificatePem, key: material.privateKeyPem, passphrase: material.passphrase }
+			: {}),
+	};
+}
+
+interface Agents {
+	httpAgent?: HttpAgent;
+	httpsAgent?: HttpsAgent;
+}
+
+// Keep-alive agents, one per filter and TLS material: connections (and TLS sessions with a client
+// certificate, which cost a handshake each) are reused, and every new connection's DNS answer is checked.
+const agentsByFilter = new WeakMap<EgressFilter, Map<string, Agents>>();
+const agentsWithoutFilter = new Map<string, Agents>();
+/** Credentials with their own TLS material, per filter; the oldest agents are closed beyond this. */
+const MAX_TLS_AGENTS = 64;
+
+function agentsFor(filter: EgressFilter | undefined, material: TlsMaterial | undefined): Agents {
+	const filtered = !!filter && !proxied();
+	if (!filtered && !material) return {};
+	let byMaterial = filter ? agentsByFilter.get(filter) : agentsWithoutFilter;
+	if (!byMaterial) {
+		byMaterial = new Map();
+		if (filter) agentsByFilter.set(filter, byMaterial);
+	}
+	// Keyed by a digest, not the key text: the map outlives the request.
+	const id = material ? createHash('sha256').update(JSON.stringify([material, filtered])).digest('base64url') : `plain:${filtered}`;
+	let agents = byMaterial.get(id);
 	if (!agents) {
-		const lookup = filter.createSecureLookup();
-		agents = { httpAgent: new HttpAgent({ keepAlive: true, lookup }), httpsAgent: new HttpsAgent({ keepAlive: true, lookup }) };
-		agentsByFilter.set(filter, agents);
+		const lookup: Lookup | undefined = filtered ? filter.createSecureLookup() : undefined;
+		agents = {
+			httpAgent: new HttpAgent({ keepAlive: true, ...(lookup ? { lookup } : {}) }),
+			httpsAgent: new HttpsAgent({ keepAlive: true, ...(lookup ? { lookup } : {}), ...(material ? tlsOptions(material) : {}) }),
+		};
+		byMaterial.set(id, agents);
+		if (byMaterial.size > MAX_TLS_AGENTS) {
+			const [oldestId, oldest] = byMaterial.entries().next().value as [string, Agents];
+			byMaterial.delete(oldestId);
+			oldest.httpAgent?.destroy();
+			oldest.httpsAgent?.destroy();
+		}
 	}
 	return agents;
 }
@@ -137,7 +218,7 @@ export async function exchange(request: HttpRequest): Promise<HttpAnswer> {
 			responseType: 'text',
 			transformResponse: (data: unknown) => data,
 			validateStatus: () => true,
-			...(filter && !proxied() ? agentsFor(filter) : {}),
+			...agentsFor(filter, request.tls),
 		});
 	} catch (error) {
 		if (error instanceof TransportFailure) throw error;

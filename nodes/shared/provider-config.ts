@@ -5,16 +5,28 @@
  */
 import { z } from 'zod';
 
+import type { AssertionSettings } from './client-assertion';
+import {
+	apiUsesClientCertificate,
+	CLIENT_AUTHENTICATIONS,
+	JWT_ALGORITHMS,
+	readClientKeyMaterial,
+	type CertificateValidity,
+	type ClientAuthentication,
+	type ClientKeyInput,
+} from './client-key';
 import { OAuth2ValidationError, type ValidationIssue } from './errors';
+import type { TlsMaterial } from './http';
+import { pemBlocks } from './pem';
 import { formEncode } from './scrub';
+
+export type { ClientAuthentication } from './client-key';
 
 export const DEFAULT_EXPIRY_BUFFER_SECONDS = 60;
 export const MAX_EXPIRY_BUFFER_SECONDS = 3600;
 
 /** RFC 6749 §2.3.1: client id and secret are form-encoded before they go into the Basic header. */
 export type BasicAuthEncoding = 'formEncoded' | 'raw';
-/** `body` = client_secret_post, `header` = client_secret_basic (RFC 6749 §2.3.1). */
-export type ClientAuthentication = 'body' | 'header';
 
 export interface TokenEndpointConfig {
 	tokenUrl: string;
@@ -29,6 +41,15 @@ export interface TokenEndpointConfig {
 	/** When set, tokens come from the refresh_token grant (RFC 6749 §6) instead of client credentials. */
 	refreshToken?: string;
 	expiryBufferSeconds: number;
+	/** privateKeyJwt and clientSecretJwt: how each token request's client_assertion is made. */
+	assertion?: AssertionSettings;
+	/** privateKeyJwt: the signing key as PEM (still encrypted when it was), and its passphrase. */
+	privateKeyPem?: string;
+	privateKeyPassphrase?: string;
+	/** TLS towards the token endpoint: extra CAs, and the client certificate for tlsClientAuth. */
+	tls?: TlsMaterial;
+	/** The client certificate's dates, for messages when the provider refuses it. */
+	certificateValidity?: CertificateValidity;
 }
 
 export interface ProviderConfig {
@@ -44,6 +65,8 @@ export interface ProviderConfig {
 	 */
 	allowedOrigins: string[];
 	tokenEndpoint: TokenEndpointConfig;
+	/** TLS towards the LLM API: extra CAs, and the client certificate when Use Client Certificate for API is on. */
+	apiTls?: TlsMaterial;
 }
 
 /** Field names as the credential stores them: a public contract, saved credentials point at them. */
@@ -60,10 +83,19 @@ export const PROVIDER_FIELDS = [
 	'headers',
 	'allowedOrigins',
 	'expiryBufferSeconds',
+	'privateKey',
+	'privateKeyPassphrase',
+	'certificate',
+	'jwtAlgorithm',
+	'jwtKeyId',
+	'jwtAudience',
+	'jwtCertificateChain',
+	'caCertificate',
+	'useClientCertificateForApi',
 ] as const;
 export type ProviderField = (typeof PROVIDER_FIELDS)[number];
 
-const RESERVED_TOKEN_PARAMETERS = ['grant_type', 'client_id', 'client_secret', 'refresh_token', 'scope'];
+const RESERVED_TOKEN_PARAMETERS = ['grant_type', 'client_id', 'client_secret', 'refresh_token', 'scope', 'client_assertion', 'client_assertion_type'];
 // RFC 9110 §5.6.2 token characters.
 const HEADER_NAME_PATTERN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // RFC 6749 §3.3 scope-token characters: printable ASCII except space, double quote and backslash.
@@ -157,6 +189,12 @@ const scopeSchema = z.preprocess(
 		.optional(),
 );
 
+const optionalText = z.preprocess(emptyToUndefined, z.string({ invalid_type_error: 'must be text' }).optional());
+const flag = z.preprocess(
+	(value) => (value === 'true' ? true : value === 'false' || emptyToUndefined(value) === undefined ? false : value),
+	z.boolean({ invalid_type_error: 'must be true or false' }),
+);
+
 export const providerFieldsSchema = z
 	.object({
 		// A pasted endpoint URL ("…/v1/chat/completions") is the commonest slip: keep its base.
@@ -167,7 +205,12 @@ export const providerFieldsSchema = z
 		scope: scopeSchema,
 		clientAuthentication: z.preprocess(
 			emptyToUndefined,
-			z.enum(['body', 'header'], { message: 'must be "body" (client_secret_post) or "header" (HTTP Basic)' }).default('body'),
+			z
+				.enum(CLIENT_AUTHENTICATIONS, {
+					message:
+						'must be "body" (client_secret_post), "header" (HTTP Basic), "privateKeyJwt", "clientSecretJwt" or "tlsClientAuth"',
+				})
+				.default('body'),
 		),
 		basicAuthEncoding: z.preprocess(
 			emptyToUndefined,
@@ -236,6 +279,18 @@ export const providerFieldsSchema = z
 				.max(MAX_EXPIRY_BUFFER_SECONDS, `must be at most ${MAX_EXPIRY_BUFFER_SECONDS} seconds`)
 				.default(DEFAULT_EXPIRY_BUFFER_SECONDS),
 		),
+		privateKey: optionalText,
+		privateKeyPassphrase: optionalText,
+		certificate: optionalText,
+		jwtAlgorithm: z.preprocess(
+			emptyToUndefined,
+			z.enum(JWT_ALGORITHMS, { message: 'must be "auto", "RS256", "PS256", "ES256" or "HS256"' }).default('auto'),
+		),
+		jwtKeyId: z.preprocess(emptyToUndefined, noSurroundingWhitespace('key id').optional()),
+		jwtAudience: z.preprocess(emptyToUndefined, noSurroundingWhitespace('assertion audience').optional()),
+		jwtCertificateChain: flag,
+		caCertificate: optionalText,
+		useClientCertificateForApi: flag,
 	});
 
 /**
@@ -244,6 +299,11 @@ export const providerFieldsSchema = z
  */
 function crossFieldIssues(input: ProviderFieldsInput): ValidationIssue[] {
 	const blank = (value: unknown) => emptyToUndefined(value) === undefined;
+	const method = input.clientAuthentication;
+	if (method === 'privateKeyJwt' || method === 'tlsClientAuth') return [];
+	if (method === 'clientSecretJwt' && blank(input.clientSecret)) {
+		return [{ field: 'clientSecret', message: 'is required for Client Secret JWT: the assertion is signed with it' }];
+	}
 	return blank(input.clientSecret) && blank(input.refreshToken)
 		? [{ field: 'clientSecret', message: 'is required: the OAuth2 client secret (only a refresh-token credential may go without one)' }]
 		: [];
@@ -265,7 +325,31 @@ export const FIELD_DISPLAY_NAMES: Record<ProviderField, string> = {
 	headers: 'Headers',
 	allowedOrigins: 'Allowed Origins',
 	expiryBufferSeconds: 'Expiry Buffer (Seconds)',
+	privateKey: 'Private Key',
+	privateKeyPassphrase: 'Private Key Passphrase',
+	certificate: 'Certificate',
+	jwtAlgorithm: 'JWT Algorithm',
+	jwtKeyId: 'JWT Key ID',
+	jwtAudience: 'JWT Audience',
+	jwtCertificateChain: 'Send Certificate Chain (x5c)',
+	caCertificate: 'CA Certificate',
+	useClientCertificateForApi: 'Use Client Certificate for API',
 };
+
+function looseKeyInput(input: ProviderFieldsInput): ClientKeyInput {
+	const text = (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? value : undefined);
+	const oneOf = <T extends string>(values: readonly T[], value: unknown, fallback: T): T =>
+		values.includes(value as T) ? (value as T) : fallback;
+	return {
+		clientAuthentication: oneOf(CLIENT_AUTHENTICATIONS, input.clientAuthentication, 'body'),
+		privateKey: text(input.privateKey),
+		privateKeyPassphrase: text(input.privateKeyPassphrase),
+		certificate: text(input.certificate),
+		jwtAlgorithm: oneOf(JWT_ALGORITHMS, input.jwtAlgorithm, 'auto'),
+		caCertificate: text(input.caCertificate),
+		useClientCertificateForApi: input.useClientCertificateForApi === true || input.useClientCertificateForApi === 'true',
+	};
+}
 
 export type ParseResult = { ok: true; config: ProviderConfig } | { ok: false; issues: ValidationIssue[] };
 
@@ -282,8 +366,22 @@ export function safeParseProviderFields(input: ProviderFieldsInput, providerName
 		})),
 		...crossFieldIssues(input),
 	];
+	// The key checks run on the raw fields too, so that every problem is reported at once.
+	const { material, issues: keyIssues } = readClientKeyMaterial(
+		result.success ? result.data : looseKeyInput(input),
+		emptyToUndefined(input.clientSecret) !== undefined,
+	);
+	issues.push(...keyIssues);
 	if (!result.success || issues.length > 0) return { ok: false, issues };
 	const fields = result.data;
+	const method = fields.clientAuthentication;
+	const clientTls: TlsMaterial = {
+		certificatePem: material.certificatePem,
+		privateKeyPem: material.privateKeyPem,
+		passphrase: material.privateKeyPassphrase,
+	};
+	const tlsFor = (withClientCertificate: boolean): TlsMaterial | undefined =>
+		material.caPems || withClientCertificate ? { caPems: material.caPems, ...(withClientCertificate ? clientTls : {}) } : undefined;
 	const name = providerName?.trim() || new URL(fields.tokenUrl).host;
 	return {
 		ok: true,
@@ -304,7 +402,22 @@ export function safeParseProviderFields(input: ProviderFieldsInput, providerName
 				),
 				refreshToken: fields.refreshToken,
 				expiryBufferSeconds: fields.expiryBufferSeconds,
+				...(material.algorithm && (method === 'privateKeyJwt' || method === 'clientSecretJwt')
+					? {
+							assertion: {
+								algorithm: material.algorithm,
+								audience: fields.jwtAudience ?? fields.tokenUrl,
+								keyId: fields.jwtKeyId,
+								...(method === 'privateKeyJwt' ? { x5tS256: material.x5tS256, x5t: material.x5t } : {}),
+								...(method === 'privateKeyJwt' && fields.jwtCertificateChain ? { x5c: material.x5c } : {}),
+							},
+						}
+					: {}),
+				...(method === 'privateKeyJwt' ? { privateKeyPem: material.privateKeyPem, privateKeyPassphrase: material.privateKeyPassphrase } : {}),
+				tls: tlsFor(method === 'tlsClientAuth'),
+				certificateValidity: material.certificateValidity,
 			},
+			apiTls: tlsFor(apiUsesClientCertificate(fields)),
 		},
 	};
 }
@@ -336,7 +449,11 @@ export function secretsOf(config: TokenEndpointConfig): string[] {
 		const pairs = config.clientSecret
 			? [`${config.clientId}:${config.clientSecret}`, `${formEncode(config.clientId)}:${formEncode(config.clientSecret)}`]
 			: [];
-		secrets = [config.clientSecret, config.refreshToken, ...pairs].filter((value): value is string => !!value);
+		// A key is never sent, but a message from our own code must not carry it either, whole or as its base64 body.
+		const keys = [config.privateKeyPem, config.tls?.privateKeyPem].flatMap((pem) => (pem ? [pem, ...pemBlocks(pem).map((block) => block.base64)] : []));
+		secrets = [config.clientSecret, config.refreshToken, ...pairs, config.privateKeyPassphrase, config.tls?.passphrase, ...keys].filter(
+			(value): value is string => !!value,
+		);
 		secretsByConfig.set(config, secrets);
 	}
 	return secrets;

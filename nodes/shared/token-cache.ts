@@ -100,6 +100,10 @@ function computeCacheKey(config: TokenEndpointConfig): string {
 				config.basicAuthEncoding,
 				parameters,
 				digest(config.refreshToken),
+				// A different key, certificate or assertion shape may get a different token (or none).
+				digest(config.privateKeyPem ?? config.tls?.privateKeyPem),
+				digest(config.tls?.certificatePem),
+				config.assertion ? [config.assertion.algorithm, config.assertion.audience, config.assertion.keyId ?? '', config.assertion.x5tS256 ?? '', !!config.assertion.x5c] : [],
 			]),
 		)
 		.digest('base64url');

@@ -2,8 +2,10 @@
  * One token request on the wire (RFC 6749 §4.4 client credentials, §6 refresh token): grant, client
  * authentication, response parsing. No caching and no retries here: token-cache.ts owns those.
  */
+import { CLIENT_ASSERTION_TYPE, signClientAssertion } from './client-assertion';
+import { certificateDateWarning } from './client-key';
 import { OAuth2AuthenticationError, type AuthenticationErrorOptions } from './errors';
-import { exchange, isTransientFailure, redirectTarget, TransportFailure, type HttpAnswer } from './http';
+import { exchange, isTransientFailure, redirectTarget, tlsFailureHint, TransportFailure, type HttpAnswer } from './http';
 import { secretsOf, type TokenEndpointConfig } from './provider-config';
 import { providerWordsOf } from './provider-error';
 import { parseRetryAfterMs } from './retry';
@@ -44,7 +46,19 @@ export interface TokenHttpRequest {
 	body: string;
 }
 
-export function buildTokenRequest(config: TokenEndpointConfig, refreshToken?: string): TokenHttpRequest {
+/**
+ * The client_assertion for this request (RFC 7523 §2.2), or undefined for the other methods. Signed
+ * anew on every call: a retry must not resend a used `jti`.
+ */
+export function clientAssertionFor(config: TokenEndpointConfig, wallNowMs: number): string | undefined {
+	if (!config.assertion) return undefined;
+	const key = config.assertion.algorithm === 'HS256'
+		? { clientSecret: config.clientSecret }
+		: { privateKeyPem: config.privateKeyPem ?? '', passphrase: config.privateKeyPassphrase };
+	return signClientAssertion(config.assertion, key, config.clientId, wallNowMs / 1000);
+}
+
+export function buildTokenRequest(config: TokenEndpointConfig, refreshToken?: string, clientAssertion?: string): TokenHttpRequest {
 	const form = new URLSearchParams();
 	if (refreshToken) {
 		form.set('grant_type', 'refresh_token');
@@ -59,7 +73,15 @@ export function buildTokenRequest(config: TokenEndpointConfig, refreshToken?: st
 		'Content-Type': 'application/x-www-form-urlencoded',
 		Accept: 'application/json',
 	};
-	if (config.clientAuthentication === 'header' && config.clientSecret) {
+	if (clientAssertion !== undefined) {
+		// RFC 7521 §4.2: client_id is optional beside an assertion, but Entra ID and XSUAA want it.
+		form.set('client_id', config.clientId);
+		form.set('client_assertion_type', CLIENT_ASSERTION_TYPE);
+		form.set('client_assertion', clientAssertion);
+	} else if (config.clientAuthentication === 'tlsClientAuth') {
+		// RFC 8705 §2: the certificate on the connection authenticates; the body names the client.
+		form.set('client_id', config.clientId);
+	} else if (config.clientAuthentication === 'header' && config.clientSecret) {
 		headers.Authorization = basicAuthorization(config);
 	} else {
 		form.set('client_id', config.clientId);
@@ -132,10 +154,25 @@ function clientCredentialsHint(config: TokenEndpointConfig): string {
 	return `Check Client ID and Client Secret, and whether the provider wants them in the request body or in a Basic header (Client Authentication).${encodingHint}`;
 }
 
-function hintFor(oauthError: string | undefined, status: number, config: TokenEndpointConfig): string {
+function clientProofHint(config: TokenEndpointConfig, wallNowMs: number): string {
+	const dates = certificateDateWarning(config.certificateValidity, wallNowMs);
+	const datesNote = dates ? ` ${dates}` : '';
+	switch (config.clientAuthentication) {
+		case 'privateKeyJwt':
+			return `The provider did not accept the signed client assertion: check that the public key or certificate of Private Key is registered for this Client ID, JWT Algorithm, JWT Key ID (kid), JWT Audience (default: the Token URL), and the n8n host's clock.${datesNote}`;
+		case 'clientSecretJwt':
+			return "The provider did not accept the HS256 client assertion: check Client Secret, JWT Audience (default: the Token URL), and the n8n host's clock.";
+		case 'tlsClientAuth':
+			return `The provider did not accept the client certificate: check that Certificate is the one registered for this Client ID (subject or thumbprint), that the Token URL is the provider's mTLS endpoint (SAP XSUAA: the service key's certurl), and that no proxy ends TLS on the way.${datesNote}`;
+		default:
+			return clientCredentialsHint(config);
+	}
+}
+
+function hintFor(oauthError: string | undefined, status: number, config: TokenEndpointConfig, wallNowMs: number): string {
 	switch (oauthError) {
 		case 'invalid_client':
-			return clientCredentialsHint(config);
+			return clientProofHint(config, wallNowMs);
 		case 'invalid_scope':
 			return 'Check the Scope field: the provider does not grant that scope to this client.';
 		case 'unauthorized_client':
@@ -151,7 +188,7 @@ function hintFor(oauthError: string | undefined, status: number, config: TokenEn
 		default:
 			if (status === 404 || status === 405) return 'Check Token URL: the provider has no token endpoint there.';
 			// Not every server says invalid_client: XSUAA answers 401 "unauthorized: Bad credentials".
-			if (status === 401 || status === 403) return clientCredentialsHint(config);
+			if (status === 401 || status === 403) return clientProofHint(config, wallNowMs);
 			if (isRetryableStatus(status)) return 'The token endpoint is unavailable; try again later.';
 			return 'Check the credential fields against the provider\'s documentation.';
 	}
@@ -230,7 +267,7 @@ export function parseTokenResponse(
 		oauthErrorDescription,
 		retryable,
 		retryAfterMs,
-		hint: hintFor(rfcError, response.status, config),
+		hint: hintFor(rfcError, response.status, config, wallNowMs),
 		originalError: {
 			name: 'TokenEndpointResponse',
 			message: JSON.stringify(body === undefined ? boundedServerText(response.bodyText, secrets, 500) : scrubValue(body, secrets)),
@@ -240,6 +277,8 @@ export function parseTokenResponse(
 }
 
 function transportHint(failure: TransportFailure): string | undefined {
+	const tlsHint = tlsFailureHint(failure, 'token endpoint');
+	if (tlsHint) return tlsHint;
 	switch (failure.kind) {
 		case 'aborted':
 			return undefined;
@@ -258,8 +297,9 @@ function transportHint(failure: TransportFailure): string | undefined {
 
 /** One POST to the token endpoint. Throws OAuth2AuthenticationError (retryable or not), never a raw axios error. */
 export async function requestToken(config: TokenEndpointConfig, options: TokenRequestOptions): Promise<IssuedToken> {
-	const request = buildTokenRequest(config, options.refreshToken);
-	const secrets = [...secretsOf(config), options.refreshToken];
+	const assertion = clientAssertionFor(config, options.wallNowMs());
+	const request = buildTokenRequest(config, options.refreshToken, assertion);
+	const secrets = [...secretsOf(config), options.refreshToken, assertion];
 	const timeoutMs = options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
 	let answer: HttpAnswer;
 	try {
@@ -271,6 +311,7 @@ export async function requestToken(config: TokenEndpointConfig, options: TokenRe
 			maxResponseBytes: MAX_TOKEN_RESPONSE_BYTES,
 			deadlineMs: timeoutMs,
 			signal: options.signal,
+			tls: config.tls,
 		});
 	} catch (error) {
 		const failure = error instanceof TransportFailure ? error : new TransportFailure('network', 'unexpected failure');
@@ -293,5 +334,5 @@ export async function requestToken(config: TokenEndpointConfig, options: TokenRe
 		);
 	}
 	// The configured and the rotated refresh token are both scrubbed.
-	return parseTokenResponse(answer, config, options.providerName, options.wallNowMs(), [options.refreshToken]);
+	return parseTokenResponse(answer, config, options.providerName, options.wallNowMs(), [options.refreshToken, assertion]);
 }

@@ -39,8 +39,10 @@
  *   401 invalid_client (with `WWW-Authenticate: Basic …` when a Basic header was sent), 400
  *   invalid_scope, 400 unsupported_grant_type, 400 invalid_request.
  */
+import type { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
+import type { TLSSocket } from 'node:tls';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JSONWebKeySet } from 'jose';
 import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
 
 import { type Fault, type SandboxClient, type SandboxState, UNKNOWN_CLIENT } from './state';
@@ -56,9 +58,17 @@ export interface AuthServer {
 	issuer: string;
 	tokenUrl: string;
 	jwksUri: string;
+	/** The public signing keys, for an in-process verifier (no fetch: an HTTPS sandbox's CA is private). */
+	publicJwks: JSONWebKeySet;
 	resource: string;
 	/** Handles a request whose path starts with AUTH_PREFIX. */
 	handle(req: IncomingMessage, res: ServerResponse): void;
+}
+
+/** The client certificate of a TLS connection, verified or not; undefined on plain HTTP or without one. */
+export function peerCertificate(socket: unknown): X509Certificate | undefined {
+	const tls = socket as Partial<TLSSocket>;
+	return typeof tls.getPeerX509Certificate === 'function' ? tls.getPeerX509Certificate() : undefined;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -197,8 +207,11 @@ export async function createAuthServer(opts: {
 		adapter: SandboxAdapter,
 		clients: clients.map((c) => ({
 			client_id: c.id,
-			client_secret: c.secret,
+			...(c.secret ? { client_secret: c.secret } : {}),
 			token_endpoint_auth_method: c.authMethod,
+			...(c.jwks ? { jwks: c.jwks } : {}),
+			...(c.signingAlg ? { token_endpoint_auth_signing_alg: c.signingAlg } : {}),
+			...(c.subjectDn ? { tls_client_auth_subject_dn: c.subjectDn } : {}),
 			grant_types: ['client_credentials'],
 			response_types: [],
 			redirect_uris: [],
@@ -206,8 +219,33 @@ export async function createAuthServer(opts: {
 		})),
 		jwks: { keys: [jwk] },
 		scopes: ['openid', 'offline_access', ...KNOWN_SCOPES],
+		clientAuthMethods: [
+			'client_secret_basic',
+			'client_secret_post',
+			'client_secret_jwt',
+			'private_key_jwt',
+			'tls_client_auth',
+			'self_signed_tls_client_auth',
+		],
+		// Entra ID's rule for certificate credentials, for the clients that ask for it.
+		assertJwtClientAuthClaimsAndHeader: async (_ctx: KoaContextWithOIDC, _claims: unknown, header: Record<string, unknown>, client: { clientId: string }) => {
+			const expected = clients.find((c) => c.id === client.clientId)?.expectX5tS256;
+			if (expected !== undefined && header['x5t#S256'] !== expected) {
+				throw new errors.InvalidClientAuth('x5t#S256 header does not match the registered certificate');
+			}
+		},
 		features: {
 			devInteractions: { enabled: false },
+			// RFC 8705. On a plain HTTP sandbox there is never a certificate, and both methods fail as they should.
+			mTLS: {
+				enabled: true,
+				tlsClientAuth: true,
+				selfSignedTlsClientAuth: true,
+				getCertificate: (ctx: KoaContextWithOIDC) => peerCertificate(ctx.req.socket)?.toString(),
+				certificateAuthorized: (ctx: KoaContextWithOIDC) => (ctx.req.socket as TLSSocket).authorized === true,
+				certificateSubjectMatches: (ctx: KoaContextWithOIDC, property: string, expected: string) =>
+					property === 'tls_client_auth_subject_dn' && peerCertificate(ctx.req.socket)?.subject.replace(/\n/g, ',') === expected,
+			},
 			clientCredentials: { enabled: true },
 			resourceIndicators: {
 				enabled: true,
@@ -253,6 +291,14 @@ export async function createAuthServer(opts: {
 
 	// Count/record every token request that reached oidc-provider. Runs after oidc-provider's own
 	// error handler has set status and body, but before Koa writes the response.
+	// oidc-provider answers every client authentication failure with the same "invalid_client" words and
+	// says why only in the error's detail: kept per request, so tests can tell the reasons apart.
+	const errorDetails = new WeakMap<object, string>();
+	provider.on('grant.error', (...args: unknown[]) => {
+		const [ctx, error] = args as [object, { error_detail?: string }];
+		if (error?.error_detail) errorDetails.set(ctx, error.error_detail);
+	});
+
 	provider.use(async (ctx, next) => {
 		const at = Date.now();
 		await next();
@@ -276,6 +322,8 @@ export async function createAuthServer(opts: {
 			status: ctx.status,
 			headers: { ...ctx.headers },
 			body: form ? { ...form } : undefined,
+			clientCertificate: peerCertificate(ctx.req.socket)?.subject,
+			errorDetail: errorDetails.get(ctx),
 		});
 	});
 
@@ -285,6 +333,7 @@ export async function createAuthServer(opts: {
 		issuer,
 		tokenUrl: `${issuer}/token`,
 		jwksUri: `${issuer}/jwks`,
+		publicJwks: { keys: [{ kty: jwk.kty, n: jwk.n, e: jwk.e, kid: jwk.kid, alg: jwk.alg, use: jwk.use }] },
 		resource: RESOURCE,
 		handle(req, res) {
 			void (async () => {

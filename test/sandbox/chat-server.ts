@@ -18,9 +18,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import type { TLSSocket } from 'node:tls';
 
-import { readBody, sendFault } from './auth-server';
+import { peerCertificate, readBody, sendFault } from './auth-server';
 import { type SandboxState, UNKNOWN_CLIENT } from './state';
 
 export const API_PREFIX = '/v1';
@@ -272,9 +273,16 @@ export interface ChatServer {
 	handle(req: IncomingMessage, res: ServerResponse): void;
 }
 
-export function createChatServer(opts: { state: SandboxState; issuer: string; jwksUri: string; resource: string }): ChatServer {
-	const { state, issuer, jwksUri, resource } = opts;
-	const jwks = createRemoteJWKSet(new URL(jwksUri));
+export function createChatServer(opts: {
+	state: SandboxState;
+	issuer: string;
+	publicJwks: JSONWebKeySet;
+	resource: string;
+	/** Answer 403 to any request without a verified TLS client certificate (an mTLS gateway). */
+	requireClientCertificate?: boolean;
+}): ChatServer {
+	const { state, issuer, resource } = opts;
+	const jwks = createLocalJWKSet(opts.publicJwks);
 
 	async function verify(token: string | undefined, requiredScopes: string[]): Promise<{ ok: true; payload: JWTPayload } | { ok: false; reason: string }> {
 		if (!token) return { ok: false, reason: 'missing bearer token' };
@@ -320,9 +328,16 @@ export function createChatServer(opts: { state: SandboxState; issuer: string; jw
 		const token = bearerToken(req.headers.authorization);
 		const clientId = claimedClientId(token);
 		const kind = path === `${API_PREFIX}/chat/completions` ? 'chat' : path.startsWith(`${API_PREFIX}/models`) ? 'models' : 'other';
+		const clientCertificate = peerCertificate(req.socket)?.subject;
 		const record = (status: number | 'dropped' | 'hung', fault?: string) =>
-			state.record({ at, kind, method, path: url, clientId, status, headers: { ...req.headers }, body, ...(fault ? { fault } : {}) });
+			state.record({ at, kind, method, path: url, clientId, status, headers: { ...req.headers }, body, clientCertificate, ...(fault ? { fault } : {}) });
 		state.count(clientId, 'chatRequests');
+
+		if (opts.requireClientCertificate && (req.socket as TLSSocket).authorized !== true) {
+			record(403);
+			sendJson(res, 403, openAiError('This gateway requires a client certificate issued by its CA (mTLS)', 'invalid_request_error', 'client_certificate_required'));
+			return;
+		}
 
 		const fault = state.takeChatFault(path);
 		if (fault) {

@@ -11,6 +11,7 @@ declare module 'oidc-provider' {
 		status: number;
 		body: unknown;
 		headers: Record<string, string | string[] | undefined>;
+		req: IncomingMessage;
 		oidc?: {
 			route?: string;
 			client?: { clientId: string; scope?: string };
@@ -33,6 +34,7 @@ declare module 'oidc-provider' {
 	export const errors: {
 		InvalidTarget: new (description?: string) => Error;
 		InvalidScope: new (description: string, scope?: string) => Error;
+		InvalidClientAuth: new (description: string) => Error;
 		[name: string]: new (...args: never[]) => Error;
 	};
 }

@@ -7,6 +7,7 @@
  *   /               GET → same JSON as /__sandbox/info
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 import { AUTH_PREFIX, createAuthServer } from './auth-server';
@@ -35,6 +36,13 @@ export interface SandboxServerOptions extends Partial<SandboxConfig> {
 	port?: number;
 	/** Extra or replacement clients, merged over DEFAULT_CLIENTS by key. */
 	clients?: Record<string, SandboxClient>;
+	/**
+	 * Serve HTTPS with this server certificate, and ask every client for a certificate issued by
+	 * `caPem` (verified ones count as authorized; others still connect, for the methods to refuse).
+	 */
+	tls?: { keyPem: string; certPem: string; caPem: string };
+	/** With `tls`: the LLM API answers 403 without a verified client certificate. */
+	requireClientCertificateForApi?: boolean;
 }
 
 /** What a running sandbox tells its users; also the JSON line main.ts prints first. */
@@ -96,13 +104,16 @@ export async function startSandboxServer(opts: SandboxServerOptions = {}): Promi
 	});
 
 	let route: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-	const server: Server = createServer((req, res) => {
+	const handler = (req: IncomingMessage, res: ServerResponse) => {
 		if (!route) {
 			sendJson(res, 503, { error: 'temporarily_unavailable', error_description: 'sandbox starting' });
 			return;
 		}
 		route(req, res);
-	});
+	};
+	const server: Server = opts.tls
+		? createHttpsServer({ key: opts.tls.keyPem, cert: opts.tls.certPem, ca: opts.tls.caPem, requestCert: true, rejectUnauthorized: false }, handler)
+		: createServer(handler);
 
 	await new Promise<void>((resolve, reject) => {
 		server.once('error', reject);
@@ -112,7 +123,7 @@ export async function startSandboxServer(opts: SandboxServerOptions = {}): Promi
 		});
 	});
 	const { port } = server.address() as AddressInfo;
-	const origin = `http://127.0.0.1:${port}`;
+	const origin = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 
 	const close = async (): Promise<void> => {
 		await new Promise<void>((resolve) => {
@@ -124,7 +135,13 @@ export async function startSandboxServer(opts: SandboxServerOptions = {}): Promi
 	let info: SandboxInfo;
 	try {
 		const auth = await createAuthServer({ origin, clients: Object.values(clients), state });
-		const chat = createChatServer({ state, issuer: auth.issuer, jwksUri: auth.jwksUri, resource: auth.resource });
+		const chat = createChatServer({
+			state,
+			issuer: auth.issuer,
+			publicJwks: auth.publicJwks,
+			resource: auth.resource,
+			requireClientCertificate: opts.requireClientCertificateForApi,
+		});
 		info = {
 			origin,
 			baseUrl: `${origin}${API_PREFIX}`,

@@ -4,17 +4,31 @@
  * handlers and by the `/__sandbox/*` control endpoints.
  */
 
-export type ClientAuthMethod = 'client_secret_post' | 'client_secret_basic';
+export type ClientAuthMethod =
+	| 'client_secret_post'
+	| 'client_secret_basic'
+	| 'client_secret_jwt'
+	| 'private_key_jwt'
+	| 'tls_client_auth'
+	| 'self_signed_tls_client_auth';
 
 export interface SandboxClient {
 	/** OAuth2 client_id. */
 	id: string;
-	/** client_secret (plain; the sandbox is a test fixture). */
+	/** client_secret (plain; the sandbox is a test fixture); '' for clients that authenticate with a key or certificate. */
 	secret: string;
 	/** Registered token_endpoint_auth_method (oidc-provider accepts post and basic interchangeably for secret clients, see auth-server.ts). */
 	authMethod: ClientAuthMethod;
 	/** Scopes the client may obtain; default `llm.chat llm.models`. Also what it gets when it sends no `scope`. */
 	scope?: string;
+	/** private_key_jwt and self_signed_tls_client_auth: the client's public keys (JWKs; with `x5c` for self-signed certificates). */
+	jwks?: { keys: Array<Record<string, unknown>> };
+	/** token_endpoint_auth_signing_alg: the one JWS algorithm the client's assertions must use. */
+	signingAlg?: string;
+	/** tls_client_auth: the certificate subject registered for the client, e.g. "CN=n8n-mtls-client". */
+	subjectDn?: string;
+	/** Entra ID's rule: assertions must carry this `x5t#S256` (the registered certificate's thumbprint). */
+	expectX5tS256?: string;
 }
 
 /**
@@ -82,6 +96,10 @@ export interface RecordedRequest {
 	body?: unknown;
 	/** Set when an injected fault answered the request. */
 	fault?: string;
+	/** Subject of the TLS client certificate the request came with (HTTPS sandboxes). */
+	clientCertificate?: string;
+	/** Token errors: oidc-provider's reason (its error_detail), which the answer itself does not carry. */
+	errorDetail?: string;
 }
 
 export interface Stats {
