@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { boundedServerText } from '../nodes/shared/scrub';
 import { type ConfigIssue, configToCredentials, CREDENTIAL_TYPE, maskCredential, type N8nCredential } from './litellm-config';
 import { publicApiBase, upsertCredentials } from './n8n-api';
+import { serviceKeyOf, serviceKeyToCredentials, type ServiceKeyOptions } from './sap-service-key';
 
 export const EXIT = {
 	OK: 0,
@@ -25,7 +26,7 @@ export const EXIT = {
 const COMMAND = 'n8n-nodes-oauth2-llm';
 const DEFAULT_OUTPUT = 'n8n-credentials.json';
 
-export const HELP = `Usage: npx ${COMMAND} <litellm_config.json> [options]
+export const HELP = `Usage: npx ${COMMAND} <litellm_config.json | sap-service-key.json> [options]
 
 Turns every provider under "oauth2_providers" in a LiteLLM-style config file into an n8n
 "OAuth2 LLM Provider" credential (type ${CREDENTIAL_TYPE}), named after the provider.
@@ -51,12 +52,25 @@ Input:
                              basic_auth_encoding and expiry_buffer_seconds are always resolved now.
   -h, --help                 Show this help.
 
+SAP AI Core service key (the JSON of a service key, bare or as {"credentials": {…}}):
+      --deployment <id>      The AI Core deployment to call (required); the Base URL becomes
+                             {AI_API_URL}/v2/inference/deployments/<id>.
+      --resource-group <rg>  AI-Resource-Group header (default: default).
+      --api-version <v>      Adds ?api-version=<v> (Azure OpenAI models behind AI Core).
+      --name <name>          Credential name (default: SAP AI Core <identityzone>).
+  An x509 key (certificate + key) becomes a TLS Client Certificate credential on its certurl; a
+  secret key becomes HTTP Basic (raw) on its url. The token URL is {certurl or url}/oauth/token.
+
 Provider keys (snake_case): client_id, client_secret, token_url (required); scope, refresh_token
 (a refresh-token provider may go without client_secret), base_url or api_base,
-client_authentication ("body" | "header", or client_secret_post | client_secret_basic),
-basic_auth_encoding ("formEncoded" | "raw"), additional_token_parameters (or extra_token_params),
-headers, expiry_buffer_seconds. Any other key is an error. A value "os.environ/NAME" is read from
-environment variable NAME now (an unset variable is an error).
+client_authentication ("body" | "header" | "privateKeyJwt" | "clientSecretJwt" | "tlsClientAuth",
+or client_secret_post | client_secret_basic | private_key_jwt | client_secret_jwt |
+tls_client_auth), basic_auth_encoding ("formEncoded" | "raw"), additional_token_parameters (or
+extra_token_params), headers, allowed_origins, expiry_buffer_seconds, private_key,
+private_key_passphrase, certificate, ca_certificate (PEM; literal \\n accepted), jwt_algorithm,
+jwt_key_id, jwt_audience, jwt_certificate_chain, use_client_certificate_for_api. Any other key is an
+error. A value "os.environ/NAME" is read from environment variable NAME now (an unset variable is
+an error).
 
 The LLM API base URL of a provider comes from, in this order: its base_url / api_base; the api_base
 of the model_list entries whose litellm_params.model is "<provider>/..."; --base-url.
@@ -93,6 +107,7 @@ interface Args {
 	dryRun: boolean;
 	n8nUrl?: string;
 	apiKey?: string;
+	serviceKey: ServiceKeyOptions;
 }
 
 function parse(argv: string[], env: Io['env']): Args | 'help' {
@@ -109,6 +124,10 @@ function parse(argv: string[], env: Io['env']): Args | 'help' {
 				'dry-run': { type: 'boolean' },
 				'n8n-url': { type: 'string' },
 				'api-key': { type: 'string' },
+				deployment: { type: 'string' },
+				'resource-group': { type: 'string' },
+				'api-version': { type: 'string' },
+				name: { type: 'string' },
 				help: { type: 'boolean', short: 'h' },
 			},
 		});
@@ -144,7 +163,25 @@ function parse(argv: string[], env: Io['env']): Args | 'help' {
 		dryRun: values['dry-run'] === true,
 		n8nUrl,
 		apiKey,
+		serviceKey: { deployment: values.deployment, resourceGroup: values['resource-group'], apiVersion: values['api-version'], name: values.name },
 	};
+}
+
+/** A service key, or a litellm_config.json; options that belong to the other kind are reported, not ignored. */
+function convert(text: string, args: Args, env: Io['env']) {
+	let parsed: unknown;
+	try {
+		parsed = JSON.parse(text);
+	} catch {
+		parsed = undefined; // configToCredentials reports where
+	}
+	const serviceKey = serviceKeyOf(parsed);
+	if (serviceKey) return serviceKeyToCredentials(serviceKey, args.serviceKey);
+	const result = configToCredentials(text, env, { defaultBaseUrl: args.baseUrl, keepEnvReferences: args.keepEnvReferences });
+	const stray = Object.entries({ '--deployment': args.serviceKey.deployment, '--resource-group': args.serviceKey.resourceGroup, '--api-version': args.serviceKey.apiVersion, '--name': args.serviceKey.name })
+		.filter(([, value]) => value !== undefined)
+		.map(([option]) => ({ path: option, message: 'is only for an SAP AI Core service key; this file is a litellm_config.json' }));
+	return stray.length > 0 ? { ...result, credentials: [], issues: [...result.issues, ...stray] } : result;
 }
 
 /** Temp file in the same folder (so rename is atomic), fsync, rename; the temp file never outlives a failure. */
@@ -174,7 +211,9 @@ function formatIssue(issue: ConfigIssue): string {
 
 const ENV_EXPRESSION = /^=\{\{ \$env\.[A-Za-z_][A-Za-z0-9_]* \}\}$/;
 const holdsSecretsInClear = (credentials: N8nCredential[]) =>
-	credentials.some(({ data }) => [data.clientSecret, data.refreshToken].some((value) => value !== '' && !ENV_EXPRESSION.test(value)));
+	credentials.some(({ data }) =>
+		[data.clientSecret, data.refreshToken, data.privateKey, data.privateKeyPassphrase].some((value) => !!value && !ENV_EXPRESSION.test(value)),
+	);
 
 function isLoopback(url: URL): boolean {
 	return ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
@@ -203,7 +242,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
 		return EXIT.IO;
 	}
 
-	const result = configToCredentials(text, io.env, { defaultBaseUrl: args.baseUrl, keepEnvReferences: args.keepEnvReferences });
+	const result = convert(text, args, io.env);
 	for (const note of result.notes) io.stderr(`note: ${note}\n`);
 	if (result.issues.length > 0) {
 		const count = result.issues.length;
@@ -240,7 +279,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
 		const width = Math.max(...credentials.map(({ name }) => name.length));
 		for (const { name, id } of credentials) io.stdout(`  ${name.padEnd(width)}  (id ${id})\n`);
 		io.stdout(`Import them with: n8n import:credentials --input ${args.output}\n`);
-		if (holdsSecretsInClear(credentials)) io.stderr(`note: ${args.output} holds client secrets in clear text; delete it once imported.\n`);
+		if (holdsSecretsInClear(credentials)) io.stderr(`note: ${args.output} holds secrets (client secrets or private keys) in clear text; delete it once imported.\n`);
 	}
 	io.stderr(envNote);
 	if (args.n8nUrl === undefined) return EXIT.OK;

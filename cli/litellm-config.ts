@@ -60,6 +60,16 @@ export interface LlmProviderCredentialData {
 	/** Further origins, separated by commas; left out when there are none (an n8n with an older package version rejects unknown fields). */
 	allowedOrigins?: string;
 	expiryBufferSeconds: number;
+	// Issue 12's fields, likewise only when set.
+	privateKey?: string;
+	privateKeyPassphrase?: string;
+	certificate?: string;
+	jwtAlgorithm?: string;
+	jwtKeyId?: string;
+	jwtAudience?: string;
+	jwtCertificateChain?: boolean;
+	caCertificate?: string;
+	useClientCertificateForApi?: boolean;
 }
 
 /** One entry of the array that `n8n import:credentials --input <file>` reads. */
@@ -123,6 +133,15 @@ export const PROVIDER_KEYS: Readonly<Record<string, ProviderField>> = {
 	headers: 'headers',
 	allowed_origins: 'allowedOrigins',
 	expiry_buffer_seconds: 'expiryBufferSeconds',
+	private_key: 'privateKey',
+	private_key_passphrase: 'privateKeyPassphrase',
+	certificate: 'certificate',
+	jwt_algorithm: 'jwtAlgorithm',
+	jwt_key_id: 'jwtKeyId',
+	jwt_audience: 'jwtAudience',
+	jwt_certificate_chain: 'jwtCertificateChain',
+	ca_certificate: 'caCertificate',
+	use_client_certificate_for_api: 'useClientCertificateForApi',
 };
 
 /** The seed schema's `provider_name` (CrewAI fills it from the key): allowed when it repeats the key. */
@@ -142,11 +161,28 @@ const PREFERRED_KEY: Record<ProviderField, string> = {
 	headers: 'headers',
 	allowedOrigins: 'allowed_origins',
 	expiryBufferSeconds: 'expiry_buffer_seconds',
+	privateKey: 'private_key',
+	privateKeyPassphrase: 'private_key_passphrase',
+	certificate: 'certificate',
+	jwtAlgorithm: 'jwt_algorithm',
+	jwtKeyId: 'jwt_key_id',
+	jwtAudience: 'jwt_audience',
+	jwtCertificateChain: 'jwt_certificate_chain',
+	caCertificate: 'ca_certificate',
+	useClientCertificateForApi: 'use_client_certificate_for_api',
 };
 
 /** Names other tools use for the same values (RFC 7591 token_endpoint_auth_method, snake_case). */
 const VALUE_ALIASES: Partial<Record<ProviderField, Record<string, string>>> = {
-	clientAuthentication: { client_secret_post: 'body', client_secret_basic: 'header' },
+	clientAuthentication: {
+		client_secret_post: 'body',
+		client_secret_basic: 'header',
+		private_key_jwt: 'privateKeyJwt',
+		client_secret_jwt: 'clientSecretJwt',
+		tls_client_auth: 'tlsClientAuth',
+		// The client's side of RFC 8705 §2.2 is the same: a certificate on the connection.
+		self_signed_tls_client_auth: 'tlsClientAuth',
+	},
 	basicAuthEncoding: { form_encoded: 'formEncoded' },
 };
 
@@ -155,8 +191,30 @@ const VALUE_ALIASES: Partial<Record<ProviderField, Record<string, string>>> = {
  * neither an allowed option nor a number), and they are not secrets: resolved now even with
  * keepEnvReferences.
  */
-const RESOLVED_NOW_FIELDS: ReadonlySet<ProviderField> = new Set(['clientAuthentication', 'basicAuthEncoding', 'expiryBufferSeconds']);
-const SECRET_FIELDS: ReadonlySet<ProviderField> = new Set(['clientSecret', 'refreshToken']);
+const RESOLVED_NOW_FIELDS: ReadonlySet<ProviderField> = new Set([
+	'clientAuthentication',
+	'basicAuthEncoding',
+	'expiryBufferSeconds',
+	'jwtAlgorithm',
+	'jwtCertificateChain',
+	'useClientCertificateForApi',
+]);
+const SECRET_FIELDS: ReadonlySet<ProviderField> = new Set(['clientSecret', 'refreshToken', 'privateKey', 'privateKeyPassphrase']);
+/**
+ * The certificate fields, written only when set (an n8n with an older version of this package rejects
+ * unknown fields), as given: PEM text, or a boolean / option value.
+ */
+const CERTIFICATE_FIELDS = [
+	'privateKey',
+	'privateKeyPassphrase',
+	'certificate',
+	'jwtAlgorithm',
+	'jwtKeyId',
+	'jwtAudience',
+	'jwtCertificateChain',
+	'caCertificate',
+	'useClientCertificateForApi',
+] as const satisfies readonly ProviderField[];
 const JSON_FIELDS: ReadonlySet<ProviderField> = new Set(['headers', 'additionalTokenParameters']);
 
 /**
@@ -431,6 +489,7 @@ function jsonExpression(object: Record<string, unknown>): string {
 
 function credentialData(
 	config: ProviderConfig,
+	input: ProviderFieldsInput,
 	sources: Map<ProviderField, FieldSource>,
 	keepEnvReferences: boolean,
 	envReferences: Set<string>,
@@ -452,6 +511,17 @@ function credentialData(
 	// The Base URL's origin is always allowed; only the further ones are stored.
 	const furtherOrigins = config.allowedOrigins.filter((origin) => origin !== new URL(config.baseUrl).origin);
 	if (furtherOrigins.length > 0) data.allowedOrigins = furtherOrigins.join(',');
+	const written = data as unknown as Record<string, unknown>;
+	for (const field of CERTIFICATE_FIELDS) {
+		const value = input[field];
+		if (typeof value === 'boolean') {
+			if (value) written[field] = true;
+		} else if (value === 'true') {
+			written[field] = true;
+		} else if (typeof value === 'string' && value.trim() !== '' && value !== 'false') {
+			written[field] = value;
+		}
+	}
 	if (!keepEnvReferences) return data;
 	for (const [field, source] of sources) {
 		if (RESOLVED_NOW_FIELDS.has(field)) continue;
@@ -566,7 +636,7 @@ export function configToCredentials(
 			continue;
 		}
 		ids.set(id, name);
-		credentials.push({ id, name, type: CREDENTIAL_TYPE, data: credentialData(config, sources, keepEnvReferences, envReferences) });
+		credentials.push({ id, name, type: CREDENTIAL_TYPE, data: credentialData(config, input, sources, keepEnvReferences, envReferences) });
 	}
 
 	const scrubbed = issues.map((issue) => ({ ...issue, message: scrubText(issue.message, secrets) }));
@@ -624,6 +694,8 @@ export function maskCredential(credential: N8nCredential): N8nCredential {
 			tokenUrl: maskUrlQuery(credential.data.tokenUrl),
 			clientSecret: maskSecret(credential.data.clientSecret),
 			refreshToken: maskSecret(credential.data.refreshToken),
+			...(credential.data.privateKey === undefined ? {} : { privateKey: maskSecret(credential.data.privateKey) }),
+			...(credential.data.privateKeyPassphrase === undefined ? {} : { privateKeyPassphrase: maskSecret(credential.data.privateKeyPassphrase) }),
 			headers: maskJsonText(credential.data.headers, (name) => PUBLIC_HEADER_NAMES.has(name.toLowerCase())),
 			additionalTokenParameters: maskJsonText(credential.data.additionalTokenParameters, (name) => !SENSITIVE_NAME.test(name)),
 		},

@@ -469,7 +469,7 @@ describe('CLI', () => {
 	it('--help explains usage and the exit codes', async () => {
 		const result = await runCli(['--help'], { cwd: dir });
 		assert.equal(result.code, 0);
-		assert.match(result.stdout, /Usage: npx n8n-nodes-oauth2-llm <litellm_config\.json>/);
+		assert.match(result.stdout, /Usage: npx n8n-nodes-oauth2-llm <litellm_config\.json \| sap-service-key\.json>/);
 		for (const option of ['--output', '--n8n-url', '--api-key', '--dry-run', '--base-url', '--keep-env-references']) {
 			assert.ok(result.stdout.includes(option), option);
 		}
