@@ -286,7 +286,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
 
 	const base = publicApiBase(args.n8nUrl);
 	if (base.protocol === 'http:' && !isLoopback(base)) {
-		io.stderr(`note: ${base.host} is reached over plain HTTP; the client secrets travel unencrypted.\n`);
+		io.stderr(`note: ${base.host} is reached over plain HTTP; the secrets (client secrets, private keys) travel unencrypted.\n`);
 	}
 	const outcomes = await upsertCredentials(credentials, { n8nUrl: args.n8nUrl, apiKey: args.apiKey ?? '' });
 	io.stdout(`n8n public API at ${base.href}:\n`);

@@ -106,7 +106,8 @@ export async function upsertCredentials(credentials: N8nCredential[], options: N
 	const outcomes: UpsertOutcome[] = [];
 	for (const credential of credentials) {
 		const { id, name, type, data } = credential;
-		const secrets = [options.apiKey, data.clientSecret, data.refreshToken];
+		const keyBody = (data.privateKey ?? '').replace(/-----[^-]+-----|\\n|\s/g, '');
+		const secrets = [options.apiKey, data.clientSecret, data.refreshToken, data.privateKey, data.privateKeyPassphrase, keyBody];
 		try {
 			const created = await send('POST', 'credentials', { id, name, type, data });
 			const createRedirect = redirectFailure(created);

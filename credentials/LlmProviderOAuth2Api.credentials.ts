@@ -11,9 +11,22 @@ import type {
 
 import { OAuth2AuthenticationError, OAuth2Error } from '../nodes/shared/errors';
 import { n8nAtLeast } from '../nodes/shared/n8n-version';
-import { DEFAULT_EXPIRY_BUFFER_SECONDS, MAX_EXPIRY_BUFFER_SECONDS, parseProviderConfig } from '../nodes/shared/provider-config';
+import { secureContextFor } from '../nodes/shared/http';
+import { DEFAULT_EXPIRY_BUFFER_SECONDS, MAX_EXPIRY_BUFFER_SECONDS, parseProviderConfig, type ProviderConfig } from '../nodes/shared/provider-config';
 import { sharedTokenCache } from '../nodes/shared/token-cache';
 import type { AccessToken } from '../nodes/shared/token-policy';
+
+/**
+ * The credential's CA (and client certificate, when Use Client Certificate for API is on) for n8n's own
+ * HTTP Request node, as a TLS context: it adds the CA to Node's store instead of replacing it, and
+ * holds no PEM text that n8n could show. A node that brings its own certificates keeps them.
+ */
+function tlsOptionsFor(provider: ProviderConfig, requestOptions: IHttpRequestOptions): Partial<IHttpRequestOptions> {
+	if (!provider.apiTls) return {};
+	const own = (requestOptions.agentOptions ?? {}) as Record<string, unknown>;
+	if (own.ca !== undefined || own.cert !== undefined || own.pfx !== undefined || own.secureContext !== undefined) return {};
+	return { agentOptions: { ...own, secureContext: secureContextFor(provider.apiTls) } as IHttpRequestOptions['agentOptions'] };
+}
 
 /** Where a request made with this credential goes: n8n's HTTP Request node passes `uri`, declarative requests `url` + `baseURL`. */
 function requestOrigin(requestOptions: IHttpRequestOptions): string | undefined {
@@ -157,7 +170,8 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			type: 'string',
 			typeOptions: { password: true },
 			default: '',
-			required: true,
+			// Not `required`: a refresh-token credential goes without one, and n8n 2.41 would then refuse to
+			// create it (it checks required fields that have displayOptions). provider-config.ts says when it is needed.
 			displayOptions: { hide: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] } },
 		},
 		{
@@ -403,15 +417,19 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			throw error;
 		}
 		sentTokens.set(credentials, token.accessToken);
-		// A redirect from an allowed origin must not carry the token and Headers on: n8n's HTTP Request
-		// node follows redirects by default and keeps credential headers on cross-origin hops unless told not to.
-		return Object.assign(requestOptions, {
+		// A new object: n8n's HTTP Request node shows the options it got in the browser's console, and
+		// that copy must not carry the token (n8n redacts only what it knows).
+		return {
+			...requestOptions,
 			headers: { ...provider.headers, ...(requestOptions.headers ?? {}), Authorization: `Bearer ${token.accessToken}` },
+			// A redirect from an allowed origin must not carry the token and Headers on: n8n's HTTP Request
+			// node follows redirects by default and keeps credential headers on cross-origin hops unless told not to.
 			disableFollowRedirect: true,
 			followRedirect: false,
 			followAllRedirects: false,
 			maxRedirects: 0,
 			sendCredentialsOnCrossOriginRedirect: false,
-		});
+			...tlsOptionsFor(provider, requestOptions),
+		} as IHttpRequestOptions;
 	}
 }

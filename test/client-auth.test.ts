@@ -5,7 +5,11 @@
  * an mTLS LLM gateway, and the failures a user meets.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { constants, createHash, generateKeyPairSync, verify } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { inspect } from 'node:util';
@@ -15,7 +19,7 @@ import { testProviderCredential } from '../nodes/shared/credential';
 import { OAuth2AuthenticationError, OAuth2Error, OAuth2ValidationError } from '../nodes/shared/errors';
 import { parseProviderConfig, type ProviderConfig, type ProviderFieldsInput } from '../nodes/shared/provider-config';
 import { TokenCache } from '../nodes/shared/token-cache';
-import { requestToken } from '../nodes/shared/token-client';
+import { clientAssertionFor, requestToken } from '../nodes/shared/token-client';
 import { hostileServer } from './helpers/hostile-server';
 import { createTestPki, encryptedPem, selfSignedJwk, traditionalPem, type TestPki } from './helpers/pki';
 import { startSandboxServer, type SandboxServer } from './sandbox/server';
@@ -397,6 +401,65 @@ describe('validation names the field and never quotes it', () => {
 		assert.notEqual(cacheKey(one.tokenEndpoint), cacheKey(withCert.tokenEndpoint));
 		assert.notEqual(cacheKey(mtls.tokenEndpoint), cacheKey(mtlsOther.tokenEndpoint));
 		assert.equal(cacheKey(one.tokenEndpoint).includes(keyBody(pki.rsaClient.keyPem).slice(0, 20)), false);
+	});
+});
+
+describe('hostile and odd key material', () => {
+	it('legacy encrypted PKCS#1 (Proc-Type / DEK-Info) with its line breaks lost or turned into spaces', () => {
+		for (const cipher of ['aes-256-cbc', 'des-ede3-cbc']) {
+			const pem = pki.rsaClient.keyObject.export({ type: 'pkcs1', format: 'pem', cipher, passphrase: PASSPHRASE }).toString();
+			for (const variant of [pem.replace(/\n/g, ''), pem.replace(/\n/g, ' ')]) {
+				const config = parseProviderConfig({ baseUrl: 'https://a.example/v1', tokenUrl: 'https://a.example/t', clientId: 'c', clientAuthentication: 'privateKeyJwt', privateKey: variant, privateKeyPassphrase: PASSPHRASE });
+				assert.equal(config.tokenEndpoint.assertion?.algorithm, 'RS256');
+			}
+		}
+	});
+
+	it('an RSASSA-PSS key signs PS256 by default and refuses RS256', () => {
+		const { privateKey } = generateKeyPairSync('rsa-pss', { modulusLength: 2048 });
+		const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+		const fields = { baseUrl: 'https://a.example/v1', tokenUrl: 'https://a.example/t', clientId: 'c', clientAuthentication: 'privateKeyJwt', privateKey: pem };
+		const config = parseProviderConfig(fields);
+		assert.equal(config.tokenEndpoint.assertion?.algorithm, 'PS256');
+		const jwt = clientAssertionFor(config.tokenEndpoint, Date.now()) ?? '';
+		const [header, claims, signature] = jwt.split('.');
+		const valid = verify('sha256', Buffer.from(`${header}.${claims}`), { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, Buffer.from(signature, 'base64url'));
+		assert.equal(valid, true);
+		assert.throws(() => parseProviderConfig({ ...fields, jwtAlgorithm: 'RS256' }), /JWT Algorithm: RS256 does not fit the Private Key, which is an RSA-PSS key/);
+	});
+
+	it('a key, certificate or CA field far longer than any PEM is refused without being parsed', () => {
+		const huge = '-----BEGIN A-----'.repeat(5000);
+		assert.throws(
+			() => parseProviderConfig({ baseUrl: 'https://a.example/v1', tokenUrl: 'https://a.example/t', clientId: 'c', clientAuthentication: 'tlsClientAuth', privateKey: huge, certificate: huge, caCertificate: huge.repeat(13) }),
+			/Private Key: is longer than 64 KiB.*Certificate: is longer than 64 KiB.*CA Certificate: is longer than 1024 KiB/,
+		);
+	});
+
+	it("CA Certificate adds to the CAs Node was started with (NODE_EXTRA_CA_CERTS) instead of replacing them", async () => {
+		// The sandbox's CA comes only from NODE_EXTRA_CA_CERTS; the credential's CA Certificate holds an unrelated one.
+		const dir = mkdtempSync(path.join(os.tmpdir(), 'extra-ca-'));
+		const caFile = path.join(dir, 'ca.pem');
+		writeFileSync(caFile, pki.caPem);
+		const script = path.join(dir, 'fetch.ts');
+		const fields = { baseUrl: sandbox.info.baseUrl, tokenUrl: sandbox.info.tokenUrl, clientId: 'csjwt', clientSecret: CLIENT_SECRET_FOR_JWT, clientAuthentication: 'clientSecretJwt', caCertificate: pki.otherCaPem };
+		writeFileSync(
+			script,
+			`import { parseProviderConfig } from ${JSON.stringify(path.resolve(__dirname, '../nodes/shared/provider-config'))};\n` +
+				`import { requestToken } from ${JSON.stringify(path.resolve(__dirname, '../nodes/shared/token-client'))};\n` +
+				`const config = parseProviderConfig(${JSON.stringify(fields)});\n` +
+				`requestToken(config.tokenEndpoint, { providerName: 'x', wallNowMs: () => Date.now() }).then(() => console.log('token'), (e) => { console.log(e.message, e.hint); process.exitCode = 1; });\n`,
+		);
+		const result = await new Promise<{ code: number | null; out: string }>((resolve) => {
+			const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile }, stdio: ['ignore', 'pipe', 'pipe'] });
+			let out = '';
+			child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+			child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+			child.on('close', (code) => resolve({ code, out }));
+		});
+		rmSync(dir, { recursive: true, force: true });
+		assert.equal(result.code, 0, result.out);
+		assert.match(result.out, /^token/);
 	});
 });
 

@@ -19,6 +19,14 @@ export type JwtAlgorithm = Exclude<(typeof JWT_ALGORITHMS)[number], 'auto'>;
 
 /** NIST SP 800-131A, Entra ID and jose all refuse smaller RSA keys. */
 const MIN_RSA_BITS = 2048;
+/** A PEM key or certificate chain is a few KiB; a CA bundle may hold a few hundred certificates. Longer text is not read. */
+export const MAX_PEM_FIELD_CHARS = { privateKey: 64 * 1024, certificate: 64 * 1024, caCertificate: 1024 * 1024 } as const;
+
+function tooLong(field: keyof typeof MAX_PEM_FIELD_CHARS, text: string | undefined, issues: Issues): boolean {
+	if (text === undefined || text.length <= MAX_PEM_FIELD_CHARS[field]) return false;
+	issues.push({ field, message: `is longer than ${MAX_PEM_FIELD_CHARS[field] / 1024} KiB; paste only the PEM text it needs` });
+	return true;
+}
 
 export interface ClientKeyInput {
 	clientAuthentication: ClientAuthentication;
@@ -63,6 +71,7 @@ function isEncrypted(block: PemBlock): boolean {
 }
 
 function readPrivateKey(input: ClientKeyInput, issues: Issues): { pem: string; key: KeyObject } | undefined {
+	if (tooLong('privateKey', input.privateKey, issues)) return undefined;
 	const blocks = pemBlocks(input.privateKey ?? '');
 	const block = blocks.find((candidate) => KEY_LABELS.has(candidate.label));
 	if (!block) {
@@ -97,13 +106,17 @@ function readPrivateKey(input: ClientKeyInput, issues: Issues): { pem: string; k
 	}
 }
 
-function keyKind(key: KeyObject): { kind: 'rsa' | 'ec-p256' | 'other'; problem?: string } {
+type KeyKind = 'rsa' | 'rsa-pss' | 'ec-p256' | 'other';
+
+function keyKind(key: KeyObject): { kind: KeyKind; problem?: string } {
 	const details = key.asymmetricKeyDetails ?? {};
 	if (key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') {
 		const bits = details.modulusLength ?? 0;
+		// An RSASSA-PSS key (OID id-RSASSA-PSS) can only make PSS signatures.
+		const kind = key.asymmetricKeyType;
 		return bits < MIN_RSA_BITS
-			? { kind: 'rsa', problem: `is a ${bits}-bit RSA key; providers require at least ${MIN_RSA_BITS} bits: create a new key` }
-			: { kind: 'rsa' };
+			? { kind, problem: `is a ${bits}-bit RSA key; providers require at least ${MIN_RSA_BITS} bits: create a new key` }
+			: { kind };
 	}
 	if (key.asymmetricKeyType === 'ec') {
 		return details.namedCurve === 'prime256v1'
@@ -113,22 +126,25 @@ function keyKind(key: KeyObject): { kind: 'rsa' | 'ec-p256' | 'other'; problem?:
 	return { kind: 'other', problem: `is a ${key.asymmetricKeyType ?? 'unknown'} key; use an RSA (2048 bits or more) or an EC P-256 key` };
 }
 
-function chooseAlgorithm(input: ClientKeyInput, kind: 'rsa' | 'ec-p256' | 'other' | 'secret', issues: Issues): JwtAlgorithm | undefined {
+function chooseAlgorithm(input: ClientKeyInput, kind: KeyKind | 'secret', issues: Issues): JwtAlgorithm | undefined {
 	const wanted = input.jwtAlgorithm;
 	if (kind === 'secret') {
 		if (wanted === 'auto' || wanted === 'HS256') return 'HS256';
 		issues.push({ field: 'jwtAlgorithm', message: `${wanted} does not fit Client Secret JWT, which signs with the Client Secret: choose HS256` });
 		return undefined;
 	}
-	if (wanted === 'auto') return kind === 'ec-p256' ? 'ES256' : 'RS256';
-	const fits = kind === 'rsa' ? wanted === 'RS256' || wanted === 'PS256' : kind === 'ec-p256' ? wanted === 'ES256' : false;
+	if (wanted === 'auto') return kind === 'ec-p256' ? 'ES256' : kind === 'rsa-pss' ? 'PS256' : 'RS256';
+	const fits =
+		kind === 'rsa' ? wanted === 'RS256' || wanted === 'PS256' : kind === 'rsa-pss' ? wanted === 'PS256' : kind === 'ec-p256' ? wanted === 'ES256' : false;
 	if (!fits) {
 		issues.push({
 			field: 'jwtAlgorithm',
 			message:
 				wanted === 'HS256'
 					? 'HS256 signs with a client secret; for Private Key JWT choose RS256 or PS256 (RSA key) or ES256 (EC key)'
-					: `${wanted} does not fit the Private Key, which is ${kind === 'rsa' ? 'an RSA key: choose RS256 or PS256' : 'an EC P-256 key: choose ES256'}`,
+					: `${wanted} does not fit the Private Key, which is ${
+							kind === 'rsa' ? 'an RSA key: choose RS256 or PS256' : kind === 'rsa-pss' ? 'an RSA-PSS key: choose PS256' : 'an EC P-256 key: choose ES256'
+						}`,
 		});
 		return undefined;
 	}
@@ -136,11 +152,13 @@ function chooseAlgorithm(input: ClientKeyInput, kind: 'rsa' | 'ec-p256' | 'other
 }
 
 function readCertificates(text: string, field: 'certificate' | 'caCertificate', issues: Issues): { blocks: PemBlock[]; certificates: X509Certificate[] } | undefined {
-	const blocks = pemBlocks(text).filter((block) => block.label === 'CERTIFICATE');
+	if (tooLong(field, text, issues)) return undefined;
+	const all = pemBlocks(text);
+	const blocks = all.filter((block) => block.label === 'CERTIFICATE');
 	if (blocks.length === 0) {
 		issues.push({
 			field,
-			message: pemBlocks(text).some((block) => KEY_LABELS.has(block.label))
+			message: all.some((block) => KEY_LABELS.has(block.label))
 				? 'holds a private key, not a certificate; put the key in Private Key and paste the certificate (-----BEGIN CERTIFICATE-----) here'
 				: 'is not a PEM certificate; paste the whole text from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----',
 		});

@@ -8,11 +8,15 @@
  */
 import axios, { type AxiosResponse, type Method } from 'axios';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import * as tls from 'node:tls';
 
 import { currentEgressFilter, egressProtectionEnabled, type EgressFilter } from './egress';
+import { pemBlocks, pemText } from './pem';
 
 /** TLS beyond Node's defaults: CAs trusted in addition to the system's, and a client certificate (mTLS, RFC 8705). */
 export interface TlsMaterial {
@@ -129,19 +133,53 @@ function failureOf(error: unknown, request: HttpRequest, deadline: AbortSignal):
 
 type Lookup = ReturnType<EgressFilter['createSecureLookup']>;
 
-/** The CAs Node trusts by default (its bundle, NODE_EXTRA_CA_CERTS where Node reports them), which `ca` would otherwise replace. */
-function defaultCaPems(): string[] {
-	const getCACertificates = (tls as { getCACertificates?: (type: 'default') => string[] }).getCACertificates;
-	return typeof getCACertificates === 'function' ? getCACertificates('default') : [...tls.rootCertificates];
+/**
+ * Node 24 copies its whole store (bundle, NODE_EXTRA_CA_CERTS, --use-openssl-ca directories) when a CA
+ * is added to a context; Node 20 starts the copy from the bundle alone and drops NODE_EXTRA_CA_CERTS
+ * (test/client-auth.test.ts shows it on Node 20; Node 24 was checked by hand). There they are added back. `getCACertificates` arrived
+ * with the copying behaviour (Node 22.15 / 23.5), so its presence tells the two apart.
+ */
+function startupCasLostByAdding(): string[] {
+	if (typeof (tls as { getCACertificates?: unknown }).getCACertificates === 'function') return [];
+	const file = process.env.NODE_EXTRA_CA_CERTS;
+	let extra: string[] = [];
+	if (file) {
+		try {
+			extra = pemBlocks(readFileSync(file, 'utf8'))
+				.filter((block) => block.label === 'CERTIFICATE')
+				.map(pemText);
+		} catch {
+			// Node itself warned at startup about an unreadable file; nothing to add.
+		}
+	}
+	return [...tls.rootCertificates, ...extra];
 }
 
-function tlsOptions(material: TlsMaterial): tls.SecureContextOptions {
-	return {
-		...(material.caPems?.length ? { ca: [...defaultCaPems(), ...material.caPems] } : {}),
-		...(material.certificatePem && material.privateKeyPem
-			? { cert: material.certificatePem, key: material.privateKeyPem, passphrase: material.passphrase }
-			: {}),
-	};
+/** Keyed by a digest, not the key text: these maps outlive the request. */
+const materialId = (material: TlsMaterial) => createHash('sha256').update(JSON.stringify(material)).digest('base64url');
+const contexts = new Map<string, tls.SecureContext>();
+
+/**
+ * A TLS context with the client certificate and the extra CAs. The CAs are ADDED to the store Node
+ * starts with (its bundle, NODE_EXTRA_CA_CERTS, and n8n Docker's --use-openssl-ca directory): a `ca`
+ * option would replace it. Also handed to n8n's own HTTP Request node (the credential's authenticate).
+ */
+export function secureContextFor(material: TlsMaterial): tls.SecureContext {
+	const id = materialId(material);
+	let context = contexts.get(id);
+	if (!context) {
+		context = tls.createSecureContext(
+			material.certificatePem && material.privateKeyPem
+				? { cert: material.certificatePem, key: material.privateKeyPem, passphrase: material.passphrase }
+				: {},
+		);
+		const native = (context as unknown as { context: { addCACert(pem: string): void } }).context;
+		const extra = material.caPems ?? [];
+		for (const pem of extra.length > 0 ? [...startupCasLostByAdding(), ...extra] : []) native.addCACert(pem);
+		contexts.set(id, context);
+		if (contexts.size > MAX_TLS_AGENTS) contexts.delete(contexts.keys().next().value as string);
+	}
+	return context;
 }
 
 interface Agents {
@@ -153,8 +191,15 @@ interface Agents {
 // certificate, which cost a handshake each) are reused, and every new connection's DNS answer is checked.
 const agentsByFilter = new WeakMap<EgressFilter, Map<string, Agents>>();
 const agentsWithoutFilter = new Map<string, Agents>();
-/** Credentials with their own TLS material, per filter; the oldest agents are closed beyond this. */
+/** Credentials with their own TLS material, per filter; the least recently used agents retire beyond this. */
 const MAX_TLS_AGENTS = 64;
+
+/** No new requests, no kept connections; requests still running on it finish (destroy() would cut them off). */
+function retire(agent: HttpAgent | HttpsAgent | undefined): void {
+	if (!agent) return;
+	agent.maxFreeSockets = 0;
+	for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+}
 
 function agentsFor(filter: EgressFilter | undefined, material: TlsMaterial | undefined): Agents {
 	const filtered = !!filter && !proxied();
@@ -164,22 +209,25 @@ function agentsFor(filter: EgressFilter | undefined, material: TlsMaterial | und
 		byMaterial = new Map();
 		if (filter) agentsByFilter.set(filter, byMaterial);
 	}
-	// Keyed by a digest, not the key text: the map outlives the request.
-	const id = material ? createHash('sha256').update(JSON.stringify([material, filtered])).digest('base64url') : `plain:${filtered}`;
+	const id = `${material ? materialId(material) : 'plain'}:${filtered}`;
 	let agents = byMaterial.get(id);
-	if (!agents) {
-		const lookup: Lookup | undefined = filtered ? filter.createSecureLookup() : undefined;
-		agents = {
-			httpAgent: new HttpAgent({ keepAlive: true, ...(lookup ? { lookup } : {}) }),
-			httpsAgent: new HttpsAgent({ keepAlive: true, ...(lookup ? { lookup } : {}), ...(material ? tlsOptions(material) : {}) }),
-		};
+	if (agents) {
+		// Most recently used last: eviction takes the idlest.
+		byMaterial.delete(id);
 		byMaterial.set(id, agents);
-		if (byMaterial.size > MAX_TLS_AGENTS) {
-			const [oldestId, oldest] = byMaterial.entries().next().value as [string, Agents];
-			byMaterial.delete(oldestId);
-			oldest.httpAgent?.destroy();
-			oldest.httpsAgent?.destroy();
-		}
+		return agents;
+	}
+	const lookup: Lookup | undefined = filtered ? filter.createSecureLookup() : undefined;
+	agents = {
+		httpAgent: new HttpAgent({ keepAlive: true, ...(lookup ? { lookup } : {}) }),
+		httpsAgent: new HttpsAgent({ keepAlive: true, ...(lookup ? { lookup } : {}), ...(material ? { secureContext: secureContextFor(material) } : {}) }),
+	};
+	byMaterial.set(id, agents);
+	if (byMaterial.size > MAX_TLS_AGENTS) {
+		const [oldestId, oldest] = byMaterial.entries().next().value as [string, Agents];
+		byMaterial.delete(oldestId);
+		retire(oldest.httpAgent);
+		retire(oldest.httpsAgent);
 	}
 	return agents;
 }
@@ -187,44 +235,152 @@ function agentsFor(filter: EgressFilter | undefined, material: TlsMaterial | und
 /** A proxy from the environment: its own (often private) address must not meet the DNS filter. */
 const proxied = () => ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => !!process.env[name]);
 
-export async function exchange(request: HttpRequest): Promise<HttpAnswer> {
+interface Prepared {
+	deadlineMs: number;
+	maxResponseBytes: number;
+	deadline: AbortSignal;
+	signal: AbortSignal;
+	filter: EgressFilter | undefined;
+}
+
+/** The limits of one request, and n8n's SSRF verdict on its URL; throws TransportFailure('blocked'). */
+async function prepare(request: HttpRequest): Promise<Prepared> {
 	const filter = currentEgressFilter();
 	const deadlineMs = Math.max(1, Math.floor(Number.isFinite(request.deadlineMs) ? request.deadlineMs : 60_000));
 	const maxResponseBytes = Number.isFinite(request.maxResponseBytes) && request.maxResponseBytes > 0 ? request.maxResponseBytes : 1024 * 1024;
 	const deadline = AbortSignal.timeout(deadlineMs);
 	const signal = request.signal ? AbortSignal.any([request.signal, deadline]) : deadline;
+	if (!filter && egressProtectionEnabled()) {
+		// Fail closed: the protection is on, and this n8n did not hand over its filter.
+		throw new TransportFailure('blocked', "n8n's SSRF protection is on, but its filter is not available to this package");
+	}
+	if (filter) {
+		// n8n's SSRF protection: the URL first (IP literals, host names), then every DNS answer (rebinding).
+		const verdict = await filter.validateUrl(request.url);
+		if (!verdict.ok) throw new TransportFailure('blocked', `n8n's SSRF protection blocked it: ${verdict.error.message.slice(0, 200)}`);
+	}
+	return { deadlineMs, maxResponseBytes, deadline, signal, filter };
+}
+
+function axiosConfig(request: HttpRequest, prepared: Prepared) {
+	return {
+		method: request.method,
+		url: request.url,
+		data: request.body,
+		headers: request.headers,
+		// The socket idle timeout; `deadline` bounds the whole exchange.
+		timeout: prepared.deadlineMs,
+		signal: prepared.signal,
+		maxRedirects: 0,
+		maxBodyLength: Infinity,
+		validateStatus: () => true,
+		...agentsFor(prepared.filter, request.tls),
+	};
+}
+
+export async function exchange(request: HttpRequest): Promise<HttpAnswer> {
+	let prepared: Prepared | undefined;
 	let response: AxiosResponse<string>;
 	try {
-		if (!filter && egressProtectionEnabled()) {
-			// Fail closed: the protection is on, and this n8n did not hand over its filter.
-			throw new TransportFailure('blocked', "n8n's SSRF protection is on, but its filter is not available to this package");
-		}
-		if (filter) {
-			// n8n's SSRF protection: the URL first (IP literals, host names), then every DNS answer (rebinding).
-			const verdict = await filter.validateUrl(request.url);
-			if (!verdict.ok) throw new TransportFailure('blocked', `n8n's SSRF protection blocked it: ${verdict.error.message.slice(0, 200)}`);
-		}
+		prepared = await prepare(request);
 		response = await axios.request<string>({
-			method: request.method,
-			url: request.url,
-			data: request.body,
-			headers: request.headers,
-			// The socket idle timeout; `deadline` bounds the whole exchange.
-			timeout: deadlineMs,
-			signal,
-			maxRedirects: 0,
-			maxContentLength: maxResponseBytes,
-			maxBodyLength: Infinity,
+			...axiosConfig(request, prepared),
+			maxContentLength: prepared.maxResponseBytes,
 			responseType: 'text',
 			transformResponse: (data: unknown) => data,
-			validateStatus: () => true,
-			...agentsFor(filter, request.tls),
 		});
 	} catch (error) {
-		if (error instanceof TransportFailure) throw error;
-		throw failureOf(error, { ...request, deadlineMs, maxResponseBytes }, deadline);
+		if (error instanceof TransportFailure || !prepared) throw error;
+		throw failureOf(error, { ...request, deadlineMs: prepared.deadlineMs, maxResponseBytes: prepared.maxResponseBytes }, prepared.deadline);
 	}
 	return { status: response.status, headers: response.headers as Record<string, unknown>, bodyText: String(response.data ?? '') };
+}
+
+/** An answer read as it arrives (a server-sent event stream). */
+export interface StreamingAnswer {
+	status: number;
+	headers: Record<string, unknown>;
+	/** Not 2xx: the whole body (bounded), as exchange() would have read it; `chunks` is then empty. */
+	bodyText?: string;
+	/** The body's text as it arrives; throws TransportFailure (deadline, idle, too large, aborted, network). */
+	chunks: AsyncGenerator<string, void, undefined>;
+	/** Stops reading and closes the connection (a consumer that leaves early). */
+	close(): void;
+}
+
+/** The largest error body read from a streaming endpoint: error answers are small. */
+const MAX_STREAM_ERROR_BYTES = 1024 * 1024;
+
+/**
+ * Like exchange(), but a 2xx body is handed over piece by piece. `maxResponseBytes` counts the whole
+ * stream after decompression; `idleTimeoutMs` bounds the wait for each next piece, `deadlineMs` the
+ * whole stream.
+ */
+export async function openStream(request: HttpRequest & { idleTimeoutMs: number }): Promise<StreamingAnswer> {
+	let prepared: Prepared | undefined;
+	let response: AxiosResponse<Readable>;
+	try {
+		prepared = await prepare(request);
+		response = await axios.request<Readable>({ ...axiosConfig(request, prepared), responseType: 'stream' });
+	} catch (error) {
+		if (error instanceof TransportFailure || !prepared) throw error;
+		throw failureOf(error, { ...request, deadlineMs: prepared.deadlineMs, maxResponseBytes: prepared.maxResponseBytes }, prepared.deadline);
+	}
+	const { signal, deadline, maxResponseBytes } = prepared;
+	const deadlineMs = prepared.deadlineMs;
+	const body = response.data;
+	const headers = response.headers as Record<string, unknown>;
+	const idleMs = Math.max(1, Math.min(deadlineMs, request.idleTimeoutMs));
+	const failure = (error: unknown): TransportFailure => {
+		if (error instanceof TransportFailure) return error;
+		if (request.signal?.aborted) return new TransportFailure('aborted', 'The execution was cancelled');
+		if (deadline.aborted) return new TransportFailure('deadline', `the stream did not end within ${deadlineMs} ms`);
+		return failureOf(error, { ...request, deadlineMs, maxResponseBytes }, deadline);
+	};
+
+	async function* read(limit: number): AsyncGenerator<string, void, undefined> {
+		const decoder = new StringDecoder('utf8');
+		let received = 0;
+		let idle: NodeJS.Timeout | undefined;
+		const stop = (reason: TransportFailure) => body.destroy(reason);
+		const onAbort = () => stop(failure(undefined));
+		const arm = () => {
+			clearTimeout(idle);
+			idle = setTimeout(() => stop(new TransportFailure('deadline', `the stream sent nothing for ${idleMs} ms`)), idleMs);
+		};
+		if (signal.aborted) onAbort();
+		signal.addEventListener('abort', onAbort);
+		arm();
+		try {
+			for await (const piece of body as AsyncIterable<Buffer>) {
+				arm();
+				received += piece.length;
+				if (received > limit) throw new TransportFailure('too-large', `the answer is larger than ${limit} bytes`);
+				const text = decoder.write(piece);
+				if (text !== '') yield text;
+			}
+			const rest = decoder.end();
+			if (rest !== '') yield rest;
+		} catch (error) {
+			throw failure(error);
+		} finally {
+			clearTimeout(idle);
+			signal.removeEventListener('abort', onAbort);
+			body.destroy();
+		}
+	}
+
+	if (response.status < 200 || response.status >= 300) {
+		let bodyText = '';
+		try {
+			for await (const text of read(Math.min(maxResponseBytes, MAX_STREAM_ERROR_BYTES))) bodyText += text;
+		} catch (error) {
+			// An error answer too large to read whole is still an error answer: its start says enough.
+			if (!(error instanceof TransportFailure && error.kind === 'too-large')) throw error;
+		}
+		return { status: response.status, headers, bodyText, chunks: (async function* () {})(), close: () => undefined };
+	}
+	return { status: response.status, headers, chunks: read(maxResponseBytes), close: () => body.destroy() };
 }
 
 /** Where a 3xx answer points, or "elsewhere"; the caller scrubs it (a Location can carry a code or token). */

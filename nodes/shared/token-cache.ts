@@ -103,6 +103,7 @@ function computeCacheKey(config: TokenEndpointConfig): string {
 				// A different key, certificate or assertion shape may get a different token (or none).
 				digest(config.privateKeyPem ?? config.tls?.privateKeyPem),
 				digest(config.tls?.certificatePem),
+				digest(config.tls?.caPems?.join('')),
 				config.assertion ? [config.assertion.algorithm, config.assertion.audience, config.assertion.keyId ?? '', config.assertion.x5tS256 ?? '', !!config.assertion.x5c] : [],
 			]),
 		)

@@ -297,7 +297,16 @@ function transportHint(failure: TransportFailure): string | undefined {
 
 /** One POST to the token endpoint. Throws OAuth2AuthenticationError (retryable or not), never a raw axios error. */
 export async function requestToken(config: TokenEndpointConfig, options: TokenRequestOptions): Promise<IssuedToken> {
-	const assertion = clientAssertionFor(config, options.wallNowMs());
+	let assertion: string | undefined;
+	try {
+		assertion = clientAssertionFor(config, options.wallNowMs());
+	} catch (error) {
+		// OpenSSL's words ("unsupported padding mode"…) name no key material; the key itself is the suspect.
+		throw new OAuth2AuthenticationError(`Could not sign the client assertion for ${options.providerName}: ${String((error as Error)?.message ?? error).slice(0, 200)}`, {
+			providerName: options.providerName,
+			hint: 'Check that Private Key and JWT Algorithm fit each other (RSA: RS256 or PS256; RSA-PSS: PS256; EC P-256: ES256).',
+		});
+	}
 	const request = buildTokenRequest(config, options.refreshToken, assertion);
 	const secrets = [...secretsOf(config), options.refreshToken, assertion];
 	const timeoutMs = options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;

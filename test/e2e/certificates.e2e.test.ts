@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { manualExampleWorkflow } from '../../examples/workflows';
+import { httpRequestWorkflow, manualExampleWorkflow } from '../../examples/workflows';
 import { N8nInstance, type ExecuteResult } from '../harness/n8n';
 import { createTestPki, encryptedPem, type TestPki } from '../helpers/pki';
 import { startSandboxServer, type SandboxServer } from '../sandbox/server';
@@ -131,6 +131,17 @@ describe('certificate-based client authentication in a real n8n 2.41', () => {
 			}
 		});
 	}
+
+	it("n8n's HTTP Request node with the tls_client_auth credential: the private CA is trusted and the client certificate reaches the LLM API", { timeout: RUN_TIMEOUT_MS }, async () => {
+		const question = 'Hello over mTLS from the HTTP Request node';
+		const id = await n8n.importWorkflow({ id: 'e2eCertHttpReq01', ...httpRequestWorkflow(sandbox.info.baseUrl, question, MTLS_CREDENTIAL) });
+		const result = await n8n.execute(id, { timeoutMs: RUN_TIMEOUT_MS });
+		assert.equal(result.status, 'success', explain(result));
+		const item = result.runData?.['HTTP Request']?.[0]?.data?.main?.[0]?.[0];
+		assert.equal(item?.json?.choices?.[0]?.message?.content, `Echo from sandbox-echo: ${question}`, explain(result));
+		const chat = sandbox.state.requests().filter((request) => request.kind === 'chat').pop();
+		assert.equal(chat?.clientCertificate, pki.ecClient.subject, 'the HTTP Request node presented the client certificate');
+	});
 
 	it("the credential dialog's Test (REST API) for both stored credentials: OK; an unsaved one with an unknown key: Error naming Private Key", { timeout: RUN_TIMEOUT_MS }, async () => {
 		await n8n.start({ timeoutMs: 150_000 });
