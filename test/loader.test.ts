@@ -25,7 +25,7 @@ describe('loading the built package', () => {
 	it('without @n8n/ai-node-sdk (n8n 1.x): every file loads, the Chat Model is hidden and says it needs n8n 2.x', () => {
 		const report = load(true);
 		assert.deepEqual(report.failed, []);
-		assert.deepEqual(report.loaded.map((entry) => entry.name).sort(), ['llmProviderOAuth2Api', 'oAuth2LlmChat', 'oAuth2LlmChatModel']);
+		assert.deepEqual(report.loaded.map((entry) => entry.name).sort(), ['llmProviderOAuth2Api', 'oAuth2LlmChat', 'oAuth2LlmChatModel', 'oAuth2LlmEmbeddings']);
 		const model = report.loaded.find((entry) => entry.name === 'oAuth2LlmChatModel')!;
 		assert.equal(model.hidden, true);
 		assert.match(String(model.description), /Needs n8n 2\.x/);

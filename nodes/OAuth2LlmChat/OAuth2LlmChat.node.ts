@@ -1,14 +1,16 @@
 import { NodeConnectionTypes } from 'n8n-workflow';
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription, NodeApiError, NodeOperationError } from 'n8n-workflow';
 
-import { createChatCompletion } from '../shared/chat-client';
+import { createChatCompletion, streamChatCompletion, type LlmCallOptions } from '../shared/chat-client';
 import { mapWithConcurrency } from '../shared/concurrency';
 import { n8nAtLeast } from '../shared/n8n-version';
 import { knownSecrets, loadProvider } from '../shared/credential';
 import { sharedNodeMethods } from '../shared/node-methods';
 import { toNodeError } from '../shared/n8n-errors';
 import { perItemParameter } from '../shared/parameters';
+import { StreamedAnswer, type ChatCompletionResponse } from '../shared/openai-wire';
 import type { ProviderConfig } from '../shared/provider-config';
+import { imageParts, imagePropertyNames } from './images';
 import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY, chatProperties } from './description';
 import { buildChatRequest, type ChatOptions, type ChatParameters } from './request';
 import { toOutputJson } from './response';
@@ -85,25 +87,53 @@ export class OAuth2LlmChat implements INodeType {
 		const jsonOutputOf = perItemParameter(this, 'jsonOutput', false);
 		const simplifyOf = perItemParameter(this, 'simplify', true);
 
+		// Where n8n streams this execution (a Webhook in Streaming mode, a Chat Trigger), the answer goes
+		// out as it arrives: begin, the text in pieces, end, per item (metadata.itemIndex tells them apart).
+		const streamingHere = typeof this.isStreaming === 'function' && this.isStreaming();
+		const send = async (type: 'begin' | 'item' | 'end' | 'error', itemIndex: number, content?: string) => {
+			// Typed as void, but n8n 2.41 returns the hook's promise: wait for it to keep the order.
+			await (this.sendChunk(type, itemIndex, content) as unknown as Promise<void> | undefined);
+		};
+		const streamed = async (request: Record<string, unknown>, itemIndex: number, call: LlmCallOptions): Promise<ChatCompletionResponse> => {
+			const answer = new StreamedAnswer();
+			await send('begin', itemIndex);
+			try {
+				for await (const delta of streamChatCompletion(request, call)) {
+					answer.add(delta);
+					if (delta.kind === 'text') await send('item', itemIndex, delta.text);
+				}
+			} catch (error) {
+				const nodeError = toNodeError(node, error, itemIndex, knownSecrets(provider));
+				await send('error', itemIndex, nodeError.message);
+				throw nodeError;
+			}
+			await send('end', itemIndex);
+			return answer.toCompletion();
+		};
+
 		const runItem = async (itemIndex: number): Promise<INodeExecutionData> => {
 			try {
 				const options = optionsOf(itemIndex);
+				const imageNames = imagePropertyNames(options.imageBinaryProperties);
 				const parameters: ChatParameters = {
 					model: modelOf(itemIndex),
 					messages: messagesOf(itemIndex) ?? [],
 					jsonOutput: jsonOutputOf(itemIndex),
 					options,
+					images: imageNames.length > 0 ? await imageParts(this, itemIndex, imageNames) : undefined,
 				};
 				const simplify = simplifyOf(itemIndex);
-				const request = buildChatRequest(parameters);
-				const response = await createChatCompletion(request, {
+				const stream = streamingHere && options.streaming !== false;
+				const request = buildChatRequest(parameters, stream ? { includeUsage: true } : undefined);
+				const call: LlmCallOptions = {
 					provider,
 					timeoutMs: options.timeout,
 					maxRetries: options.maxRetries,
 					maxResponseSizeMb: options.maxResponseSizeMb,
 					signal,
 					logger: this.logger,
-				});
+				};
+				const response = stream ? await streamed(request, itemIndex, call) : await createChatCompletion(request, call);
 				const json: IDataObject = toOutputJson(response, {
 					simplify,
 					jsonOutput: parameters.jsonOutput,

@@ -1,13 +1,17 @@
 /**
- * One input item's parameters → one OpenAI-compatible chat completion request. Pure.
+ * One input item's parameters → one OpenAI-compatible chat completion request. Pure: the images of
+ * the item are read by images.ts and handed in.
  */
 import { ParameterError } from '../shared/errors';
+import { chatCompletionBody, type OpenAiContentPart, type OpenAiMessage, type ReasoningEffort } from '../shared/openai-wire';
 
 export const CHAT_ROLES = ['system', 'user', 'assistant'] as const;
 
 export interface ChatOptions {
 	temperature?: number;
 	maxTokens?: number;
+	maxCompletionTokens?: number;
+	reasoningEffort?: ReasoningEffort;
 	topP?: number;
 	frequencyPenalty?: number;
 	presencePenalty?: number;
@@ -16,6 +20,8 @@ export interface ChatOptions {
 	maxRetries?: number;
 	maxResponseSizeMb?: number;
 	concurrency?: number;
+	streaming?: boolean;
+	imageBinaryProperties?: string;
 }
 
 export interface ChatParameters {
@@ -23,6 +29,43 @@ export interface ChatParameters {
 	messages: Array<{ role?: unknown; content?: unknown }>;
 	jsonOutput: boolean;
 	options: ChatOptions;
+	/** The item's images (Image Binary Properties), as data-URL parts for the last user message. */
+	images?: OpenAiContentPart[];
+}
+
+/**
+ * A content given as OpenAI content parts: a JSON array (typed, or from an expression) of
+ * `{"type": "text", "text": …}` and `{"type": "image_url", "image_url": {"url": …}}`. Undefined when
+ * the content is plain text (a text that merely starts with "[" stays text).
+ */
+function contentParts(content: unknown, index: number): OpenAiContentPart[] | undefined {
+	let value = content;
+	if (typeof content === 'string') {
+		const trimmed = content.trim();
+		if (!trimmed.startsWith('[') || !trimmed.endsWith(']')) return undefined;
+		try {
+			value = JSON.parse(trimmed) as unknown;
+		} catch {
+			return undefined;
+		}
+	}
+	if (!Array.isArray(value) || value.length === 0) return undefined;
+	const looksLikeParts = value.every((part) => part && typeof part === 'object' && typeof (part as { type?: unknown }).type === 'string');
+	if (!looksLikeParts) return undefined;
+	return value.map((raw: { type: string; text?: unknown; image_url?: unknown }, partIndex) => {
+		if (raw.type === 'text' && typeof raw.text === 'string') return { type: 'text', text: raw.text };
+		if (raw.type === 'image_url') {
+			const image = raw.image_url;
+			const url = typeof image === 'string' ? image : (image as { url?: unknown } | null)?.url;
+			const detail = typeof image === 'object' && image !== null ? (image as { detail?: unknown }).detail : undefined;
+			if (typeof url === 'string' && /^(data:image\/|https?:\/\/)/i.test(url)) {
+				return { type: 'image_url', image_url: { url, ...(typeof detail === 'string' ? { detail } : {}) } };
+			}
+		}
+		throw new ParameterError('messages', `Message ${index + 1} is a list of content parts, and part ${partIndex + 1} is not a text or image part`, {
+			hint: 'Write parts as {"type": "text", "text": "…"} or {"type": "image_url", "image_url": {"url": "data:image/png;base64,…" or "https://…"}}.',
+		});
+	});
 }
 
 function contentText(content: unknown): string {
@@ -53,7 +96,46 @@ export function parseStop(stop: string | undefined): string | string[] | undefin
 	return parsed as string[];
 }
 
-export function buildChatRequest(parameters: ChatParameters): Record<string, unknown> {
+function toMessages(parameters: ChatParameters): OpenAiMessage[] {
+	const messages = parameters.messages.map((message, index): OpenAiMessage => {
+		const role = message.role ?? 'user';
+		if (typeof role !== 'string' || !(CHAT_ROLES as readonly string[]).includes(role)) {
+			throw new ParameterError('messages', `Message ${index + 1} has the role "${String(role)}"`, {
+				hint: `Use one of: ${CHAT_ROLES.join(', ')}.`,
+			});
+		}
+		const parts = contentParts(message.content, index);
+		if (parts !== undefined) {
+			if (role === 'assistant') {
+				throw new ParameterError('messages', `Message ${index + 1} (assistant) is a list of content parts`, {
+					hint: 'Only system and user messages take content parts; write an earlier answer as text.',
+				});
+			}
+			return { role: role as 'system' | 'user', content: parts };
+		}
+		const content = contentText(message.content);
+		if (content.trim() === '') {
+			throw new ParameterError('messages', `Message ${index + 1} (${role}) is empty`, {
+				hint: 'Type its content, or check that the expression in it resolves for this item.',
+			});
+		}
+		return { role: role as 'system' | 'user' | 'assistant', content } as OpenAiMessage;
+	});
+	const images = parameters.images ?? [];
+	if (images.length === 0) return messages;
+	const last = messages.map((message) => message.role).lastIndexOf('user');
+	if (last === -1) {
+		throw new ParameterError('options.imageBinaryProperties', 'Image Binary Properties needs a user message to attach the images to', {
+			hint: 'Add a message with the role User.',
+		});
+	}
+	const target = messages[last] as Extract<OpenAiMessage, { role: 'user' }>;
+	const before: OpenAiContentPart[] = typeof target.content === 'string' ? [{ type: 'text', text: target.content }] : target.content;
+	messages[last] = { ...target, content: [...before, ...images] };
+	return messages;
+}
+
+export function buildChatRequest(parameters: ChatParameters, stream?: { includeUsage: boolean }): Record<string, unknown> {
 	const model = typeof parameters.model === 'string' ? parameters.model.trim() : '';
 	if (!model) {
 		throw new ParameterError('model', 'No model is set', {
@@ -63,31 +145,21 @@ export function buildChatRequest(parameters: ChatParameters): Record<string, unk
 	if (parameters.messages.length === 0) {
 		throw new ParameterError('messages', 'There are no messages to send', { hint: 'Add at least one message under Messages.' });
 	}
-	const messages = parameters.messages.map((message, index) => {
-		const role = message.role ?? 'user';
-		if (typeof role !== 'string' || !(CHAT_ROLES as readonly string[]).includes(role)) {
-			throw new ParameterError('messages', `Message ${index + 1} has the role "${String(role)}"`, {
-				hint: `Use one of: ${CHAT_ROLES.join(', ')}.`,
-			});
-		}
-		const content = contentText(message.content);
-		if (content.trim() === '') {
-			throw new ParameterError('messages', `Message ${index + 1} (${role}) is empty`, {
-				hint: 'Type its content, or check that the expression in it resolves for this item.',
-			});
-		}
-		return { role, content };
-	});
-
 	const { options } = parameters;
-	const request: Record<string, unknown> = { model, messages };
-	if (options.temperature !== undefined) request.temperature = options.temperature;
-	if (options.maxTokens !== undefined) request.max_tokens = options.maxTokens;
-	if (options.topP !== undefined) request.top_p = options.topP;
-	if (options.frequencyPenalty !== undefined) request.frequency_penalty = options.frequencyPenalty;
-	if (options.presencePenalty !== undefined) request.presence_penalty = options.presencePenalty;
-	const stop = parseStop(options.stop);
-	if (stop !== undefined) request.stop = stop;
-	if (parameters.jsonOutput) request.response_format = { type: 'json_object' };
-	return request;
+	return chatCompletionBody(
+		{
+			model,
+			temperature: options.temperature,
+			maxTokens: options.maxTokens,
+			maxCompletionTokens: options.maxCompletionTokens,
+			reasoningEffort: options.reasoningEffort,
+			topP: options.topP,
+			frequencyPenalty: options.frequencyPenalty,
+			presencePenalty: options.presencePenalty,
+			stop: parseStop(options.stop),
+			responseFormat: parameters.jsonOutput ? 'json_object' : undefined,
+		},
+		toMessages(parameters),
+		stream,
+	);
 }

@@ -52,7 +52,7 @@ export class OAuth2LlmChatModel implements INodeType {
 					'This n8n does not ship the AI node SDK (@n8n/ai-node-sdk) that the node is built on (n8n 1.x does not). Use the OAuth2 LLM Chat node, or upgrade n8n to 2.x.',
 			});
 		}
-		const [{ supplyModel }, { OAuth2ChatModel }] = await Promise.all([import('@n8n/ai-node-sdk'), import('./model')]);
+		const [{ supplyModel }, { OAuth2ChatModel }, { supplyChatModel }] = await Promise.all([import('@n8n/ai-node-sdk'), import('./model'), import('./adapter')]);
 		let provider: ProviderConfig;
 		try {
 			provider = await loadProvider(this, itemIndex);
@@ -78,8 +78,11 @@ export class OAuth2LlmChatModel implements INodeType {
 				maxRetries: options.maxRetries,
 				maxResponseSizeMb: options.maxResponseSizeMb,
 				responseFormat: options.responseFormat,
+				maxCompletionTokens: options.maxCompletionTokens,
+				reasoningEffort: options.reasoningEffort,
+				streaming: options.streaming,
 			},
 		);
-		return supplyModel(this, model);
+		return supplyChatModel(this, model, supplyModel as (context: ISupplyDataFunctions, model: never) => SupplyData);
 	}
 }

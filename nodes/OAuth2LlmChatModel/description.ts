@@ -5,12 +5,16 @@
 import type { INodeProperties } from 'n8n-workflow';
 
 import { callOptions, modelProperty } from '../shared/descriptions';
+import type { ReasoningEffort } from '../shared/openai-wire';
 
 export interface ModelNodeOptions {
+	maxCompletionTokens?: number;
 	maxResponseSizeMb?: number;
 	maxRetries?: number;
 	maxTokens?: number;
+	reasoningEffort?: ReasoningEffort;
 	responseFormat?: 'text' | 'json_object';
+	streaming?: boolean;
 	temperature?: number;
 	timeout?: number;
 	topP?: number;
@@ -25,9 +29,11 @@ export const chatModelProperties: INodeProperties[] = [
 		placeholder: 'Add Option',
 		default: {},
 		options: [
+			callOptions.maxCompletionTokens,
 			callOptions.maxResponseSizeMb,
 			callOptions.maxRetries,
 			callOptions.maxTokens,
+			callOptions.reasoningEffort,
 			{
 				displayName: 'Response Format',
 				name: 'responseFormat',
@@ -44,6 +50,7 @@ export const chatModelProperties: INodeProperties[] = [
 				],
 				description: 'The format of the model\'s answers',
 			},
+			callOptions.streaming,
 			callOptions.temperature,
 			callOptions.timeout,
 			callOptions.topP,

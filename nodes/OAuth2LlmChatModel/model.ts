@@ -16,18 +16,23 @@ import {
 } from '@n8n/ai-node-sdk';
 import type { INode } from 'n8n-workflow';
 
-import { createChatCompletion } from '../shared/chat-client';
+import { createChatCompletion, streamChatCompletion } from '../shared/chat-client';
 import { toNodeError } from '../shared/n8n-errors';
 import { knownSecrets } from '../shared/credential';
 import type { ProviderConfig } from '../shared/provider-config';
 import type { TokenCacheLogger } from '../shared/token-cache';
-import { buildChatCompletionRequest, fromChatCompletion, type ChatRequestSettings } from './openai-chat';
+import type { ReasoningEffort } from '../shared/openai-wire';
+import { buildChatCompletionRequest, finishReasonOf, fromChatCompletion, tokenUsageOf, type ChatRequestSettings } from './openai-chat';
 
 export const PROVIDER_ID = 'oauth2-llm';
 
 export interface OAuth2ChatModelConfig extends ChatModelConfig {
 	responseFormat?: ChatRequestSettings['responseFormat'];
 	maxResponseSizeMb?: number;
+	maxCompletionTokens?: number;
+	reasoningEffort?: ReasoningEffort;
+	/** false: stream() makes one plain call and hands the finished answer over (gateways that do not stream). */
+	streaming?: boolean;
 }
 
 /** What a model call needs besides its settings; fixed when n8n supplies the model. */
@@ -64,44 +69,101 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 		this.runtime = runtime;
 	}
 
-	async generate(messages: Message[], config?: OAuth2ChatModelConfig): Promise<GenerateResult> {
-		const { provider, node, logger, executionSignal } = this.runtime;
+	/** The request body and the call options of one model call. */
+	private call(messages: Message[], config: OAuth2ChatModelConfig | undefined, stream: boolean) {
+		const { provider, logger, executionSignal } = this.runtime;
 		const settings = merged(this.defaultConfig, config);
 		// LangChain passes its own AbortSignal as `signal`, the SDK's contract calls it `abortSignal`.
 		const callSignal = settings.abortSignal ?? (config as { signal?: AbortSignal } | undefined)?.signal;
+		const request = buildChatCompletionRequest(
+			{
+				model: this.modelId,
+				temperature: settings.temperature,
+				maxTokens: settings.maxTokens,
+				maxCompletionTokens: settings.maxCompletionTokens,
+				reasoningEffort: settings.reasoningEffort,
+				topP: settings.topP,
+				stopSequences: settings.stopSequences,
+				responseFormat: settings.responseFormat,
+			},
+			messages,
+			this.tools,
+			stream ? { includeUsage: true } : undefined,
+		);
+		const options = {
+			provider,
+			timeoutMs: settings.timeout,
+			maxRetries: settings.maxRetries,
+			maxResponseSizeMb: settings.maxResponseSizeMb,
+			signal: anySignal([executionSignal, callSignal]),
+			logger,
+		};
+		return { request, options, streaming: settings.streaming !== false };
+	}
+
+	async generate(messages: Message[], config?: OAuth2ChatModelConfig): Promise<GenerateResult> {
+		const { provider, node } = this.runtime;
 		try {
-			const request = buildChatCompletionRequest(
-				{
-					model: this.modelId,
-					temperature: settings.temperature,
-					maxTokens: settings.maxTokens,
-					topP: settings.topP,
-					stopSequences: settings.stopSequences,
-					responseFormat: settings.responseFormat,
-				},
-				messages,
-				this.tools,
-			);
-			const response = await createChatCompletion(request, {
-				provider,
-				timeoutMs: settings.timeout,
-				maxRetries: settings.maxRetries,
-				maxResponseSizeMb: settings.maxResponseSizeMb,
-				signal: anySignal([executionSignal, callSignal]),
-				logger,
-			});
-			return fromChatCompletion(response, provider.providerName);
+			const { request, options } = this.call(messages, config, false);
+			return fromChatCompletion(await createChatCompletion(request, options), provider.providerName);
 		} catch (error) {
 			throw toNodeError(node, error, undefined, knownSecrets(provider));
 		}
 	}
 
 	/**
-	 * Not token streaming: the shared transport reads whole JSON answers, so this makes one call and
-	 * hands the finished answer over as chunks (text, then one delta per tool call, then finish).
+	 * Token by token (n8n calls this when its agent streams): text deltas as they arrive, tool-call
+	 * deltas with the call's id on every fragment (n8n's adapter merges fragments by id) and its name
+	 * on the first, then one finish with the usage. With Streaming off, one plain call handed over as
+	 * chunks.
 	 */
 	async *stream(messages: Message[], config?: OAuth2ChatModelConfig): AsyncIterable<StreamChunk> {
-		const result = await this.generate(messages, config);
+		const { provider, node } = this.runtime;
+		let prepared: ReturnType<OAuth2ChatModel['call']>;
+		try {
+			prepared = this.call(messages, config, true);
+		} catch (error) {
+			throw toNodeError(node, error, undefined, knownSecrets(provider));
+		}
+		if (!prepared.streaming) {
+			yield* this.replay(await this.generate(messages, config));
+			return;
+		}
+		const ids = new Map<number, string>();
+		let finish: string | null = null;
+		let usage: ReturnType<typeof tokenUsageOf>;
+		try {
+			for await (const delta of streamChatCompletion(prepared.request, prepared.options)) {
+				switch (delta.kind) {
+					case 'text':
+						yield { type: 'text-delta', delta: delta.text };
+						break;
+					case 'tool': {
+						const first = !ids.has(delta.index);
+						if (first) ids.set(delta.index, delta.id ?? `call_${delta.index}`);
+						yield {
+							type: 'tool-call-delta',
+							id: ids.get(delta.index),
+							...(first || delta.name ? { name: delta.name } : {}),
+							...(delta.arguments ? { argumentsDelta: delta.arguments } : {}),
+						};
+						break;
+					}
+					case 'finish':
+						finish = delta.reason;
+						break;
+					case 'usage':
+						usage = tokenUsageOf(delta.usage);
+						break;
+				}
+			}
+		} catch (error) {
+			throw toNodeError(node, error, undefined, knownSecrets(provider));
+		}
+		yield { type: 'finish', finishReason: finishReasonOf(finish, ids.size > 0), usage };
+	}
+
+	private *replay(result: GenerateResult): Iterable<StreamChunk> {
 		for (const part of result.message.content) {
 			if (part.type === 'text' && part.text !== '') yield { type: 'text-delta', delta: part.text };
 			if (part.type === 'tool-call') {

@@ -1,6 +1,7 @@
 /**
- * Pure translation between n8n's AI SDK types (messages, tools, results) and the OpenAI chat
- * completions wire format that ../shared/chat-client.ts sends. No I/O here.
+ * Pure translation between n8n's AI SDK types (messages, tools, results, stream chunks) and the
+ * OpenAI wire format of ../shared/openai-wire.ts, which holds the one copy of the request fields and
+ * of the answer's shape. No I/O here.
  */
 import {
 	getParametersJsonSchema,
@@ -8,41 +9,28 @@ import {
 	type GenerateResult,
 	type Message,
 	type MessageContent,
+	type TokenUsage,
 	type Tool,
 } from '@n8n/ai-node-sdk';
 
-import type { ChatCompletionResponse } from '../shared/chat-client';
 import { ParameterError } from '../shared/errors';
-
-type OpenAiContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
-
-export interface OpenAiToolCall {
-	id: string;
-	type: 'function';
-	function: { name: string; arguments: string };
-}
-
-export type OpenAiMessage =
-	| { role: 'system'; content: string }
-	| { role: 'user'; content: string | OpenAiContentPart[]; name?: string }
-	| { role: 'assistant'; content: string | null; tool_calls?: OpenAiToolCall[]; name?: string }
-	| { role: 'tool'; content: string; tool_call_id: string };
-
-export interface OpenAiFunctionTool {
-	type: 'function';
-	function: { name: string; description?: string; parameters: unknown; strict?: boolean };
-}
+import {
+	assistantText,
+	chatCompletionBody,
+	toolCallsOf,
+	usageOf,
+	type ChatCompletionResponse,
+	type ChatSettings,
+	type OpenAiContentPart,
+	type OpenAiFunctionTool,
+	type OpenAiMessage,
+	type OpenAiToolCall,
+	type StreamRequest,
+	type Usage,
+} from '../shared/openai-wire';
 
 /** What the model sends besides messages and tools: the node's options, after call-time overrides. */
-export interface ChatRequestSettings {
-	model: string;
-	temperature?: number;
-	maxTokens?: number;
-	topP?: number;
-	stopSequences?: string[];
-	/** `json_object`: OpenAI-compatible APIs then answer one JSON object (the prompt must mention JSON). */
-	responseFormat?: 'text' | 'json_object';
-}
+export type ChatRequestSettings = Omit<ChatSettings, 'tools' | 'stop'> & { stopSequences?: string[] };
 
 function textOf(content: MessageContent[]): string {
 	return content
@@ -154,15 +142,10 @@ export function buildChatCompletionRequest(
 	settings: ChatRequestSettings,
 	messages: Message[],
 	tools: Tool[],
+	stream?: StreamRequest,
 ): Record<string, unknown> {
-	const request: Record<string, unknown> = { model: settings.model, messages: toOpenAiMessages(messages) };
-	if (settings.temperature !== undefined) request.temperature = settings.temperature;
-	if (settings.maxTokens !== undefined) request.max_tokens = settings.maxTokens;
-	if (settings.topP !== undefined) request.top_p = settings.topP;
-	if (settings.stopSequences?.length) request.stop = settings.stopSequences;
-	if (settings.responseFormat === 'json_object') request.response_format = { type: 'json_object' };
-	if (tools.length > 0) request.tools = toOpenAiTools(tools);
-	return request;
+	const { stopSequences, ...rest } = settings;
+	return chatCompletionBody({ ...rest, stop: stopSequences, tools: toOpenAiTools(tools) }, toOpenAiMessages(messages), stream);
 }
 
 const FINISH_REASONS: Record<string, FinishReason> = {
@@ -173,15 +156,20 @@ const FINISH_REASONS: Record<string, FinishReason> = {
 	content_filter: 'content-filter',
 };
 
-function assistantText(content: unknown): string {
-	if (typeof content === 'string') return content;
-	if (Array.isArray(content)) {
-		return content
-			.filter((part) => part && typeof part === 'object' && typeof (part as { text?: unknown }).text === 'string')
-			.map((part) => (part as { text: string }).text)
-			.join('');
-	}
-	return '';
+export function finishReasonOf(reason: string | null | undefined, hadToolCalls: boolean): FinishReason {
+	return FINISH_REASONS[reason ?? ''] ?? (hadToolCalls ? 'tool-calls' : 'other');
+}
+
+/** OpenAI's counts as the SDK's TokenUsage, which n8n's adapter turns into LangChain's usage_metadata (its AI logs show them). */
+export function tokenUsageOf(usage: Usage | undefined): TokenUsage | undefined {
+	if (!usage) return undefined;
+	return {
+		promptTokens: usage.promptTokens,
+		completionTokens: usage.completionTokens,
+		totalTokens: usage.totalTokens,
+		...(usage.cachedTokens !== undefined ? { inputTokenDetails: { cacheRead: usage.cachedTokens } } : {}),
+		...(usage.reasoningTokens !== undefined ? { outputTokenDetails: { reasoning: usage.reasoningTokens } } : {}),
+	};
 }
 
 /** The provider's answer as the SDK's GenerateResult; throws when it has no message at all. */
@@ -194,31 +182,15 @@ export function fromChatCompletion(response: ChatCompletionResponse, providerNam
 	const content: MessageContent[] = [];
 	const text = assistantText(message.content);
 	if (text !== '') content.push({ type: 'text', text });
-	const toolCalls = Array.isArray(message.tool_calls) ? (message.tool_calls as Array<Partial<OpenAiToolCall>>) : [];
-	for (const [index, call] of toolCalls.entries()) {
-		if (!call?.function?.name) continue;
-		content.push({
-			type: 'tool-call',
-			// Some OpenAI-compatible servers omit ids; the agent pairs tool results with calls by id, and
-			// n8n's streaming adapter tells parallel calls apart by id only.
-			toolCallId: call.id || `call_${index}`,
-			toolName: call.function.name,
-			input: typeof call.function.arguments === 'string' ? call.function.arguments : JSON.stringify(call.function.arguments ?? {}),
-		});
+	const toolCalls = toolCallsOf(message.tool_calls);
+	for (const call of toolCalls) {
+		content.push({ type: 'tool-call', toolCallId: call.id, toolName: call.function.name, input: call.function.arguments });
 	}
-	const usage = response.usage as { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown } | undefined;
-	const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
 	return {
 		id: response.id,
-		finishReason: FINISH_REASONS[choice.finish_reason ?? ''] ?? (toolCalls.length > 0 ? 'tool-calls' : 'other'),
+		finishReason: finishReasonOf(choice.finish_reason, toolCalls.length > 0),
 		message: { role: 'assistant', content, ...(response.id ? { id: response.id } : {}) },
-		usage: usage
-			? {
-					promptTokens: count(usage.prompt_tokens),
-					completionTokens: count(usage.completion_tokens),
-					totalTokens: count(usage.total_tokens) || count(usage.prompt_tokens) + count(usage.completion_tokens),
-				}
-			: undefined,
+		usage: tokenUsageOf(usageOf(response.usage)),
 		providerMetadata: { model: response.model, finish_reason: choice.finish_reason ?? null },
 	};
 }

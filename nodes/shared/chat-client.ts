@@ -9,7 +9,8 @@ import type { Method } from 'axios';
 
 import { systemClock, type Clock } from './clock';
 import { LlmApiError } from './errors';
-import { exchange, isTransientFailure, redirectTarget, tlsFailureHint, TransportFailure, type HttpAnswer } from './http';
+import { exchange, isTransientFailure, openStream, redirectTarget, tlsFailureHint, TransportFailure, type HttpAnswer, type StreamingAnswer } from './http';
+import { assistantText, chatDeltasOf, SseDecoder, toolCallsOf, usageOf, type ChatCompletionResponse, type ChatDelta } from './openai-wire';
 import { secretsOf, type ProviderConfig } from './provider-config';
 import { providerWordsOf } from './provider-error';
 import { parseRetryAfterMs, TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from './retry';
@@ -67,7 +68,7 @@ function parseJson(text: string): unknown {
 
 const isRetryableStatus = (status: number) => status === 408 || status === 429 || status >= 500;
 
-function transportError(failure: TransportFailure, providerName: string, url: string, secrets: string[], maxBytes: number): LlmApiError {
+function transportError(failure: TransportFailure, providerName: string, url: string, secrets: string[], maxBytes: number, retryable = isTransientFailure(failure)): LlmApiError {
 	const hint =
 		tlsFailureHint(failure, 'LLM API') ??
 		(failure.kind === 'aborted'
@@ -82,81 +83,260 @@ function transportError(failure: TransportFailure, providerName: string, url: st
 	return new LlmApiError(`The LLM API of ${providerName} at ${urlForMessage(url, secrets)} failed: ${failure.message}`, {
 		providerName,
 		code: failure.code,
-		retryable: isTransientFailure(failure),
+		retryable,
 		hint,
 	});
 }
 
-/**
- * One LLM API call with token, 401 replay and retries. `path` is relative to the provider's base URL.
- */
-export async function callLlmApi<T>(method: Method, path: string, body: unknown, options: LlmCallOptions): Promise<T> {
+/** What every call to the LLM API shares: its URL, limits, retry policy and the secrets to scrub. */
+interface Call {
+	options: LlmCallOptions;
+	tokens: TokenCache;
+	clock: Clock;
+	url: string;
+	maxResponseBytes: number;
+	policy: RetryPolicy;
+	/** The provider's secrets, and every access token this call sent: a server may echo an earlier one in a later error. */
+	secrets: string[];
+	replayed401: boolean;
+}
+
+function startCall(path: string, options: LlmCallOptions): Call {
 	const { provider } = options;
-	const tokens = options.tokens ?? sharedTokenCache();
-	const clock = options.clock ?? systemClock;
-	const url = joinUrl(provider.baseUrl, path);
 	const sizeMb = Number(options.maxResponseSizeMb ?? DEFAULT_MAX_RESPONSE_SIZE_MB);
 	// An expression may yield anything: NaN would mean "no limit" to axios.
 	const maxResponseBytes = Math.round(Math.min(MAX_RESPONSE_SIZE_MB_LIMIT, Math.max(1, Number.isFinite(sizeMb) ? sizeMb : DEFAULT_MAX_RESPONSE_SIZE_MB)) * 1024 * 1024);
-	// Same 1 s / 2 s / 4 s backoff as token requests; the retry count and Retry-After cap are the LLM's own.
-	const policy: RetryPolicy = {
-		...TOKEN_RETRY_POLICY,
-		maxRetries: options.maxRetries ?? DEFAULT_LLM_MAX_RETRIES,
-		maxRetryAfterMs: MAX_LLM_RETRY_AFTER_MS,
+	return {
+		options,
+		tokens: options.tokens ?? sharedTokenCache(),
+		clock: options.clock ?? systemClock,
+		url: joinUrl(provider.baseUrl, path),
+		maxResponseBytes,
+		// Same 1 s / 2 s / 4 s backoff as token requests; the retry count and Retry-After cap are the LLM's own.
+		policy: { ...TOKEN_RETRY_POLICY, maxRetries: options.maxRetries ?? DEFAULT_LLM_MAX_RETRIES, maxRetryAfterMs: MAX_LLM_RETRY_AFTER_MS },
+		secrets: [...secretsOf(provider.tokenEndpoint), ...secretHeaderValues(provider.headers)],
+		replayed401: false,
 	};
-	const context = { providerName: provider.providerName, signal: options.signal, logger: options.logger };
-	const requestBody = body === undefined ? undefined : JSON.stringify(body);
-	// Every access token this call sent: a server may echo an earlier one in a later error.
-	const secrets = [...secretsOf(provider.tokenEndpoint), ...secretHeaderValues(provider.headers)];
-	let replayed401 = false;
+}
 
-	const attempt = async (): Promise<T> => {
-		for (;;) {
-			const token = await tokens.getToken(provider.tokenEndpoint, context);
-			if (!secrets.includes(token.accessToken)) secrets.push(token.accessToken);
-			let answer: HttpAnswer;
-			try {
-				answer = await exchange({
-					method,
-					url,
-					body: requestBody,
-					headers: {
-						...provider.headers,
-						Authorization: `Bearer ${token.accessToken}`,
-						Accept: 'application/json',
-						...(requestBody === undefined ? {} : { 'Content-Type': 'application/json' }),
-					},
-					maxResponseBytes,
-					deadlineMs: options.timeoutMs ?? DEFAULT_LLM_TIMEOUT_MS,
-					signal: options.signal,
-					tls: provider.apiTls,
-				});
-			} catch (error) {
-				if (!(error instanceof TransportFailure)) throw error;
-				throw transportError(error, provider.providerName, url, secrets, maxResponseBytes);
-			}
+/** A token from the cache for one attempt (every attempt asks again: the token may have been renewed). */
+async function tokenFor(call: Call): Promise<string> {
+	const { provider, signal, logger } = call.options;
+	const token = await call.tokens.getToken(provider.tokenEndpoint, { providerName: provider.providerName, signal, logger });
+	if (!call.secrets.includes(token.accessToken)) call.secrets.push(token.accessToken);
+	return token.accessToken;
+}
 
-			// RFC 6750 §3.1: invalid_token. The cached token may have been revoked or expired early:
-			// drop it (if nobody has yet) and replay once with a fresh one, unless it was fresh itself.
-			let freshTokenRejected = false;
-			if (answer.status === 401 && !replayed401) {
-				replayed401 = true;
-				if (tokens.invalidate(provider.tokenEndpoint, token.accessToken) !== 'kept') continue;
-				freshTokenRejected = true;
-			}
-			return interpret<T>(answer, { providerName: provider.providerName, url, secrets, clock, freshTokenRejected: freshTokenRejected || replayed401 });
-		}
+function requestHeaders(call: Call, accessToken: string, hasBody: boolean, accept: string): Record<string, string> {
+	return {
+		...call.options.provider.headers,
+		Authorization: `Bearer ${accessToken}`,
+		Accept: accept,
+		...(hasBody ? { 'Content-Type': 'application/json' } : {}),
 	};
+}
 
-	return await withRetries(
+/**
+ * RFC 6750 §3.1 invalid_token: the cached token may have been revoked or expired early. `'replay'`:
+ * it was dropped (if nobody had yet), try once more with a fresh one; otherwise whether the rejected
+ * token was a fresh one (for the hint).
+ */
+function after401(call: Call, status: number, accessToken: string): 'replay' | { freshTokenRejected: boolean } {
+	if (status !== 401 || call.replayed401) return { freshTokenRejected: call.replayed401 };
+	call.replayed401 = true;
+	if (call.tokens.invalidate(call.options.provider.tokenEndpoint, accessToken) !== 'kept') return 'replay';
+	return { freshTokenRejected: true };
+}
+
+function retrying<T>(call: Call, attempt: () => Promise<T>): Promise<T> {
+	return withRetries(
 		attempt,
 		(error) => {
 			if (error instanceof LlmApiError) return { retryable: error.retryable, retryAfterMs: error.retryAfterMs };
 			// Token errors (OAuth2AuthenticationError) were already retried by the token cache.
 			return { retryable: false };
 		},
-		{ policy, clock, signal: options.signal },
+		{ policy: call.policy, clock: call.clock, signal: call.options.signal },
 	);
+}
+
+/**
+ * One LLM API call with token, 401 replay and retries. `path` is relative to the provider's base URL.
+ */
+export async function callLlmApi<T>(method: Method, path: string, body: unknown, options: LlmCallOptions): Promise<T> {
+	const call = startCall(path, options);
+	const { provider } = options;
+	const requestBody = body === undefined ? undefined : JSON.stringify(body);
+	return await retrying(call, async () => {
+		for (;;) {
+			const accessToken = await tokenFor(call);
+			let answer: HttpAnswer;
+			try {
+				answer = await exchange({
+					method,
+					url: call.url,
+					body: requestBody,
+					headers: requestHeaders(call, accessToken, requestBody !== undefined, 'application/json'),
+					maxResponseBytes: call.maxResponseBytes,
+					deadlineMs: options.timeoutMs ?? DEFAULT_LLM_TIMEOUT_MS,
+					signal: options.signal,
+					tls: provider.apiTls,
+				});
+			} catch (error) {
+				if (!(error instanceof TransportFailure)) throw error;
+				throw transportError(error, provider.providerName, call.url, call.secrets, call.maxResponseBytes);
+			}
+			const verdict = after401(call, answer.status, accessToken);
+			if (verdict === 'replay') continue;
+			return interpret<T>(answer, { providerName: provider.providerName, url: call.url, secrets: call.secrets, clock: call.clock, freshTokenRejected: verdict.freshTokenRejected });
+		}
+	});
+}
+
+/** How long a streamed answer may send nothing before it counts as stalled (bounded by Timeout). */
+export const STREAM_IDLE_TIMEOUT_MS = 30_000;
+
+/** Base URLs whose gateway refused `stream_options`: asked without it from then on (this process). */
+const rejectsStreamOptions = new Set<string>();
+
+/** Whether a 400 says that `stream_options` is what the gateway does not take (Azure: "Unrecognized request argument supplied: stream_options"). */
+function refusesStreamOptions(answer: HttpAnswer): boolean {
+	return answer.status === 400 && /stream_options/i.test(answer.bodyText.slice(0, 4096));
+}
+
+/**
+ * A streamed chat completion (`stream: true`): the deltas as they arrive. Token, 401 replay and
+ * retries as callLlmApi, but only until the first delta is handed on: after that, a failure ends the
+ * stream with an error (the caller has passed the first words on already). A gateway that refuses
+ * `stream_options` is asked again without it; one that answers plain JSON is read as one answer.
+ */
+export async function* streamChatCompletion(body: Record<string, unknown>, options: LlmCallOptions & { idleTimeoutMs?: number }): AsyncGenerator<ChatDelta, void, undefined> {
+	const call = startCall('chat/completions', options);
+	const { provider } = options;
+	const providerName = provider.providerName;
+	const deadlineMs = options.timeoutMs ?? DEFAULT_LLM_TIMEOUT_MS;
+	const wire: Record<string, unknown> = { ...body, stream: true };
+	if (rejectsStreamOptions.has(provider.baseUrl)) delete wire.stream_options;
+	const failed = (error: unknown, retryable: boolean): LlmApiError =>
+		error instanceof TransportFailure
+			? transportError(error, providerName, call.url, call.secrets, call.maxResponseBytes, retryable)
+			: (error as LlmApiError);
+
+	const opened = await retrying(call, async () => {
+		for (;;) {
+			const accessToken = await tokenFor(call);
+			let answer: StreamingAnswer;
+			try {
+				answer = await openStream({
+					method: 'POST',
+					url: call.url,
+					body: JSON.stringify(wire),
+					headers: requestHeaders(call, accessToken, true, 'text/event-stream, application/json'),
+					maxResponseBytes: call.maxResponseBytes,
+					deadlineMs,
+					idleTimeoutMs: options.idleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS,
+					signal: options.signal,
+					tls: provider.apiTls,
+				});
+			} catch (error) {
+				if (!(error instanceof TransportFailure)) throw error;
+				throw failed(error, isTransientFailure(error));
+			}
+			if (answer.bodyText !== undefined) {
+				const whole: HttpAnswer = { status: answer.status, headers: answer.headers, bodyText: answer.bodyText };
+				if (wire.stream_options !== undefined && refusesStreamOptions(whole)) {
+					delete wire.stream_options;
+					rejectsStreamOptions.add(provider.baseUrl);
+					continue;
+				}
+				const verdict = after401(call, answer.status, accessToken);
+				if (verdict === 'replay') continue;
+				interpret(whole, { providerName, url: call.url, secrets: call.secrets, clock: call.clock, freshTokenRejected: verdict.freshTokenRejected });
+			}
+			// Up to the first delta worth handing on, a failure is still retried like any other.
+			const reader = chatStreamReader(answer, providerName, call);
+			try {
+				const first: ChatDelta[] = [];
+				for (;;) {
+					const next = await reader.next();
+					if (next.done) return { reader, first };
+					first.push(next.value);
+					if (next.value.kind !== 'meta') return { reader, first };
+				}
+			} catch (error) {
+				answer.close();
+				throw failed(error, error instanceof TransportFailure && isTransientFailure(error));
+			}
+		}
+	});
+	yield* opened.first;
+	try {
+		yield* opened.reader;
+	} catch (error) {
+		throw failed(error, false);
+	}
+}
+
+/** The deltas of an open 2xx answer: SSE, or a whole JSON answer from a gateway that does not stream. */
+async function* chatStreamReader(answer: StreamingAnswer, providerName: string, call: Call): AsyncGenerator<ChatDelta, void, undefined> {
+	const contentType = typeof answer.headers['content-type'] === 'string' ? answer.headers['content-type'] : '';
+	try {
+		if (/application\/json/i.test(contentType)) {
+			let text = '';
+			for await (const piece of answer.chunks) text += piece;
+			const whole = interpret<ChatCompletionResponse>({ status: answer.status, headers: answer.headers, bodyText: text }, { providerName, url: call.url, secrets: call.secrets, clock: call.clock, freshTokenRejected: false });
+			yield* deltasOfCompletion(whole);
+			return;
+		}
+		const decoder = new SseDecoder();
+		for await (const piece of answer.chunks) {
+			let events;
+			try {
+				events = decoder.push(piece);
+			} catch (error) {
+				throw new LlmApiError(`The LLM API of ${providerName} sent a stream that cannot be read: ${(error as Error).message}`, { providerName, hint: 'Turn off Streaming in the node\'s options if this gateway does not stream.' });
+			}
+			for (const event of events) {
+				const deltas = chatDeltasOf(event);
+				if (deltas === 'done') return;
+				if (!Array.isArray(deltas)) throw streamError(deltas.body, providerName, call.secrets);
+				yield* deltas;
+			}
+		}
+		for (const event of decoder.end()) {
+			const deltas = chatDeltasOf(event);
+			if (deltas === 'done') return;
+			if (!Array.isArray(deltas)) throw streamError(deltas.body, providerName, call.secrets);
+			yield* deltas;
+		}
+	} finally {
+		answer.close();
+	}
+}
+
+function streamError(body: unknown, providerName: string, secrets: string[]): LlmApiError {
+	const words = providerWordsOf(body, typeof body === 'string' ? body : JSON.stringify(body));
+	const message = words.message === undefined ? '' : `: ${boundedServerText(words.message, secrets)}`;
+	return new LlmApiError(`The LLM API of ${providerName} ended the stream with an error${message}`, {
+		providerName,
+		code: words.code === undefined ? undefined : boundedServerText(words.code, secrets, 100),
+		responseBody: scrubValue(body, secrets),
+		hint: 'The answer broke off midway and was not used; run the item again. If it keeps happening, turn off Streaming in the node\'s options.',
+	});
+}
+
+/** A whole answer as the deltas a stream would have sent. */
+function* deltasOfCompletion(response: ChatCompletionResponse): Generator<ChatDelta> {
+	yield { kind: 'meta', id: response.id, model: response.model };
+	const choice = response.choices?.[0];
+	const text = assistantText(choice?.message?.content);
+	if (text !== '') yield { kind: 'text', text };
+	for (const [index, call] of toolCallsOf(choice?.message?.tool_calls).entries()) {
+		yield { kind: 'tool', index, id: call.id, name: call.function.name, arguments: call.function.arguments };
+	}
+	if (choice?.finish_reason) yield { kind: 'finish', reason: choice.finish_reason };
+	const usage = usageOf(response.usage);
+	if (usage) yield { kind: 'usage', usage };
 }
 
 /** The LLM API's answer → its JSON, or an LlmApiError in the provider's own words (bounded, scrubbed). */
@@ -204,19 +384,7 @@ function interpret<T>(
 	});
 }
 
-export interface ChatMessage {
-	role: string;
-	content: string | null;
-	[key: string]: unknown;
-}
-
-export interface ChatCompletionResponse {
-	id?: string;
-	model?: string;
-	choices?: Array<{ index?: number; message?: ChatMessage; finish_reason?: string | null }>;
-	usage?: Record<string, unknown>;
-	[key: string]: unknown;
-}
+export type { ChatCompletionResponse } from './openai-wire';
 
 export async function createChatCompletion(
 	request: Record<string, unknown>,

@@ -54,6 +54,15 @@ export const callOptions = {
 		description:
 			'The largest answer accepted from the LLM API, in MiB, counted after decompression; a larger one fails the item instead of filling n8n\'s memory',
 	},
+	maxCompletionTokens: {
+		displayName: 'Max Completion Tokens',
+		name: 'maxCompletionTokens',
+		type: 'number',
+		default: 4096,
+		typeOptions: { minValue: 1 },
+		description:
+			'The most tokens one answer may have, reasoning included (max_completion_tokens). Reasoning models (o-series, gpt-5) take this one and reject Maximum Number of Tokens.',
+	},
 	maxTokens: {
 		displayName: 'Maximum Number of Tokens',
 		name: 'maxTokens',
@@ -61,6 +70,27 @@ export const callOptions = {
 		default: 1024,
 		typeOptions: { minValue: 1 },
 		description: 'The most tokens one answer may have (max_tokens)',
+	},
+	reasoningEffort: {
+		displayName: 'Reasoning Effort',
+		name: 'reasoningEffort',
+		type: 'options',
+		default: 'medium',
+		options: [
+			{ name: 'Minimal', value: 'minimal' },
+			{ name: 'Low', value: 'low' },
+			{ name: 'Medium', value: 'medium' },
+			{ name: 'High', value: 'high' },
+		],
+		description: 'How long a reasoning model thinks before it answers (reasoning_effort); other models reject the field',
+	},
+	streaming: {
+		displayName: 'Streaming',
+		name: 'streaming',
+		type: 'boolean',
+		default: true,
+		description:
+			'Whether to stream the answer token by token where n8n streams (an AI Agent behind a Chat Trigger, a Webhook in Streaming mode). Turn it off for gateways that reject stream or stream_options.',
 	},
 	temperature: {
 		displayName: 'Temperature',

@@ -25,6 +25,11 @@ function read(): N8nWorkflowVersion {
 
 export const N8N_WORKFLOW_VERSION = read();
 
+/** n8n's own copy of module `id` (its AI utilities, its LangChain): what its nodes use too. Throws when absent. */
+export function requireFromN8n<T = unknown>(id: string): T {
+	return fromN8n()(id) as T;
+}
+
 /** Whether n8n itself can load `id` (resolved from n8n's entry script, like the version above). */
 export function resolvableFromN8n(id: string): boolean {
 	try {

@@ -29,7 +29,48 @@ export const API_PREFIX = '/v1';
 export const MODELS = [
 	{ id: 'sandbox-echo', object: 'model', created: 1735689600, owned_by: 'sandbox' },
 	{ id: 'sandbox-json', object: 'model', created: 1735689600, owned_by: 'sandbox' },
+	{ id: 'sandbox-embed', object: 'model', created: 1735689600, owned_by: 'sandbox' },
 ] as const;
+
+/** Length of the sandbox's embedding vectors unless a request asks for `dimensions`. */
+export const EMBEDDING_DIMENSIONS = 64;
+
+/** Lower-cased words, with a plural "s" dropped, so that "tokens" and "token" count as one. */
+function words(text: string): string[] {
+	return (text.toLowerCase().match(/[a-z0-9]+/g) ?? []).map((word) => (word.length > 3 && word.endsWith('s') ? word.slice(0, -1) : word));
+}
+
+/**
+ * A deterministic embedding in which texts that share words are near each other: each word adds ±1 at
+ * a position chosen by its hash (the "hashing trick"), and the vector is scaled to length 1, so a dot
+ * product is the cosine similarity.
+ */
+export function sandboxEmbedding(text: string, dimensions = EMBEDDING_DIMENSIONS): number[] {
+	const vector = new Array<number>(dimensions).fill(0);
+	for (const word of words(text)) {
+		const digest = createHash('sha256').update(word).digest();
+		vector[digest.readUInt32BE(0) % dimensions] += digest[4] & 1 ? 1 : -1;
+	}
+	const length = Math.hypot(...vector);
+	return length === 0 ? vector : vector.map((value) => value / length);
+}
+
+/** What the sandbox says about the images of a message: media type, SHA-256 and size of the bytes it got. */
+export function imageReport(content: MessageContent): string | undefined {
+	if (!Array.isArray(content)) return undefined;
+	const reports = content
+		.filter((part) => part && part.type === 'image_url')
+		.map((part) => {
+			const image = (part as { image_url?: string | { url?: string } }).image_url;
+			const url = typeof image === 'string' ? image : (image?.url ?? '');
+			const match = /^data:([^;,]*)(;base64)?,/.exec(url.slice(0, 200));
+			if (!match) return `url ${url.slice(0, 200)}`;
+			const payload = url.slice(match[0].length);
+			const bytes = match[2] ? Buffer.from(payload, 'base64') : Buffer.from(decodeURIComponent(payload), 'utf8');
+			return `${match[1] || '(no type)'} sha256:${createHash('sha256').update(bytes).digest('hex')} (${bytes.length} bytes)`;
+		});
+	return reports.length > 0 ? `Saw ${reports.length} image${reports.length === 1 ? '' : 's'}: ${reports.join('; ')}` : undefined;
+}
 
 /** Fixed `created` of every completion, so answers are byte-for-byte reproducible. */
 const CREATED = 1735689600;
@@ -88,9 +129,15 @@ export function wordCount(text: string): number {
 
 export function lastUserMessage(messages: ChatMessage[]): string {
 	for (let i = messages.length - 1; i >= 0; i--) {
-		if (messages[i]?.role === 'user') return contentText(messages[i].content);
+		if (messages[i]?.role === 'user' && contentText(messages[i].content) !== '') return contentText(messages[i].content);
 	}
 	return '';
+}
+
+/** The image report of the user messages (n8n's agent sends images in a user message of their own, after the text). */
+function userImages(messages: ChatMessage[]): string | undefined {
+	const reports = messages.filter((message) => message?.role === 'user').map((message) => imageReport(message.content)).filter(Boolean);
+	return reports.length > 0 ? reports.join(' | ') : undefined;
 }
 
 /** An offered OpenAI function tool, as far as the sandbox needs it. */
@@ -165,7 +212,8 @@ export function answerChat(req: ChatCompletionRequest): ChatAnswer {
 	if (wantsJson) {
 		return { content: JSON.stringify({ echo: last, model: req.model }), finish_reason: 'stop' };
 	}
-	return { content: `Echo from ${req.model}: ${last}`, finish_reason: 'stop' };
+	const images = userImages(req.messages);
+	return { content: `Echo from ${req.model}: ${last}${images ? ` | ${images}` : ''}`, finish_reason: 'stop' };
 }
 
 export function usageOf(req: ChatCompletionRequest, answer: ChatAnswer) {
@@ -217,8 +265,12 @@ export function buildStreamChunks(req: ChatCompletionRequest, answer: ChatAnswer
 	const chunks: unknown[] = [chunk({ role: 'assistant', content: '' }, null)];
 	// Split after whitespace so that concatenating the deltas gives back the exact content.
 	for (const piece of (answer.content ?? '').match(/\S+\s*|\s+/g) ?? []) chunks.push(chunk({ content: piece }, null));
-	if (answer.tool_calls) {
-		chunks.push(chunk({ tool_calls: answer.tool_calls.map((t, index) => ({ index, ...t })) }, null));
+	// As OpenAI streams them: id, type and name in a call's first fragment, its arguments in pieces after.
+	for (const [index, call] of (answer.tool_calls ?? []).entries()) {
+		chunks.push(chunk({ tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] }, null));
+		const args = call.function.arguments;
+		const half = Math.ceil(args.length / 2);
+		for (const piece of [args.slice(0, half), args.slice(half)].filter(Boolean)) chunks.push(chunk({ tool_calls: [{ index, function: { arguments: piece } }] }, null));
 	}
 	chunks.push(chunk({}, answer.finish_reason));
 	if (includeUsage) chunks.push({ ...base, choices: [], usage: usageOf(req, answer) });
@@ -327,7 +379,8 @@ export function createChatServer(opts: {
 
 		const token = bearerToken(req.headers.authorization);
 		const clientId = claimedClientId(token);
-		const kind = path === `${API_PREFIX}/chat/completions` ? 'chat' : path.startsWith(`${API_PREFIX}/models`) ? 'models' : 'other';
+		const kind =
+			path === `${API_PREFIX}/chat/completions` ? 'chat' : path === `${API_PREFIX}/embeddings` ? 'embeddings' : path.startsWith(`${API_PREFIX}/models`) ? 'models' : 'other';
 		const clientCertificate = peerCertificate(req.socket)?.subject;
 		const record = (status: number | 'dropped' | 'hung', fault?: string) =>
 			state.record({ at, kind, method, path: url, clientId, status, headers: { ...req.headers }, body, clientCertificate, ...(fault ? { fault } : {}) });
@@ -340,7 +393,8 @@ export function createChatServer(opts: {
 		}
 
 		const fault = state.takeChatFault(path);
-		if (fault) {
+		const streamFault = fault?.kind === 'stream-error' && (body as { stream?: unknown } | undefined)?.stream === true ? fault : undefined;
+		if (fault && !streamFault) {
 			const status = fault.kind === 'drop' ? 'dropped' : fault.kind === 'hang' ? 'hung' : (fault.status ?? 503);
 			if (status === 401) state.count(clientId, 'chatRejected401');
 			record(status, typeof status === 'number' ? `status ${status}` : status);
@@ -372,6 +426,23 @@ export function createChatServer(opts: {
 			return reply(200, model);
 		}
 
+		if (kind === 'embeddings') {
+			if (method !== 'POST') return reply(405, openAiError(`Method ${method} not allowed`, 'invalid_request_error', 'method_not_allowed'));
+			const request = (bodyIsJson ? body : {}) as { model?: unknown; input?: unknown; dimensions?: unknown };
+			const inputs = typeof request.input === 'string' ? [request.input] : request.input;
+			if (!Array.isArray(inputs) || inputs.length === 0 || !inputs.every((text) => typeof text === 'string')) {
+				return reply(400, openAiError("'input' must be a string or a non-empty array of strings", 'invalid_request_error', null, 'input'));
+			}
+			if (inputs.length > 2048) return reply(400, openAiError("'input' must have at most 2048 entries", 'invalid_request_error', null, 'input'));
+			const dimensions = typeof request.dimensions === 'number' && Number.isInteger(request.dimensions) && request.dimensions > 0 ? request.dimensions : EMBEDDING_DIMENSIONS;
+			const tokens = (inputs as string[]).reduce((n, text) => n + wordCount(text), 0);
+			return reply(200, {
+				object: 'list',
+				data: (inputs as string[]).map((text, index) => ({ object: 'embedding', index, embedding: sandboxEmbedding(text, dimensions) })),
+				model: request.model,
+				usage: { prompt_tokens: tokens, total_tokens: tokens },
+			});
+		}
 		if (kind !== 'chat') {
 			return reply(404, openAiError(`Unknown request URL: ${method} ${path}`, 'invalid_request_error', 'unknown_url'));
 		}
@@ -387,11 +458,23 @@ export function createChatServer(opts: {
 			return reply(400, openAiError("'messages' must be a non-empty array of messages with a role", 'invalid_request_error', null, 'messages'));
 		}
 
+		if (request.stream === true && request.stream_options !== undefined && state.config.rejectStreamOptions) {
+			return reply(400, openAiError('Unrecognized request argument supplied: stream_options', 'invalid_request_error', null));
+		}
 		const answer = answerChat(request);
 		if (request.stream === true) {
-			record(200);
+			record(200, streamFault ? 'stream-error' : undefined);
 			res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
-			for (const chunk of buildStreamChunks(request, answer)) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+			const chunks = buildStreamChunks(request, answer);
+			for (const [index, chunk] of chunks.entries()) {
+				if (res.destroyed) return;
+				if (streamFault && index === 2) {
+					res.end(`data: ${JSON.stringify({ error: streamFault.body ?? { message: 'The server had an error while processing your request.', type: 'server_error', code: null } })}\n\n`);
+					return;
+				}
+				res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+				if (state.config.streamChunkIntervalMs > 0 && index < chunks.length - 1) await sleep(state.config.streamChunkIntervalMs);
+			}
 			res.end('data: [DONE]\n\n');
 			return;
 		}

@@ -38,9 +38,11 @@ export interface SandboxClient {
  *    `body` is given (a string body is sent as-is with `contentType`, default text/plain).
  *  - 'drop': destroy the socket without any answer.
  *  - 'hang': never answer (until the client gives up or the sandbox stops).
+ *  - 'stream-error': a streamed answer sends its first two pieces, then an `{"error": …}` event
+ *    (`body` replaces the error object), and ends; a request that does not stream gets `status` (503).
  */
 export interface Fault {
-	kind?: 'status' | 'drop' | 'hang';
+	kind?: 'status' | 'drop' | 'hang' | 'stream-error';
 	status?: number;
 	retryAfterSeconds?: number;
 	/** How many consecutive matching requests get this fault; default 1. */
@@ -58,6 +60,10 @@ export interface SandboxConfig {
 	chatLatencyMs: number;
 	/** Added delay before every token request is handled, ms. */
 	tokenLatencyMs: number;
+	/** Pause between the pieces of a streamed answer, ms (so that a client sees them arrive one by one). */
+	streamChunkIntervalMs: number;
+	/** Answer 400 "Unrecognized request argument supplied: stream_options" like older Azure API versions. */
+	rejectStreamOptions: boolean;
 }
 
 export interface SandboxConfigPatch extends Partial<SandboxConfig> {
@@ -84,7 +90,7 @@ export interface RecordedRequest {
 	seq: number;
 	/** Epoch ms when the request arrived. */
 	at: number;
-	kind: 'token' | 'chat' | 'models' | 'other';
+	kind: 'token' | 'chat' | 'models' | 'embeddings' | 'other';
 	method: string;
 	path: string;
 	/** Client the request is attributed to (see counters). */
@@ -131,7 +137,7 @@ function normalizeFaults(list: unknown, name: string): Fault[] {
 		if (!raw || typeof raw !== 'object') throw new TypeError(`${name}[${i}] must be an object`);
 		const f = { ...(raw as Fault) };
 		f.kind ??= 'status';
-		if (!['status', 'drop', 'hang'].includes(f.kind)) throw new TypeError(`${name}[${i}].kind must be status, drop or hang`);
+		if (!['status', 'drop', 'hang', 'stream-error'].includes(f.kind)) throw new TypeError(`${name}[${i}].kind must be status, drop, hang or stream-error`);
 		if (f.kind === 'status') {
 			f.status ??= 503;
 			if (!Number.isInteger(f.status) || f.status < 100 || f.status > 599) {
@@ -153,7 +159,7 @@ export class SandboxState {
 	private seq = 0;
 
 	constructor(initial: Partial<SandboxConfig> = {}) {
-		this.config = { tokenTtlSeconds: 3600, chatLatencyMs: 0, tokenLatencyMs: 0 };
+		this.config = { tokenTtlSeconds: 3600, chatLatencyMs: 0, tokenLatencyMs: 0, streamChunkIntervalMs: 20, rejectStreamOptions: false };
 		this.configure(initial);
 	}
 
@@ -169,6 +175,11 @@ export class SandboxState {
 		}
 		if (patch.chatLatencyMs !== undefined) next.chatLatencyMs = nonNegativeNumber(patch.chatLatencyMs, 'chatLatencyMs');
 		if (patch.tokenLatencyMs !== undefined) next.tokenLatencyMs = nonNegativeNumber(patch.tokenLatencyMs, 'tokenLatencyMs');
+		if (patch.streamChunkIntervalMs !== undefined) next.streamChunkIntervalMs = nonNegativeNumber(patch.streamChunkIntervalMs, 'streamChunkIntervalMs');
+		if (patch.rejectStreamOptions !== undefined) {
+			if (typeof patch.rejectStreamOptions !== 'boolean') throw new TypeError('rejectStreamOptions must be true or false');
+			next.rejectStreamOptions = patch.rejectStreamOptions;
+		}
 		const tokenFaults = patch.tokenFaults === undefined ? undefined : normalizeFaults(patch.tokenFaults, 'tokenFaults');
 		const chatFaults = patch.chatFaults === undefined ? undefined : normalizeFaults(patch.chatFaults, 'chatFaults');
 		this.config = next;

@@ -1,0 +1,48 @@
+/**
+ * The item's binary images (option Image Binary Properties) → `image_url` content parts with data
+ * URLs, the form every OpenAI-compatible chat API takes. Reads through n8n's helper, so binary data
+ * kept on disk or in S3 (N8N_DEFAULT_BINARY_DATA_MODE) works too.
+ */
+import type { IExecuteFunctions } from 'n8n-workflow';
+
+import { ParameterError } from '../shared/errors';
+import type { OpenAiContentPart } from '../shared/openai-wire';
+
+/** OpenAI's own limit per image; most gateways take no more. */
+export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
+const OPTION = 'options.imageBinaryProperties';
+
+export function imagePropertyNames(setting: string | undefined): string[] {
+	return (setting ?? '')
+		.split(',')
+		.map((name) => name.trim())
+		.filter((name) => name !== '');
+}
+
+export async function imageParts(context: IExecuteFunctions, itemIndex: number, names: string[]): Promise<OpenAiContentPart[]> {
+	const binary = context.getInputData()[itemIndex]?.binary ?? {};
+	const parts: OpenAiContentPart[] = [];
+	for (const name of names) {
+		const entry = binary[name];
+		if (!entry) {
+			const present = Object.keys(binary);
+			throw new ParameterError(OPTION, `Item ${itemIndex + 1} has no binary property "${name}"`, {
+				hint: present.length > 0 ? `Its binary properties are: ${present.join(', ')}.` : 'This item has no binary data; read or download the image in an earlier node.',
+			});
+		}
+		const mimeType = (entry.mimeType ?? '').toLowerCase();
+		if (!mimeType.startsWith('image/')) {
+			throw new ParameterError(OPTION, `Binary property "${name}" of item ${itemIndex + 1} is ${mimeType || 'of no known type'}, not an image`, {
+				hint: 'Chat completions take images (PNG, JPEG, GIF, WebP) only; convert other files to text first.',
+			});
+		}
+		const bytes = await context.helpers.getBinaryDataBuffer(itemIndex, name);
+		if (bytes.length > MAX_IMAGE_BYTES) {
+			throw new ParameterError(OPTION, `Binary property "${name}" of item ${itemIndex + 1} is ${(bytes.length / 1024 / 1024).toFixed(1)} MiB; at most ${MAX_IMAGE_BYTES / 1024 / 1024} MiB per image are sent`, {
+				hint: 'Scale the image down first (n8n\'s Edit Image node can resize it).',
+			});
+		}
+		parts.push({ type: 'image_url', image_url: { url: `data:${mimeType};base64,${bytes.toString('base64')}` } });
+	}
+	return parts;
+}

@@ -1,0 +1,93 @@
+/**
+ * The embeddings object n8n's vector store nodes call (embedDocuments, embedQuery): a subclass of
+ * n8n's OWN LangChain Embeddings (@langchain/core, resolved from n8n), so n8n's logWrapper recognises
+ * it and shows its input and output in the run log. Every batch is one POST {baseUrl}/embeddings
+ * through ../shared/chat-client.ts: a token from the shared cache at call time, 401 replay, and
+ * 429/5xx retries of the whole batch. Batches run a few at a time; results keep the input order.
+ */
+import type { INode } from 'n8n-workflow';
+
+import { callLlmApi } from '../shared/chat-client';
+import { mapWithConcurrency } from '../shared/concurrency';
+import { knownSecrets } from '../shared/credential';
+import { LlmApiError } from '../shared/errors';
+import { toNodeError } from '../shared/n8n-errors';
+import { requireFromN8n } from '../shared/n8n-version';
+import { embeddingsBody, embeddingsOf } from '../shared/openai-wire';
+import type { ProviderConfig } from '../shared/provider-config';
+import type { TokenCacheLogger } from '../shared/token-cache';
+
+/** Batches in flight at once: enough to hide latency, few enough not to trip a gateway's rate limit. */
+export const MAX_PARALLEL_BATCHES = 4;
+
+export interface EmbeddingsSettings {
+	model: string;
+	batchSize: number;
+	dimensions?: number;
+	timeoutMs?: number;
+	maxRetries?: number;
+}
+
+export interface EmbeddingsRuntime {
+	provider: ProviderConfig;
+	node: INode;
+	logger?: TokenCacheLogger;
+	executionSignal?: AbortSignal;
+}
+
+/** What a vector store needs from an embeddings object. */
+export interface TextEmbedder {
+	embedDocuments(texts: string[]): Promise<number[][]>;
+	embedQuery(text: string): Promise<number[]>;
+}
+
+/** The calls themselves, without LangChain: what the class below delegates to. */
+export async function embedTexts(texts: string[], settings: EmbeddingsSettings, runtime: EmbeddingsRuntime): Promise<number[][]> {
+	const { provider } = runtime;
+	const batchSize = Math.max(1, Math.floor(settings.batchSize));
+	const batches: string[][] = [];
+	for (let start = 0; start < texts.length; start += batchSize) batches.push(texts.slice(start, start + batchSize));
+	try {
+		const results = await mapWithConcurrency(batches.length, MAX_PARALLEL_BATCHES, async (index) => {
+			const batch = batches[index];
+			const answer = await callLlmApi<unknown>('POST', 'embeddings', embeddingsBody(settings.model, batch, settings.dimensions), {
+				provider,
+				timeoutMs: settings.timeoutMs,
+				maxRetries: settings.maxRetries,
+				signal: runtime.executionSignal,
+				logger: runtime.logger,
+			});
+			const vectors = embeddingsOf(answer, batch.length);
+			if (typeof vectors === 'string') {
+				throw new LlmApiError(`The embeddings API of ${provider.providerName} answered, but ${vectors}`, {
+					providerName: provider.providerName,
+					hint: 'Check Base URL and the model: it must be an OpenAI-compatible /embeddings endpoint and an embedding model.',
+				});
+			}
+			return vectors;
+		});
+		return results.flat();
+	} catch (error) {
+		throw toNodeError(runtime.node, error, undefined, knownSecrets(provider));
+	}
+}
+
+type EmbeddingsBase = new (params: Record<string, unknown>) => object;
+
+/** An instance of n8n's LangChain Embeddings class with this package's calls; a plain object where n8n has no LangChain. */
+export function createEmbeddings(settings: EmbeddingsSettings, runtime: EmbeddingsRuntime): TextEmbedder {
+	let Base: EmbeddingsBase | undefined;
+	try {
+		Base = requireFromN8n<{ Embeddings?: EmbeddingsBase }>('@langchain/core/embeddings').Embeddings;
+	} catch {
+		Base = undefined;
+	}
+	const embedDocuments = async (texts: string[]) => await embedTexts(texts, settings, runtime);
+	const embedQuery = async (text: string) => (await embedTexts([text], settings, runtime))[0];
+	if (typeof Base !== 'function') return { embedDocuments, embedQuery };
+	class OAuth2LlmEmbeddings extends Base implements TextEmbedder {
+		embedDocuments = embedDocuments;
+		embedQuery = embedQuery;
+	}
+	return new OAuth2LlmEmbeddings({});
+}
