@@ -3,7 +3,7 @@
  *
  *   node --import tsx bench/run.ts [--only=<name>[,<name>…]] [--runs=N] [--quick] [--out=FILE] [--no-write]
  *
- * Names: tokens, overhead, latency, n8n, memory, scrub, queue. Default: all, 5 runs each, and the report is written
+ * Names: tokens, overhead, latency, n8n, memory, scrub, queue, streaming. Default: all, 5 runs each, and the report is written
  * to BENCHMARKS.md (with --quick or --only to $TMPDIR/n8n-nodes-oauth2-llm-bench-last-run.md instead,
  * unless --out says otherwise)
  * and printed to stdout. Progress goes to stderr.
@@ -26,6 +26,7 @@ import { n8nCompareBench } from './n8n-compare';
 import { overheadBench } from './overhead';
 import { queueBench } from './queue';
 import { scrubBench } from './scrub';
+import { streamingBench } from './streaming';
 import { tokenRequestsBench } from './token-requests';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
@@ -38,6 +39,7 @@ const BENCHMARKS: Record<string, { title: string; needsSandbox: boolean; run: (s
 	memory: { title: 'Memory', needsSandbox: false, run: async (_s, o) => await memoryBench(o, REPO_ROOT) },
 	scrub: { title: 'Scrubbing server text', needsSandbox: false, run: async (_s, o) => await scrubBench(o) },
 	queue: { title: 'Token requests in queue mode', needsSandbox: true, run: async (s, o) => await queueBench(s!, o, REPO_ROOT) },
+	streaming: { title: 'Streaming: time to first token', needsSandbox: true, run: async (s, o) => await streamingBench(s!, o, REPO_ROOT) },
 };
 
 function log(message: string): void {
