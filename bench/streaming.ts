@@ -167,8 +167,18 @@ export async function streamingBench(sandbox: Sandbox, options: BenchOptions, re
 		await n8n.setupOwner();
 		await n8n.activateWorkflow('benchStreamOurs01');
 		await n8n.activateWorkflow('benchStreamOpenAi');
-		await webhookTiming(n8n.port, 'bench-stream-ours');
-		await webhookTiming(n8n.port, 'bench-stream-openai');
+		// Warm-up, and n8n 2.41 registers a webhook a moment after it answers the activation.
+		for (const webhookPath of ['bench-stream-ours', 'bench-stream-openai']) {
+			for (let attempt = 0; ; attempt++) {
+				try {
+					await webhookTiming(n8n.port, webhookPath);
+					break;
+				} catch (error) {
+					if (attempt >= 60) throw error;
+					await new Promise((resolve) => setTimeout(resolve, 250));
+				}
+			}
+		}
 		for (let run = 0; run < runs; run++) {
 			inN8n.ours.push(await webhookTiming(n8n.port, 'bench-stream-ours'));
 			inN8n.openai.push(await webhookTiming(n8n.port, 'bench-stream-openai'));

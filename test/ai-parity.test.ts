@@ -78,7 +78,7 @@ describe('SSE decoding (WHATWG event stream)', () => {
 			{ kind: 'tool', index: 1, id: 'c1', name: 'calc' },
 		]);
 		assert.deepEqual(chatDeltasOf({ data: '{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}' }), [
-			{ kind: 'usage', usage: { promptTokens: 3, completionTokens: 4, totalTokens: 7 } },
+			{ kind: 'usage', usage: { promptTokens: 3, completionTokens: 4, totalTokens: 7 }, raw: { prompt_tokens: 3, completion_tokens: 4 } },
 		]);
 		assert.equal(chatDeltasOf({ data: '[DONE]' }), 'done');
 		assert.deepEqual(chatDeltasOf({ data: '{"error":{"message":"overloaded"}}' }), { body: { error: { message: 'overloaded' } } });
@@ -188,6 +188,34 @@ describe('streamed chat completions (stream: true) against the sandbox', () => {
 		assert.match(error.message, /cancelled/);
 	});
 
+	it('a stream of more than 128 tool calls is refused (each would cost the agent a merge over all before it)', async () => {
+		const flood = await hostileServer((_request, res) => {
+			res.writeHead(200, { 'content-type': 'text/event-stream' });
+			for (let index = 0; index < 200; index++) {
+				res.write(`data: ${JSON.stringify({ choices: [{ delta: { tool_calls: [{ index, id: `c${index}`, function: { name: 'f', arguments: '{}' } }] } }] })}\n\n`);
+			}
+			res.end('data: [DONE]\n\n');
+		});
+		const config = parseProviderConfig({ ...providerFields(), baseUrl: `${flood.origin}/v1` }, 'Flood');
+		const error = await failure(collect(streamChatCompletion(question('hi'), { provider: config, tokens: new TokenCache(), maxRetries: 0 })));
+		assert.match(error.message, /streamed more than 128 tool calls in one answer/);
+	});
+
+	it('a consumer that stops after the first delta closes the connection at once', async () => {
+		let closed = false;
+		const stalling = await hostileServer((_request, res) => {
+			res.writeHead(200, { 'content-type': 'text/event-stream' });
+			res.write('data: {"choices":[{"delta":{"content":"Hello"}}]}\n\n');
+			res.on('close', () => (closed = true));
+		});
+		const config = parseProviderConfig({ ...providerFields(), baseUrl: `${stalling.origin}/v1` }, 'Staller');
+		for await (const delta of streamChatCompletion(question('hi'), { provider: config, tokens: new TokenCache(), idleTimeoutMs: 60_000 })) {
+			if (delta.kind === 'text') break;
+		}
+		await new Promise((resolve) => setTimeout(resolve, 100));
+		assert.equal(closed, true, 'the server saw the connection close');
+	});
+
 	it('a gateway that answers plain JSON to stream: true is read as one answer', async () => {
 		const plain = await hostileServer((_request, res) => {
 			res.writeHead(200, { 'content-type': 'application/json' }).end(
@@ -210,7 +238,7 @@ function providerFields() {
 }
 
 describe('the Chat Model streams token by token', () => {
-	it('text deltas as they arrive, one finish with the usage; tool-call fragments all carry the call id, the name comes first', async () => {
+	it('text deltas as they arrive, one finish with the usage; each tool call as one delta with its id, name and whole arguments', async () => {
 		const model = new OAuth2ChatModel('sandbox-echo', { provider, node });
 		const chunks = [];
 		for await (const chunk of model.stream([{ role: 'user', content: [{ type: 'text', text: 'alpha beta gamma delta' }] }])) chunks.push(chunk);
@@ -225,10 +253,11 @@ describe('the Chat Model streams token by token', () => {
 		const toolChunks = [];
 		for await (const chunk of withTool.stream([{ role: 'user', content: [{ type: 'text', text: 'What is 6*7?' }] }])) toolChunks.push(chunk);
 		const fragments = toolChunks.filter((chunk) => chunk.type === 'tool-call-delta') as Array<{ id?: string; name?: string; argumentsDelta?: string }>;
-		assert.ok(fragments.length >= 2);
-		assert.ok(fragments.every((fragment) => fragment.id === fragments[0].id && fragment.id?.startsWith('call_')));
+		// The sandbox streamed the call in three fragments; n8n gets it once, complete.
+		assert.equal(fragments.length, 1);
+		assert.match(fragments[0].id ?? '', /^call_/);
 		assert.equal(fragments[0].name, 'calculator');
-		assert.deepEqual(JSON.parse(fragments.map((fragment) => fragment.argumentsDelta ?? '').join('')), { input: '6*7' });
+		assert.deepEqual(JSON.parse(fragments[0].argumentsDelta ?? ''), { input: '6*7' });
 		assert.equal((toolChunks.at(-1) as { finishReason?: string }).finishReason, 'tool-calls');
 	});
 
@@ -274,10 +303,18 @@ describe('images', () => {
 			images: [{ type: 'image_url', image_url: { url: dataUrl } }],
 		});
 		assert.deepEqual((body.messages as unknown[])[1], { role: 'user', content: [{ type: 'text', text: 'Describe it' }, { type: 'image_url', image_url: { url: dataUrl } }] });
-		const parts = buildChatRequest({ model: 'm', messages: [{ role: 'user', content: JSON.stringify([{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: 'https://x.example/a.png' } }]) }], jsonOutput: false, options: {} });
+		const parts = buildChatRequest({ model: 'm', messages: [{ role: 'user', content: JSON.stringify([{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: dataUrl } }]) }], jsonOutput: false, options: {} });
 		assert.equal(((parts.messages as Array<{ content: unknown[] }>)[0].content).length, 2);
+		// An https image URL only from a real array: text may come from whoever called a webhook.
+		const fromArray = buildChatRequest({ model: 'm', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x.example/a.png' } }] }], jsonOutput: false, options: {} });
+		assert.equal(((fromArray.messages as Array<{ content: Array<{ image_url: { url: string } }> }>)[0].content)[0].image_url.url, 'https://x.example/a.png');
 		assert.throws(
-			() => buildChatRequest({ model: 'm', messages: [{ role: 'user', content: '[{"type": "video", "url": "x"}]' }], jsonOutput: false, options: {} }),
+			() => buildChatRequest({ model: 'm', messages: [{ role: 'user', content: '[{"type": "image_url", "image_url": {"url": "http://10.0.0.5/admin"}}]' }], jsonOutput: false, options: {} }),
+			/part 1 is not a text or image part/,
+		);
+		assert.equal((buildChatRequest({ model: 'm', messages: [{ role: 'user', content: '[{"type": "order", "id": 7}]' }], jsonOutput: false, options: {} }).messages as Array<{ content: unknown }>)[0].content, '[{"type": "order", "id": 7}]');
+		assert.throws(
+			() => buildChatRequest({ model: 'm', messages: [{ role: 'user', content: '[{"type": "image_url", "image_url": {}}]' }], jsonOutput: false, options: {} }),
 			/part 1 is not a text or image part/,
 		);
 		assert.equal((buildChatRequest({ model: 'm', messages: [{ role: 'user', content: '[1, 2, 3] are numbers' }], jsonOutput: false, options: {} }).messages as Array<{ content: unknown }>)[0].content, '[1, 2, 3] are numbers');

@@ -89,7 +89,8 @@ export class OAuth2LlmChat implements INodeType {
 
 		// Where n8n streams this execution (a Webhook in Streaming mode, a Chat Trigger), the answer goes
 		// out as it arrives: begin, the text in pieces, end, per item (metadata.itemIndex tells them apart).
-		const streamingHere = typeof this.isStreaming === 'function' && this.isStreaming();
+		// Not when an agent calls this node as its tool: then the answer is the agent's to use, not the user's to read.
+		const streamingHere = typeof this.isStreaming === 'function' && this.isStreaming() && node.rewireOutputLogTo !== NodeConnectionTypes.AiTool;
 		const send = async (type: 'begin' | 'item' | 'end' | 'error', itemIndex: number, content?: string) => {
 			// Typed as void, but n8n 2.41 returns the hook's promise: wait for it to keep the order.
 			await (this.sendChunk(type, itemIndex, content) as unknown as Promise<void> | undefined);
@@ -104,7 +105,9 @@ export class OAuth2LlmChat implements INodeType {
 				}
 			} catch (error) {
 				const nodeError = toNodeError(node, error, itemIndex, knownSecrets(provider));
-				await send('error', itemIndex, nodeError.message);
+				// Without Continue On Fail n8n ends the execution and sends its own error chunk. The client of a
+				// streaming webhook may be anyone: it learns that the item failed, not the provider's words or hosts.
+				if (this.continueOnFail()) await send('error', itemIndex, `The answer for item ${itemIndex + 1} failed; the execution holds the details.`);
 				throw nodeError;
 			}
 			await send('end', itemIndex);

@@ -10,6 +10,18 @@ import type { OpenAiContentPart } from '../shared/openai-wire';
 
 /** OpenAI's own limit per image; most gateways take no more. */
 export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
+/** Images per item, and their bytes together: one request stays far below what gateways accept. */
+export const MAX_IMAGES_PER_ITEM = 16;
+export const MAX_IMAGE_BYTES_PER_ITEM = 50 * 1024 * 1024;
+
+const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+/** What n8n knows of a binary's size without reading it: `bytes` (2.x), else the base64 length of data held in memory. */
+function knownSize(entry: { bytes?: unknown; id?: unknown; data?: unknown }): number | undefined {
+	if (typeof entry.bytes === 'number') return entry.bytes;
+	if (!entry.id && typeof entry.data === 'string') return Math.floor((entry.data.length * 3) / 4);
+	return undefined;
+}
 const OPTION = 'options.imageBinaryProperties';
 
 export function imagePropertyNames(setting: string | undefined): string[] {
@@ -22,6 +34,10 @@ export function imagePropertyNames(setting: string | undefined): string[] {
 export async function imageParts(context: IExecuteFunctions, itemIndex: number, names: string[]): Promise<OpenAiContentPart[]> {
 	const binary = context.getInputData()[itemIndex]?.binary ?? {};
 	const parts: OpenAiContentPart[] = [];
+	if (names.length > MAX_IMAGES_PER_ITEM) {
+		throw new ParameterError(OPTION, `Image Binary Properties names ${names.length} properties; at most ${MAX_IMAGES_PER_ITEM} images are sent per item`);
+	}
+	let total = 0;
 	for (const name of names) {
 		const entry = binary[name];
 		if (!entry) {
@@ -36,11 +52,18 @@ export async function imageParts(context: IExecuteFunctions, itemIndex: number, 
 				hint: 'Chat completions take images (PNG, JPEG, GIF, WebP) only; convert other files to text first.',
 			});
 		}
-		const bytes = await context.helpers.getBinaryDataBuffer(itemIndex, name);
-		if (bytes.length > MAX_IMAGE_BYTES) {
-			throw new ParameterError(OPTION, `Binary property "${name}" of item ${itemIndex + 1} is ${(bytes.length / 1024 / 1024).toFixed(1)} MiB; at most ${MAX_IMAGE_BYTES / 1024 / 1024} MiB per image are sent`, {
+		const tooLarge = (size: number) =>
+			new ParameterError(OPTION, `Binary property "${name}" of item ${itemIndex + 1} is ${mebibytes(size)}; at most ${MAX_IMAGE_BYTES / 1024 / 1024} MiB per image are sent`, {
 				hint: 'Scale the image down first (n8n\'s Edit Image node can resize it).',
 			});
+		// Checked before reading where n8n knows the size: a file kept on disk or in S3 may be large.
+		const announced = knownSize(entry as { bytes?: unknown; id?: unknown; data?: unknown });
+		if (announced !== undefined && announced > MAX_IMAGE_BYTES) throw tooLarge(announced);
+		const bytes = await context.helpers.getBinaryDataBuffer(itemIndex, name);
+		if (bytes.length > MAX_IMAGE_BYTES) throw tooLarge(bytes.length);
+		total += bytes.length;
+		if (total > MAX_IMAGE_BYTES_PER_ITEM) {
+			throw new ParameterError(OPTION, `The images of item ${itemIndex + 1} are ${mebibytes(total)} together; at most ${MAX_IMAGE_BYTES_PER_ITEM / 1024 / 1024} MiB per item are sent`);
 		}
 		parts.push({ type: 'image_url', image_url: { url: `data:${mimeType};base64,${bytes.toString('base64')}` } });
 	}

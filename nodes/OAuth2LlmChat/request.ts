@@ -37,9 +37,14 @@ export interface ChatParameters {
  * A content given as OpenAI content parts: a JSON array (typed, or from an expression) of
  * `{"type": "text", "text": …}` and `{"type": "image_url", "image_url": {"url": …}}`. Undefined when
  * the content is plain text (a text that merely starts with "[" stays text).
+ *
+ * Image URLs that the provider would fetch (http, https) are taken only from a real array (an
+ * expression that yields one): text, which may come from a webhook caller, gives data URLs only, so
+ * a caller cannot make a URL-fetching gateway reach into its own network.
  */
 function contentParts(content: unknown, index: number): OpenAiContentPart[] | undefined {
 	let value = content;
+	const fromText = typeof content === 'string';
 	if (typeof content === 'string') {
 		const trimmed = content.trim();
 		if (!trimmed.startsWith('[') || !trimmed.endsWith(']')) return undefined;
@@ -50,7 +55,8 @@ function contentParts(content: unknown, index: number): OpenAiContentPart[] | un
 		}
 	}
 	if (!Array.isArray(value) || value.length === 0) return undefined;
-	const looksLikeParts = value.every((part) => part && typeof part === 'object' && typeof (part as { type?: unknown }).type === 'string');
+	// Only text and image parts make a list of content parts; any other JSON array (`[{"type": "order"…}]`) stays text.
+	const looksLikeParts = value.every((part) => part && typeof part === 'object' && ['text', 'image_url'].includes((part as { type?: unknown }).type as string));
 	if (!looksLikeParts) return undefined;
 	return value.map((raw: { type: string; text?: unknown; image_url?: unknown }, partIndex) => {
 		if (raw.type === 'text' && typeof raw.text === 'string') return { type: 'text', text: raw.text };
@@ -58,12 +64,12 @@ function contentParts(content: unknown, index: number): OpenAiContentPart[] | un
 			const image = raw.image_url;
 			const url = typeof image === 'string' ? image : (image as { url?: unknown } | null)?.url;
 			const detail = typeof image === 'object' && image !== null ? (image as { detail?: unknown }).detail : undefined;
-			if (typeof url === 'string' && /^(data:image\/|https?:\/\/)/i.test(url)) {
+			if (typeof url === 'string' && (fromText ? /^data:image\//i : /^(data:image\/|https?:\/\/)/i).test(url)) {
 				return { type: 'image_url', image_url: { url, ...(typeof detail === 'string' ? { detail } : {}) } };
 			}
 		}
 		throw new ParameterError('messages', `Message ${index + 1} is a list of content parts, and part ${partIndex + 1} is not a text or image part`, {
-			hint: 'Write parts as {"type": "text", "text": "…"} or {"type": "image_url", "image_url": {"url": "data:image/png;base64,…" or "https://…"}}.',
+			hint: 'Write parts as {"type": "text", "text": "…"} or {"type": "image_url", "image_url": {"url": "data:image/png;base64,…"}}; an https:// image URL only from an expression that yields the array itself.',
 		});
 	});
 }

@@ -21,7 +21,7 @@ import { toNodeError } from '../shared/n8n-errors';
 import { knownSecrets } from '../shared/credential';
 import type { ProviderConfig } from '../shared/provider-config';
 import type { TokenCacheLogger } from '../shared/token-cache';
-import type { ReasoningEffort } from '../shared/openai-wire';
+import { ToolCallAssembler, type ReasoningEffort } from '../shared/openai-wire';
 import { buildChatCompletionRequest, finishReasonOf, fromChatCompletion, tokenUsageOf, type ChatRequestSettings } from './openai-chat';
 
 export const PROVIDER_ID = 'oauth2-llm';
@@ -112,10 +112,12 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 	}
 
 	/**
-	 * Token by token (n8n calls this when its agent streams): text deltas as they arrive, tool-call
-	 * deltas with the call's id on every fragment (n8n's adapter merges fragments by id) and its name
-	 * on the first, then one finish with the usage. With Streaming off, one plain call handed over as
-	 * chunks.
+	 * Token by token (n8n calls this when its agent streams): text deltas as they arrive; each tool
+	 * call as ONE delta keyed by its index, with its id and name, handed on as soon as it is complete
+	 * (the stream moves on to the next call, or ends). Not fragment by fragment: LangChain merges every
+	 * chunk into all the ones before it, so a server sending thousands of argument fragments would stall
+	 * n8n for minutes; n8n shows users only the text anyway. Then one finish with the usage. With
+	 * Streaming off, one plain call handed over as chunks.
 	 */
 	async *stream(messages: Message[], config?: OAuth2ChatModelConfig): AsyncIterable<StreamChunk> {
 		const { provider, node } = this.runtime;
@@ -129,9 +131,15 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 			yield* this.replay(await this.generate(messages, config));
 			return;
 		}
-		const ids = new Map<number, string>();
+		const tools = new ToolCallAssembler();
+		let open: number | undefined;
+		const completed = (index: number | undefined): StreamChunk[] => {
+			const call = index === undefined ? undefined : tools.get(index);
+			return call ? [{ type: 'tool-call-delta', id: call.id, name: call.function.name, argumentsDelta: call.function.arguments }] : [];
+		};
 		let finish: string | null = null;
 		let usage: ReturnType<typeof tokenUsageOf>;
+		let calls = 0;
 		try {
 			for await (const delta of streamChatCompletion(prepared.request, prepared.options)) {
 				switch (delta.kind) {
@@ -139,14 +147,12 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 						yield { type: 'text-delta', delta: delta.text };
 						break;
 					case 'tool': {
-						const first = !ids.has(delta.index);
-						if (first) ids.set(delta.index, delta.id ?? `call_${delta.index}`);
-						yield {
-							type: 'tool-call-delta',
-							id: ids.get(delta.index),
-							...(first || delta.name ? { name: delta.name } : {}),
-							...(delta.arguments ? { argumentsDelta: delta.arguments } : {}),
-						};
+						if (!tools.has(delta.index)) {
+							calls += 1;
+							if (open !== undefined) yield* completed(open);
+							open = delta.index;
+						}
+						tools.add(delta);
 						break;
 					}
 					case 'finish':
@@ -157,10 +163,11 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 						break;
 				}
 			}
+			yield* completed(open);
 		} catch (error) {
 			throw toNodeError(node, error, undefined, knownSecrets(provider));
 		}
-		yield { type: 'finish', finishReason: finishReasonOf(finish, ids.size > 0), usage };
+		yield { type: 'finish', finishReason: finishReasonOf(finish, calls > 0), usage };
 	}
 
 	private *replay(result: GenerateResult): Iterable<StreamChunk> {

@@ -17,6 +17,7 @@ import { ParameterError } from '../shared/errors';
 import {
 	assistantText,
 	chatCompletionBody,
+	MAX_TOOL_CALLS,
 	toolCallsOf,
 	usageOf,
 	type ChatCompletionResponse,
@@ -183,6 +184,10 @@ export function fromChatCompletion(response: ChatCompletionResponse, providerNam
 	const text = assistantText(message.content);
 	if (text !== '') content.push({ type: 'text', text });
 	const toolCalls = toolCallsOf(message.tool_calls);
+	if (toolCalls.length > MAX_TOOL_CALLS) {
+		// Each call becomes one chunk when n8n streams, and LangChain merges every chunk into all before it.
+		throw new ParameterError('response', `The LLM API of ${providerName} answered with ${toolCalls.length} tool calls; at most ${MAX_TOOL_CALLS} are taken`);
+	}
 	for (const call of toolCalls) {
 		content.push({ type: 'tool-call', toolCallId: call.id, toolName: call.function.name, input: call.function.arguments });
 	}

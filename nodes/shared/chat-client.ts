@@ -10,7 +10,17 @@ import type { Method } from 'axios';
 import { systemClock, type Clock } from './clock';
 import { LlmApiError } from './errors';
 import { exchange, isTransientFailure, openStream, redirectTarget, tlsFailureHint, TransportFailure, type HttpAnswer, type StreamingAnswer } from './http';
-import { assistantText, chatDeltasOf, SseDecoder, toolCallsOf, usageOf, type ChatCompletionResponse, type ChatDelta } from './openai-wire';
+import {
+	assistantText,
+	chatDeltasOf,
+	SseDecoder,
+	ToolCallAssembler,
+	ToolCallLimitError,
+	toolCallsOf,
+	usageOf,
+	type ChatCompletionResponse,
+	type ChatDelta,
+} from './openai-wire';
 import { secretsOf, type ProviderConfig } from './provider-config';
 import { providerWordsOf } from './provider-error';
 import { parseRetryAfterMs, TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from './retry';
@@ -193,8 +203,13 @@ export async function callLlmApi<T>(method: Method, path: string, body: unknown,
 	});
 }
 
-/** How long a streamed answer may send nothing before it counts as stalled (bounded by Timeout). */
+/**
+ * How long a streamed answer may send nothing before it counts as stalled: 30 s, or half of Timeout
+ * when that is longer (a reasoning model may think for a while before its first word), never more than
+ * Timeout.
+ */
 export const STREAM_IDLE_TIMEOUT_MS = 30_000;
+export const streamIdleTimeoutMs = (timeoutMs: number) => Math.min(timeoutMs, Math.max(STREAM_IDLE_TIMEOUT_MS, timeoutMs / 2));
 
 /** Base URLs whose gateway refused `stream_options`: asked without it from then on (this process). */
 const rejectsStreamOptions = new Set<string>();
@@ -234,7 +249,7 @@ export async function* streamChatCompletion(body: Record<string, unknown>, optio
 					headers: requestHeaders(call, accessToken, true, 'text/event-stream, application/json'),
 					maxResponseBytes: call.maxResponseBytes,
 					deadlineMs,
-					idleTimeoutMs: options.idleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS,
+					idleTimeoutMs: options.idleTimeoutMs ?? streamIdleTimeoutMs(deadlineMs),
 					signal: options.signal,
 					tls: provider.apiTls,
 				});
@@ -269,11 +284,14 @@ export async function* streamChatCompletion(body: Record<string, unknown>, optio
 			}
 		}
 	});
-	yield* opened.first;
 	try {
+		yield* opened.first;
 		yield* opened.reader;
 	} catch (error) {
 		throw failed(error, false);
+	} finally {
+		// A consumer that stops early (or fails) closes the connection now, not when the idle timer fires.
+		await opened.reader.return(undefined);
 	}
 }
 
@@ -285,10 +303,11 @@ async function* chatStreamReader(answer: StreamingAnswer, providerName: string, 
 			let text = '';
 			for await (const piece of answer.chunks) text += piece;
 			const whole = interpret<ChatCompletionResponse>({ status: answer.status, headers: answer.headers, bodyText: text }, { providerName, url: call.url, secrets: call.secrets, clock: call.clock, freshTokenRejected: false });
-			yield* deltasOfCompletion(whole);
+			yield* bounded([...deltasOfCompletion(whole)], new ToolCallAssembler(), providerName);
 			return;
 		}
 		const decoder = new SseDecoder();
+		const tools = new ToolCallAssembler();
 		for await (const piece of answer.chunks) {
 			let events;
 			try {
@@ -300,17 +319,32 @@ async function* chatStreamReader(answer: StreamingAnswer, providerName: string, 
 				const deltas = chatDeltasOf(event);
 				if (deltas === 'done') return;
 				if (!Array.isArray(deltas)) throw streamError(deltas.body, providerName, call.secrets);
-				yield* deltas;
+				yield* bounded(deltas, tools, providerName);
 			}
 		}
 		for (const event of decoder.end()) {
 			const deltas = chatDeltasOf(event);
 			if (deltas === 'done') return;
 			if (!Array.isArray(deltas)) throw streamError(deltas.body, providerName, call.secrets);
-			yield* deltas;
+			yield* bounded(deltas, tools, providerName);
 		}
 	} finally {
 		answer.close();
+	}
+}
+
+/** Tool-call fragments within the bounds of ToolCallAssembler; a stream beyond them fails. */
+function* bounded(deltas: ChatDelta[], tools: ToolCallAssembler, providerName: string): Generator<ChatDelta> {
+	for (const delta of deltas) {
+		if (delta.kind === 'tool') {
+			try {
+				tools.add(delta);
+			} catch (error) {
+				if (!(error instanceof ToolCallLimitError)) throw error;
+				throw new LlmApiError(`The LLM API of ${providerName} streamed ${error.message}`, { providerName, hint: 'This is not an answer a workflow can use; check the model and the tools offered to it.' });
+			}
+		}
+		yield delta;
 	}
 }
 
@@ -336,7 +370,7 @@ function* deltasOfCompletion(response: ChatCompletionResponse): Generator<ChatDe
 	}
 	if (choice?.finish_reason) yield { kind: 'finish', reason: choice.finish_reason };
 	const usage = usageOf(response.usage);
-	if (usage) yield { kind: 'usage', usage };
+	if (usage) yield { kind: 'usage', usage, raw: response.usage };
 }
 
 /** The LLM API's answer → its JSON, or an LlmApiError in the provider's own words (bounded, scrubbed). */

@@ -61,7 +61,7 @@ export const callOptions = {
 		default: 4096,
 		typeOptions: { minValue: 1 },
 		description:
-			'The most tokens one answer may have, reasoning included (max_completion_tokens). Reasoning models (o-series, gpt-5) take this one and reject Maximum Number of Tokens.',
+			'The most tokens one answer may have, reasoning included (max_completion_tokens). Reasoning models (o-series, gpt-5) take this one and reject Maximum Number of Tokens; set one of the two, not both. Leave room for the reasoning, or the answer may come back empty.',
 	},
 	maxTokens: {
 		displayName: 'Maximum Number of Tokens',
@@ -82,7 +82,7 @@ export const callOptions = {
 			{ name: 'Medium', value: 'medium' },
 			{ name: 'High', value: 'high' },
 		],
-		description: 'How long a reasoning model thinks before it answers (reasoning_effort); other models reject the field',
+		description: 'How long a reasoning model thinks before it answers (reasoning_effort); other models reject the field, and Minimal is for gpt-5 only',
 	},
 	streaming: {
 		displayName: 'Streaming',

@@ -247,7 +247,8 @@ export type ChatDelta =
 	/** A fragment of tool call `index`: id and name come with its first fragment, arguments in pieces. */
 	| { kind: 'tool'; index: number; id?: string; name?: string; arguments?: string }
 	| { kind: 'finish'; reason: string }
-	| { kind: 'usage'; usage: Usage }
+	/** `raw`: the provider's usage object as sent, details included (the chat node's output shows it). */
+	| { kind: 'usage'; usage: Usage; raw?: Record<string, unknown> }
 	| { kind: 'meta'; id?: string; model?: string };
 
 /** What an `error` inside a stream says (OpenAI, Azure and vLLM send `{"error": {...}}` as data). */
@@ -303,8 +304,59 @@ export function chatDeltasOf(event: SseEvent): ChatDelta[] | 'done' | StreamErro
 	}
 	if (typeof choice?.finish_reason === 'string') deltas.push({ kind: 'finish', reason: choice.finish_reason });
 	const usage = usageOf(chunk.usage);
-	if (usage) deltas.push({ kind: 'usage', usage });
+	if (usage) deltas.push({ kind: 'usage', usage, raw: chunk.usage as Record<string, unknown> });
 	return deltas;
+}
+
+/**
+ * Bounds of one answer's tool calls. Beyond them a server is not answering a question: each call costs
+ * the agent a merge over everything before it (LangChain), so they are refused, not stored.
+ */
+export const MAX_TOOL_CALLS = 128;
+export const MAX_TOOL_ARGUMENT_CHARS = 1024 * 1024;
+
+/** Thrown by ToolCallAssembler when an answer exceeds the bounds above; the caller words it. */
+export class ToolCallLimitError extends Error {}
+
+/**
+ * Tool-call fragments of a stream, put together per index (id and name from the first fragment that
+ * has them, arguments appended), within MAX_TOOL_CALLS and MAX_TOOL_ARGUMENT_CHARS.
+ */
+export class ToolCallAssembler {
+	private readonly calls = new Map<number, OpenAiToolCall>();
+	private argumentChars = 0;
+
+	add(delta: Extract<ChatDelta, { kind: 'tool' }>): OpenAiToolCall {
+		let call = this.calls.get(delta.index);
+		if (!call) {
+			if (this.calls.size >= MAX_TOOL_CALLS) throw new ToolCallLimitError(`more than ${MAX_TOOL_CALLS} tool calls in one answer`);
+			call = { id: '', type: 'function', function: { name: '', arguments: '' } };
+			this.calls.set(delta.index, call);
+		}
+		if (delta.id && !call.id) call.id = delta.id;
+		if (delta.name && !call.function.name) call.function.name = delta.name;
+		if (delta.arguments) {
+			this.argumentChars += delta.arguments.length;
+			if (this.argumentChars > MAX_TOOL_ARGUMENT_CHARS) throw new ToolCallLimitError(`tool-call arguments of more than ${MAX_TOOL_ARGUMENT_CHARS} characters in one answer`);
+			call.function.arguments += delta.arguments;
+		}
+		return call;
+	}
+
+	has(index: number): boolean {
+		return this.calls.has(index);
+	}
+
+	/** The calls in index order, each with an id (`call_<n>` where the server sent none). */
+	all(): OpenAiToolCall[] {
+		return [...this.calls.entries()].sort(([a], [b]) => a - b).map(([index, call]) => ({ ...call, id: call.id || `call_${index}` }));
+	}
+
+	/** One call, complete so far, with its id. */
+	get(index: number): OpenAiToolCall | undefined {
+		const call = this.calls.get(index);
+		return call ? { ...call, id: call.id || `call_${index}` } : undefined;
+	}
 }
 
 /** A whole streamed answer, put back together: what the non-streamed call would have answered. */
@@ -314,7 +366,8 @@ export class StreamedAnswer {
 	text = '';
 	finishReason: string | null = null;
 	usage?: Usage;
-	private readonly calls = new Map<number, OpenAiToolCall>();
+	private rawUsage?: Record<string, unknown>;
+	private readonly calls = new ToolCallAssembler();
 
 	add(delta: ChatDelta): void {
 		switch (delta.kind) {
@@ -325,25 +378,21 @@ export class StreamedAnswer {
 			case 'text':
 				this.text += delta.text;
 				break;
-			case 'tool': {
-				const call = this.calls.get(delta.index) ?? { id: '', type: 'function' as const, function: { name: '', arguments: '' } };
-				if (delta.id) call.id = delta.id;
-				if (delta.name) call.function.name += delta.name;
-				if (delta.arguments) call.function.arguments += delta.arguments;
-				this.calls.set(delta.index, call);
+			case 'tool':
+				this.calls.add(delta);
 				break;
-			}
 			case 'finish':
 				this.finishReason = delta.reason;
 				break;
 			case 'usage':
 				this.usage = delta.usage;
+				this.rawUsage = delta.raw;
 				break;
 		}
 	}
 
 	get toolCalls(): OpenAiToolCall[] {
-		return [...this.calls.entries()].sort(([a], [b]) => a - b).map(([index, call]) => ({ ...call, id: call.id || `call_${index}` }));
+		return this.calls.all();
 	}
 
 	/** As a chat.completion response, so that the nodes' output does not depend on whether it streamed. */
@@ -360,9 +409,11 @@ export class StreamedAnswer {
 					finish_reason: this.finishReason,
 				},
 			],
-			...(this.usage
-				? { usage: { prompt_tokens: this.usage.promptTokens, completion_tokens: this.usage.completionTokens, total_tokens: this.usage.totalTokens } }
-				: {}),
+			...(this.rawUsage
+				? { usage: this.rawUsage }
+				: this.usage
+					? { usage: { prompt_tokens: this.usage.promptTokens, completion_tokens: this.usage.completionTokens, total_tokens: this.usage.totalTokens } }
+					: {}),
 		};
 	}
 }

@@ -66,8 +66,25 @@ interface StreamLine {
 	receivedAt: number;
 }
 
-/** POSTs to a streaming webhook and reads its NDJSON lines as they arrive; a line that is no JSON fails with the whole answer. */
-function postStreaming(webhookPath: string, body: unknown): Promise<StreamLine[]> {
+/**
+ * POSTs to a streaming webhook and reads its NDJSON lines as they arrive. n8n 2.41 answers the
+ * activation before its webhook is registered: a 404 "is not registered" (which runs nothing) is asked
+ * again, for up to 15 s.
+ */
+async function postStreaming(webhookPath: string, body: unknown): Promise<StreamLine[]> {
+	for (let attempt = 0; ; attempt++) {
+		try {
+			return await postStreamingOnce(webhookPath, body);
+		} catch (error) {
+			if (!(error instanceof NotRegistered) || attempt >= 60) throw error;
+			await new Promise((resolve) => setTimeout(resolve, 250));
+		}
+	}
+}
+
+class NotRegistered extends Error {}
+
+function postStreamingOnce(webhookPath: string, body: unknown): Promise<StreamLine[]> {
 	return new Promise((resolve, reject) => {
 		const payload = Buffer.from(JSON.stringify(body));
 		const req = request(
@@ -85,11 +102,12 @@ function postStreaming(webhookPath: string, body: unknown): Promise<StreamLine[]
 					while ((newline = buffer.indexOf('\n')) !== -1) {
 						const line = buffer.slice(0, newline).trim();
 						buffer = buffer.slice(newline + 1);
-						if (line) lines.push({ ...(JSON.parse(line) as Omit<StreamLine, 'receivedAt'>), receivedAt: at });
+						if (line && res.statusCode === 200) lines.push({ ...(JSON.parse(line) as Omit<StreamLine, 'receivedAt'>), receivedAt: at });
 					}
 				});
 				res.on('end', () => {
-					if (lines.length === 0) reject(new Error(`HTTP ${res.statusCode} ${JSON.stringify(res.headers)}: ${raw.slice(0, 2000)}`));
+					if (res.statusCode === 404 && raw.includes('is not registered')) reject(new NotRegistered(raw.slice(0, 300)));
+					else if (lines.length === 0 || res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode} ${JSON.stringify(res.headers)}: ${raw.slice(0, 2000)}`));
 					else resolve(lines);
 				});
 				res.on('error', reject);
@@ -239,6 +257,15 @@ describe('AI parity in a real n8n 2.41: streaming, images, embeddings', () => {
 		assert.ok(items[0].receivedAt < items[items.length - 1].receivedAt, 'the first words arrived before the last');
 		const chat = sandbox.state.requests().find((entry) => entry.kind === 'chat');
 		assert.equal((chat?.body as { stream?: boolean }).stream, true, 'the model asked the API to stream');
+
+		// n8n's AI log of the streamed call: the provider's counts (from stream_options), not n8n's estimate.
+		const list = await n8n.rest('GET', `/rest/executions?filter=${encodeURIComponent(JSON.stringify({ workflowId: WORKFLOWS.streamAgent }))}`);
+		const ids = JSON.stringify(list.body).match(/"id":"(\d+)"/g) ?? [];
+		assert.ok(ids.length > 0, JSON.stringify(list.body).slice(0, 500));
+		const execution = await n8n.rest('GET', `/rest/executions/${(ids[0] ?? '').replace(/\D/g, '')}`);
+		const stored = JSON.stringify(execution.body);
+		assert.match(stored, /tokenUsage/, stored.slice(0, 500));
+		assert.doesNotMatch(stored, /tokenUsageEstimate/, 'n8n estimated the counts instead of taking the provider\'s');
 	});
 
 	it('streaming with a tool: the agent calls the Calculator through streamed tool-call fragments, then streams the result', { timeout: RUN_TIMEOUT_MS }, async () => {
