@@ -1146,11 +1146,13 @@ process.stdout.write(out.join('\\n') + '\\n');
 	 * and PostgreSQL, see services.ts); resolves once it says it is ready. Each worker gets its own
 	 * task-broker port and event-log file, as workers sharing one user folder must.
 	 */
-	async startWorker(name: string, options: { concurrency?: number; timeoutMs?: number } = {}): Promise<N8nWorker> {
+	/** `env` is applied over the instance's (e.g. a worker's own N8N_USER_FOLDER, as on another machine). */
+	async startWorker(name: string, options: { concurrency?: number; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<N8nWorker> {
 		if (this.disposed) throw new Error('N8nInstance: already disposed');
 		installExitHooks();
 		const env = {
 			...this.env,
+			...(options.env ?? {}),
 			N8N_RUNNERS_BROKER_PORT: String(await freePort()),
 			N8N_EVENTBUS_LOGWRITER_LOGFULLPATH: path.join(this.userFolder, `.n8nEventLog-${name}.log`),
 		};

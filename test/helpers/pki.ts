@@ -42,6 +42,8 @@ export interface TestPki {
 	foreignClient: Identity;
 	/** An RSA key with no certificate, registered nowhere. */
 	strayKeyPem: string;
+	/** A server certificate for registry.npmjs.org (the registry interceptor of test/harness/registry.ts). */
+	npmRegistry: Identity;
 }
 
 async function pemOfKey(key: CryptoKey): Promise<{ keyPem: string; keyObject: KeyObject }> {
@@ -60,6 +62,8 @@ async function issue(opts: {
 	notAfter?: Date;
 	server?: boolean;
 	ca?: boolean;
+	/** Host names of a server certificate (default 127.0.0.1 and localhost). */
+	dnsNames?: string[];
 }): Promise<{ identity: Identity; cert: x509.X509Certificate; keys: CryptoKeyPair }> {
 	const keys = (await webcrypto.subtle.generateKey(opts.algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
 	const notBefore = opts.notBefore ?? new Date(Date.now() - DAY_MS);
@@ -69,7 +73,13 @@ async function issue(opts: {
 		: [
 				new x509.BasicConstraintsExtension(false, undefined, true),
 				new x509.ExtendedKeyUsageExtension([opts.server ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
-				...(opts.server ? [new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }, { type: 'dns', value: 'localhost' }])] : []),
+				...(opts.server
+					? [
+							new x509.SubjectAlternativeNameExtension(
+								opts.dnsNames ? opts.dnsNames.map((value) => ({ type: 'dns' as const, value })) : [{ type: 'ip', value: '127.0.0.1' }, { type: 'dns', value: 'localhost' }],
+							),
+						]
+					: []),
 			];
 	const signingAlgorithm = opts.issuer
 		? opts.issuer.key.algorithm.name === 'ECDSA' ? { name: 'ECDSA', hash: 'SHA-256' } : SIGN_RSA
@@ -107,7 +117,7 @@ export async function createTestPki(): Promise<TestPki> {
 	const ca = await issue({ subject: 'CN=n8n-nodes-oauth2-llm test CA', algorithm: EC, ca: true });
 	const otherCa = await issue({ subject: 'CN=some other CA', algorithm: EC, ca: true });
 	const issuer = { cert: ca.cert, key: ca.keys.privateKey };
-	const [server, rsaClient, ecClient, expiredClient, selfSigned, foreignClient, stray] = await Promise.all([
+	const [server, rsaClient, ecClient, expiredClient, selfSigned, foreignClient, stray, npmRegistry] = await Promise.all([
 		issue({ subject: 'CN=127.0.0.1', algorithm: EC, issuer, server: true }),
 		issue({ subject: 'CN=n8n-rsa-client', algorithm: RSA, issuer }),
 		issue({ subject: 'CN=n8n-ec-client', algorithm: EC, issuer }),
@@ -121,6 +131,7 @@ export async function createTestPki(): Promise<TestPki> {
 		issue({ subject: 'CN=n8n-self-signed-client', algorithm: EC }),
 		issue({ subject: 'CN=n8n-rsa-client', algorithm: RSA, issuer: { cert: otherCa.cert, key: otherCa.keys.privateKey } }),
 		issue({ subject: 'CN=stray', algorithm: RSA }),
+		issue({ subject: 'CN=registry.npmjs.org', algorithm: EC, issuer, server: true, dnsNames: ['registry.npmjs.org'] }),
 	]);
 	return {
 		caPem: ca.identity.certPem,
@@ -132,6 +143,7 @@ export async function createTestPki(): Promise<TestPki> {
 		selfSigned: selfSigned.identity,
 		foreignClient: foreignClient.identity,
 		strayKeyPem: stray.identity.keyPem,
+		npmRegistry: npmRegistry.identity,
 	};
 }
 
