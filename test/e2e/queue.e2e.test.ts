@@ -104,8 +104,10 @@ describe('queue mode: main + 2 workers on Redis and PostgreSQL', () => {
 			});
 		const before = executionsOf(workers[0]);
 		const survivor = executionsOf(workers[1]);
-		// main runs no scheduled execution: every one was started by a worker.
-		assert.deepEqual(rows.filter((row) => !before.has(row.id) && !survivor.has(row.id)).map((row) => row.id), [], 'main ran none');
+		// main runs no scheduled execution: every successful one was started by a worker. A run no worker logged
+		// and that did not succeed is a job the killed worker took just before it died, before its log line.
+		const unlogged = rows.filter((row) => !before.has(row.id) && !survivor.has(row.id));
+		assert.deepEqual(unlogged.filter((row) => row.status === 'success').map((row) => row.id), [], `main ran none: ${JSON.stringify(unlogged)}`);
 		process.stderr.write(
 			`[e2e queue] ${rows.length} executions in ${span} ms: worker 1 ran ${before.size}, worker 2 ran ${survivor.size}; statuses ${JSON.stringify(rows.map((r) => r.status))}\n`,
 		);
@@ -118,8 +120,8 @@ describe('queue mode: main + 2 workers on Redis and PostgreSQL', () => {
 		// Before the kill every run succeeded too, but for those worker 1 had in hand when it died (at most its
 		// concurrency, 5): n8n does not hand a dead worker's jobs on (maxStalledCount 0).
 		const earlier = rows.filter((row) => row.startedAtMs <= killedAt);
-		const lost = earlier.filter((row) => row.status !== 'success');
-		assert.ok(lost.length <= 5 && lost.every((row) => before.has(row.id)), JSON.stringify(lost));
+		const lost = [...earlier.filter((row) => row.status !== 'success'), ...unlogged.filter((row) => !earlier.includes(row))];
+		assert.ok(lost.length <= 5 && lost.every((row) => before.has(row.id) || unlogged.includes(row)), JSON.stringify(lost));
 
 		const stats = (await sandbox.stats()).clients[CLIENT.id];
 		assert.equal(stats.chatRejected401, 0, 'no call reached the chat API with an expired token');

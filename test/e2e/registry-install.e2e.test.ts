@@ -9,7 +9,7 @@
  *   npm run build && node --import tsx --test test/e2e/registry-install.e2e.test.ts
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -44,7 +44,11 @@ async function postJson(urlPath: string, body: unknown): Promise<{ status: numbe
 			await new Promise((resolve) => setTimeout(resolve, 250));
 			continue;
 		}
-		return { status: response.status, json: text ? JSON.parse(text) : undefined };
+		try {
+			return { status: response.status, json: text ? JSON.parse(text) : undefined };
+		} catch {
+			throw new Error(`HTTP ${response.status} from ${urlPath}, not JSON: ${text.slice(0, 500)}`);
+		}
 	}
 }
 
@@ -55,15 +59,33 @@ async function nodeTypes(): Promise<string[]> {
 
 /** What n8n needs to reach "registry.npmjs.org" through the test's proxy (see test/harness/registry.ts). */
 function registryEnv(cacheName: string): Record<string, string> {
+	// Two files: npm refuses one file as both its user and its global config.
+	const [userConfig, globalConfig] = ['user.npmrc', 'global.npmrc'].map((name) => path.join(workDir, name));
+	for (const file of [userConfig, globalConfig]) writeFileSync(file, '');
 	return {
+		// Both spellings: proxy-from-env (n8n) reads the lower-case one first, npm takes whichever comes last.
 		HTTPS_PROXY: registry.proxyUrl,
 		HTTP_PROXY: registry.proxyUrl,
 		NO_PROXY: '127.0.0.1,localhost',
+		https_proxy: registry.proxyUrl,
+		http_proxy: registry.proxyUrl,
+		no_proxy: '127.0.0.1,localhost',
+		npm_config_https_proxy: registry.proxyUrl,
+		npm_config_proxy: registry.proxyUrl,
 		NODE_EXTRA_CA_CERTS: registry.caFile,
-		// npm does not read NODE_EXTRA_CA_CERTS for its registry requests; its own setting does.
+		// npm's trusted CAs become the test CA alone: it cannot reach the real npmjs.org past the proxy.
 		npm_config_cafile: registry.caFile,
 		npm_config_cache: path.join(workDir, cacheName),
+		// Not the developer's ~/.npmrc (a registry token there would go to the test's registry).
+		npm_config_userconfig: userConfig,
+		npm_config_globalconfig: globalConfig,
 	};
+}
+
+/** Whether the package's manifest for `version` and its tarball went through the proxy since `from`. */
+function fetchedThroughProxy(version: string, from: number): boolean {
+	const seen = registry.decrypted.slice(from).map((entry) => entry.path);
+	return seen.some((entry) => entry.startsWith(`/${PACKAGE}`)) && seen.some((entry) => entry.endsWith(`/${PACKAGE}-${version}.tgz`));
 }
 
 before(
@@ -128,13 +150,16 @@ describe("n8n's Community Nodes installer, from a real npm registry, in a real n
 	after(async () => await n8n?.dispose());
 
 	it('POST /rest/community-packages installs the published version: its nodes and the credential appear, runtime dependencies come along, peer dependencies do not', { timeout: RUN_TIMEOUT_MS }, async () => {
+		const from = registry.decrypted.length;
 		const installed = await n8n.rest('POST', '/rest/community-packages', { name: PACKAGE });
 		assert.equal(installed.status, 200, JSON.stringify(installed.body).slice(0, 1500));
 		assert.equal(installed.data.packageName, PACKAGE);
 		assert.equal(installed.data.installedVersion, VERSION);
 		const installedNodes = (installed.data.installedNodes as Array<{ type: string }>).map((entry) => entry.type).sort();
 		assert.deepEqual(installedNodes, [...NODE_TYPES].sort());
-		assert.ok(registry.proxied.some((entry) => entry.allowed && entry.host.startsWith('registry.npmjs.org')), 'n8n asked registry.npmjs.org');
+		assert.ok(fetchedThroughProxy(VERSION, from), `manifest and tarball through the proxy: ${JSON.stringify(registry.decrypted.slice(from))}`);
+		const refused = [...new Set(registry.proxied.filter((entry) => !entry.allowed).map((entry) => entry.host))];
+		assert.ok(refused.every((host) => /api\.n8n\.io/.test(host)), `only n8n's vetting service was refused: ${refused.join(', ')}`);
 
 		const types = await nodeTypes();
 		for (const type of NODE_TYPES) assert.ok(types.includes(type), `${type} is listed`);
@@ -143,6 +168,7 @@ describe("n8n's Community Nodes installer, from a real npm registry, in a real n
 
 		const packageDir = path.join(n8n.userFolder, '.n8n', 'nodes', 'node_modules', PACKAGE);
 		const manifest = JSON.parse(readFileSync(path.join(packageDir, 'package.json'), 'utf8')) as Record<string, unknown>;
+		// npm would not install them anyway (both are optional); what n8n does is strip them from the manifest.
 		assert.equal(manifest.peerDependencies, undefined, 'n8n strips peer dependencies before npm install');
 		for (const dependency of ['axios', 'zod', 'async-mutex']) assert.ok(existsSync(path.join(packageDir, 'node_modules', dependency, 'package.json')), `${dependency} installed`);
 		for (const peer of ['n8n-workflow', '@n8n/ai-node-sdk']) assert.equal(existsSync(path.join(packageDir, 'node_modules', peer)), false, `${peer} not installed: n8n's own copy is used`);
@@ -161,9 +187,14 @@ describe("n8n's Community Nodes installer, from a real npm registry, in a real n
 
 	it(`PATCH /rest/community-packages updates to ${NEXT_VERSION} once it is published, and the workflow still runs`, { timeout: RUN_TIMEOUT_MS }, async () => {
 		await registry.publish(await repackWithVersion(tarball, NEXT_VERSION, workDir));
+		const from = registry.decrypted.length;
 		const updated = await n8n.rest('PATCH', '/rest/community-packages', { name: PACKAGE, version: NEXT_VERSION });
 		assert.equal(updated.status, 200, JSON.stringify(updated.body).slice(0, 1500));
 		assert.equal(updated.data.installedVersion, NEXT_VERSION);
+		assert.ok(fetchedThroughProxy(NEXT_VERSION, from), 'the new tarball came from the registry');
+		const nodesDir = path.join(n8n.userFolder, '.n8n', 'nodes');
+		assert.equal((JSON.parse(readFileSync(path.join(nodesDir, 'node_modules', PACKAGE, 'package.json'), 'utf8')) as { version: string }).version, NEXT_VERSION);
+		assert.deepEqual(readdirSync(path.join(nodesDir, 'node_modules')).filter((entry) => entry.includes('backup')), [], 'no backup folder left');
 		const listed = await n8n.rest('GET', '/rest/community-packages');
 		assert.equal((listed.data as Array<{ packageName: string; installedVersion: string }>).find((entry) => entry.packageName === PACKAGE)?.installedVersion, NEXT_VERSION);
 		const answer = await postJson('/webhook/installed-chat', { question: 'Still there after the update?' });
@@ -171,7 +202,8 @@ describe("n8n's Community Nodes installer, from a real npm registry, in a real n
 	});
 
 	it('DELETE /rest/community-packages uninstalls it: the nodes are gone and the package folder with them', { timeout: RUN_TIMEOUT_MS }, async () => {
-		await n8n.rest('POST', `/rest/workflows/${workflowId}/deactivate`, {});
+		const deactivated = await n8n.rest('POST', `/rest/workflows/${workflowId}/deactivate`, {});
+		assert.equal(deactivated.status, 200, JSON.stringify(deactivated.body).slice(0, 500));
 		const removed = await n8n.rest('DELETE', `/rest/community-packages?name=${PACKAGE}`);
 		assert.equal(removed.status, 200, JSON.stringify(removed.body).slice(0, 1500));
 		const listed = await n8n.rest('GET', '/rest/community-packages');
@@ -179,6 +211,8 @@ describe("n8n's Community Nodes installer, from a real npm registry, in a real n
 		const types = await nodeTypes();
 		for (const type of NODE_TYPES) assert.equal(types.includes(type), false, `${type} is gone`);
 		assert.equal(existsSync(path.join(n8n.userFolder, '.n8n', 'nodes', 'node_modules', PACKAGE)), false);
+		const nodesManifest = JSON.parse(readFileSync(path.join(n8n.userFolder, '.n8n', 'nodes', 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+		assert.equal(nodesManifest.dependencies?.[PACKAGE], undefined, 'nodes/package.json no longer lists it');
 		assert.ok(!n8n.logs().includes(sandbox.clients.post.secret), "the client secret is in n8n's logs");
 	});
 });
@@ -210,6 +244,7 @@ describe('queue mode: main installs from the registry and tells the worker, whic
 	});
 
 	it('POST /rest/community-packages on main; the worker installs the same version into its own folder and runs the workflow', { timeout: RUN_TIMEOUT_MS }, async () => {
+		const from = registry.decrypted.length;
 		const installed = await n8n.rest('POST', '/rest/community-packages', { name: PACKAGE });
 		assert.equal(installed.status, 200, JSON.stringify(installed.body).slice(0, 1500));
 		const version = installed.data.installedVersion as string;
@@ -219,6 +254,9 @@ describe('queue mode: main installs from the registry and tells the worker, whic
 			await new Promise((resolve) => setTimeout(resolve, 250));
 		}
 		assert.equal((JSON.parse(readFileSync(workerManifest, 'utf8')) as { version: string }).version, version);
+		// Main and the worker each fetched the tarball: two downloads of it through the proxy.
+		const tarballs = registry.decrypted.slice(from).filter((entry) => entry.path.endsWith(`/${PACKAGE}-${version}.tgz`));
+		assert.ok(tarballs.length >= 2, `the tarball was fetched ${tarballs.length} time(s)`);
 
 		const credential = await createSandboxCredential('Sandbox (queue mode)');
 		const created = await n8n.rest('POST', '/rest/workflows', chatWorkflow('queue-installed-chat', credential));
@@ -227,5 +265,6 @@ describe('queue mode: main installs from the registry and tells the worker, whic
 		const answer = await postJson('/webhook/queue-installed-chat', { question: 'Run by the worker?' });
 		assert.equal(answer.json?.content, 'Echo from sandbox-echo: Run by the worker?', JSON.stringify(answer.json));
 		assert.match(worker.logs(), /Worker started execution \d+/, 'the worker ran it');
+		assert.ok(!n8n.logs().includes(sandbox.clients.post.secret), "the client secret is in n8n's or the worker's logs");
 	});
 });

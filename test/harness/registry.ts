@@ -32,6 +32,8 @@ export interface LocalRegistry {
 	caFile: string;
 	/** Requests that reached the proxy, by host (what n8n tried to reach). */
 	proxied: Array<{ host: string; path?: string; allowed: boolean }>;
+	/** Requests for registry.npmjs.org after TLS was ended: method and path, as verdaccio got them. */
+	decrypted: Array<{ method: string; path: string }>;
 	publish(tarball: string): Promise<void>;
 	close(): Promise<void>;
 }
@@ -42,15 +44,24 @@ interface RunResult {
 	stderr: string;
 }
 
+const RUN_TIMEOUT_MS = 5 * 60_000;
+
 function run(command: string, args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<RunResult> {
 	return new Promise((resolve, reject) => {
 		const child = spawn(command, args, { cwd: options.cwd, env: { PATH: process.env.PATH ?? '', HOME: options.cwd, ...(options.env ?? {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
 		let stdout = '';
 		let stderr = '';
+		const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
 		child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
 		child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-		child.on('error', reject);
-		child.on('close', (code) => resolve({ code, stdout, stderr }));
+		child.on('error', (error) => {
+			clearTimeout(timer);
+			reject(error);
+		});
+		child.on('close', (code) => {
+			clearTimeout(timer);
+			resolve({ code, stdout, stderr });
+		});
 	});
 }
 
@@ -83,6 +94,15 @@ function listen(server: Server): Promise<number> {
 
 export async function startLocalRegistry(options: { caPem: string; registryIdentity: Identity }): Promise<LocalRegistry> {
 	const dir = mkdtempSync(path.join(os.tmpdir(), 'local-registry-'));
+	try {
+		return await startIn(dir, options);
+	} catch (error) {
+		rmSync(dir, { recursive: true, force: true });
+		throw error;
+	}
+}
+
+async function startIn(dir: string, options: { caPem: string; registryIdentity: Identity }): Promise<LocalRegistry> {
 	// verdaccio's programmatic API (6.x): runServer(config) returns an http.Server, not yet listening.
 	const { runServer } = (await import('verdaccio')) as unknown as { runServer: (config: unknown) => Promise<Server> };
 	const registryServer = await runServer({
@@ -91,7 +111,7 @@ export async function startLocalRegistry(options: { caPem: string; registryIdent
 		auth: { htpasswd: { file: path.join(dir, 'htpasswd'), max_users: 10 } },
 		uplinks: { npmjs: { url: 'https://registry.npmjs.org/', timeout: '60s' } },
 		packages: {
-			'n8n-nodes-oauth2-llm': { access: '$all', publish: '$authenticated' },
+			'n8n-nodes-oauth2-llm': { access: '$all', publish: 'publisher' },
 			'**': { access: '$all', proxy: 'npmjs' },
 		},
 		log: { type: 'stdout', format: 'pretty', level: 'error' },
@@ -106,9 +126,13 @@ export async function startLocalRegistry(options: { caPem: string; registryIdent
 		headers: { 'content-type': 'application/json' },
 		body: JSON.stringify({ name: 'publisher', password: 'publisher-password-1' }),
 	});
-	const { token } = (await login.json()) as { token: string };
+	const { token } = (await login.json()) as { token?: string };
+	if (!login.ok || !token) throw new Error(`verdaccio refused to create the publishing user (HTTP ${login.status})`);
+	// The token goes into npm's config file of this folder (npm runs with HOME here), not onto a command line.
+	writeFileSync(path.join(dir, '.npmrc'), `//127.0.0.1:${registryPort}/:_authToken=${token}\n`, { mode: 0o600 });
 
 	const proxied: LocalRegistry['proxied'] = [];
+	const decrypted: LocalRegistry['decrypted'] = [];
 	// Requests for registry.npmjs.org, decrypted: handed to verdaccio, which builds tarball URLs from Host and X-Forwarded-Proto.
 	const forward = (req: IncomingMessage, res: ServerResponse, pathname: string) => {
 		const upstream = request(
@@ -121,7 +145,10 @@ export async function startLocalRegistry(options: { caPem: string; registryIdent
 		upstream.on('error', () => res.destroy());
 		req.pipe(upstream);
 	};
-	const inner = createServer((req, res) => forward(req, res, req.url ?? '/'));
+	const inner = createServer((req, res) => {
+		decrypted.push({ method: req.method ?? 'GET', path: req.url ?? '/' });
+		forward(req, res, req.url ?? '/');
+	});
 	const secureContext = tls.createSecureContext({ key: options.registryIdentity.keyPem, cert: options.registryIdentity.certPem });
 	const proxy = createServer((req, res) => {
 		// Plain-HTTP proxying in absolute form (`GET https://registry.npmjs.org/x`), as some clients do.
@@ -162,9 +189,9 @@ export async function startLocalRegistry(options: { caPem: string; registryIdent
 		proxyUrl: `http://127.0.0.1:${proxyPort}`,
 		caFile,
 		proxied,
+		decrypted,
 		async publish(tarball: string) {
-			const authKey = `//127.0.0.1:${registryPort}/:_authToken`;
-			await runChecked('npm', ['publish', tarball, `--registry=${url}`, `--${authKey}=${token}`, '--access=public', '--ignore-scripts'], { cwd: dir });
+			await runChecked('npm', ['publish', tarball, `--registry=${url}`, '--access=public', '--ignore-scripts'], { cwd: dir });
 		},
 		async close() {
 			for (const server of [proxy, inner, registryServer]) {
