@@ -22,6 +22,7 @@ import { createHash } from 'node:crypto';
 
 import { maskQueryValues, PUBLIC_HEADER_NAMES, REDACTED, scrubText } from '../nodes/shared/scrub';
 import {
+	CERTIFICATE_FIELDS,
 	type ProviderConfig,
 	type ProviderField,
 	type ProviderFieldsInput,
@@ -200,21 +201,6 @@ const RESOLVED_NOW_FIELDS: ReadonlySet<ProviderField> = new Set([
 	'useClientCertificateForApi',
 ]);
 const SECRET_FIELDS: ReadonlySet<ProviderField> = new Set(['clientSecret', 'refreshToken', 'privateKey', 'privateKeyPassphrase']);
-/**
- * The certificate fields, written only when set (an n8n with an older version of this package rejects
- * unknown fields), as given: PEM text, or a boolean / option value.
- */
-const CERTIFICATE_FIELDS = [
-	'privateKey',
-	'privateKeyPassphrase',
-	'certificate',
-	'jwtAlgorithm',
-	'jwtKeyId',
-	'jwtAudience',
-	'jwtCertificateChain',
-	'caCertificate',
-	'useClientCertificateForApi',
-] as const satisfies readonly ProviderField[];
 const JSON_FIELDS: ReadonlySet<ProviderField> = new Set(['headers', 'additionalTokenParameters']);
 
 /**
@@ -511,6 +497,8 @@ function credentialData(
 	// The Base URL's origin is always allowed; only the further ones are stored.
 	const furtherOrigins = config.allowedOrigins.filter((origin) => origin !== new URL(config.baseUrl).origin);
 	if (furtherOrigins.length > 0) data.allowedOrigins = furtherOrigins.join(',');
+	// The certificate fields, written only when set (an n8n with an older version of this package rejects
+	// unknown fields), as given: PEM text, or a boolean / option value.
 	const written = data as unknown as Record<string, unknown>;
 	for (const field of CERTIFICATE_FIELDS) {
 		const value = input[field];

@@ -1,11 +1,9 @@
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import type { INodeType, INodeTypeDescription, ISupplyDataFunctions, SupplyData } from 'n8n-workflow';
 
-import { loadProvider } from '../shared/credential';
 import { sharedNodeMethods } from '../shared/node-methods';
-import { toNodeError } from '../shared/n8n-errors';
 import { resolvableFromN8n } from '../shared/n8n-version';
-import type { ProviderConfig } from '../shared/provider-config';
+import { providerAndModel } from '../shared/sub-node';
 import { chatModelProperties, type ModelNodeOptions } from './description';
 
 /**
@@ -53,19 +51,7 @@ export class OAuth2LlmChatModel implements INodeType {
 			});
 		}
 		const [{ supplyModel }, { OAuth2ChatModel }, { supplyChatModel }] = await Promise.all([import('@n8n/ai-node-sdk'), import('./model'), import('./adapter')]);
-		let provider: ProviderConfig;
-		try {
-			provider = await loadProvider(this, itemIndex);
-		} catch (error) {
-			throw toNodeError(node, error, itemIndex);
-		}
-		const modelId = String(this.getNodeParameter('model', itemIndex, '', { extractValue: true }) ?? '').trim();
-		if (modelId === '') {
-			throw new NodeOperationError(node, 'No model is selected', {
-				itemIndex,
-				description: 'Pick a model from the list, or switch Model to "By Name" and type it.',
-			});
-		}
+		const { provider, modelId } = await providerAndModel(this, itemIndex, 'model');
 		const options = this.getNodeParameter('options', itemIndex, {}) as ModelNodeOptions;
 		const model = new OAuth2ChatModel(
 			modelId,

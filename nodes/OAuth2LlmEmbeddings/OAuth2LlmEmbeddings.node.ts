@@ -1,11 +1,9 @@
-import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
 import type { INodeType, INodeTypeDescription, ISupplyDataFunctions, SupplyData } from 'n8n-workflow';
 
-import { loadProvider } from '../shared/credential';
 import { sharedNodeMethods } from '../shared/node-methods';
-import { toNodeError } from '../shared/n8n-errors';
 import { requireFromN8n } from '../shared/n8n-version';
-import type { ProviderConfig } from '../shared/provider-config';
+import { providerAndModel } from '../shared/sub-node';
 import { DEFAULT_BATCH_SIZE, embeddingsProperties, MAX_BATCH_SIZE, type EmbeddingsNodeOptions } from './description';
 import { createEmbeddings } from './embeddings';
 
@@ -37,19 +35,7 @@ export class OAuth2LlmEmbeddings implements INodeType {
 
 	async supplyData(this: ISupplyDataFunctions, itemIndex: number): Promise<SupplyData> {
 		const node = this.getNode();
-		let provider: ProviderConfig;
-		try {
-			provider = await loadProvider(this, itemIndex);
-		} catch (error) {
-			throw toNodeError(node, error, itemIndex);
-		}
-		const model = String(this.getNodeParameter('model', itemIndex, '', { extractValue: true }) ?? '').trim();
-		if (model === '') {
-			throw new NodeOperationError(node, 'No embedding model is selected', {
-				itemIndex,
-				description: 'Pick a model from the list, or switch Model to "By Name" and type it.',
-			});
-		}
+		const { provider, modelId: model } = await providerAndModel(this, itemIndex, 'embedding model');
 		const options = this.getNodeParameter('options', itemIndex, {}) as EmbeddingsNodeOptions;
 		const batchSize = Math.min(MAX_BATCH_SIZE, Math.max(1, Math.floor(Number(options.batchSize ?? DEFAULT_BATCH_SIZE)) || DEFAULT_BATCH_SIZE));
 		const embeddings = createEmbeddings(

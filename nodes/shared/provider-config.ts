@@ -69,6 +69,19 @@ export interface ProviderConfig {
 	apiTls?: TlsMaterial;
 }
 
+/** The fields of certificate-based client authentication (issue 12). */
+export const CERTIFICATE_FIELDS = [
+	'privateKey',
+	'privateKeyPassphrase',
+	'certificate',
+	'jwtAlgorithm',
+	'jwtKeyId',
+	'jwtAudience',
+	'jwtCertificateChain',
+	'caCertificate',
+	'useClientCertificateForApi',
+] as const;
+
 /** Field names as the credential stores them: a public contract, saved credentials point at them. */
 export const PROVIDER_FIELDS = [
 	'baseUrl',
@@ -83,15 +96,7 @@ export const PROVIDER_FIELDS = [
 	'headers',
 	'allowedOrigins',
 	'expiryBufferSeconds',
-	'privateKey',
-	'privateKeyPassphrase',
-	'certificate',
-	'jwtAlgorithm',
-	'jwtKeyId',
-	'jwtAudience',
-	'jwtCertificateChain',
-	'caCertificate',
-	'useClientCertificateForApi',
+	...CERTIFICATE_FIELDS,
 ] as const;
 export type ProviderField = (typeof PROVIDER_FIELDS)[number];
 
