@@ -67,6 +67,28 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 /** SIGKILLs a whole process group by its leader's pid, whether or not the leader still runs. */
+/**
+ * Waits for a child's 'close', with a ref'd timer so the event loop stays alive meanwhile (the child
+ * and its pipes may be unref'd: node's test runner then cancels the hook as "still pending"). After
+ * `graceMs` the whole group is killed and the wait gives up: 'close' may wait for pipes that a
+ * grandchild inherited.
+ */
+async function awaitExit(exit: Promise<void>, pid: number | undefined, graceMs: number): Promise<void> {
+	let timer: NodeJS.Timeout | undefined;
+	const gaveUp = new Promise<void>((resolve) => {
+		timer = setTimeout(() => {
+			killGroupForce(pid);
+			// One more moment for 'close' after the forced kill, still ref'd.
+			timer = setTimeout(resolve, 2000);
+		}, graceMs);
+	});
+	try {
+		await Promise.race([exit, gaveUp]);
+	} finally {
+		clearTimeout(timer);
+	}
+}
+
 function killGroupForce(pid: number | undefined): void {
 	if (pid === undefined) return;
 	try {
@@ -1131,9 +1153,7 @@ process.stdout.write(out.join('\\n') + '\\n');
 		if (!child) return;
 		if (child.exitCode === null && child.signalCode === null) {
 			killGroup(child, 'SIGTERM');
-			const timer = setTimeout(() => killGroupForce(child.pid), 15_000);
-			await this.serverExit;
-			clearTimeout(timer);
+			await awaitExit(this.serverExit ?? Promise.resolve(), child.pid, 15_000);
 		}
 		killGroupForce(child.pid); // the task runner and anything else n8n left behind
 		this.server = undefined;
@@ -1189,7 +1209,7 @@ process.stdout.write(out.join('\\n') + '\\n');
 				// ref(): the child was unref'd, and nothing else may keep the event loop alive until it closes.
 				child.ref();
 				killGroup(child, signal);
-				await exit;
+				await awaitExit(exit, child.pid, 10_000);
 			},
 		};
 		const deadline = Date.now() + (options.timeoutMs ?? 120_000);
@@ -1206,7 +1226,7 @@ process.stdout.write(out.join('\\n') + '\\n');
 		for (const { child, exit } of this.workers.splice(0)) {
 			child.ref();
 			if (child.exitCode === null && child.signalCode === null) killGroup(child, 'SIGKILL');
-			await exit;
+			await awaitExit(exit, child.pid, 10_000);
 		}
 		await this.stop();
 		this.disposed = true;
