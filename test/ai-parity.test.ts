@@ -12,6 +12,7 @@ import { OAuth2Error } from '../nodes/shared/errors';
 import { chatDeltasOf, SseDecoder, StreamedAnswer, type ChatDelta } from '../nodes/shared/openai-wire';
 import { parseProviderConfig, type ProviderConfig } from '../nodes/shared/provider-config';
 import { TokenCache } from '../nodes/shared/token-cache';
+import { imageParts } from '../nodes/OAuth2LlmChat/images';
 import { buildChatRequest } from '../nodes/OAuth2LlmChat/request';
 import { imageMediaType, withStandardImageBlocks } from '../nodes/OAuth2LlmChatModel/adapter';
 import { OAuth2ChatModel } from '../nodes/OAuth2LlmChatModel/model';
@@ -201,6 +202,19 @@ describe('streamed chat completions (stream: true) against the sandbox', () => {
 		assert.match(error.message, /streamed more than 128 tool calls in one answer/);
 	});
 
+	it('tool-call arguments of more than 1 MiB in one answer are refused', async () => {
+		const flood = await hostileServer((_request, res) => {
+			res.writeHead(200, { 'content-type': 'text/event-stream' });
+			res.write(`data: ${JSON.stringify({ choices: [{ delta: { tool_calls: [{ index: 0, id: 'c0', function: { name: 'f', arguments: '' } }] } }] })}\n\n`);
+			const piece = `data: ${JSON.stringify({ choices: [{ delta: { tool_calls: [{ index: 0, function: { arguments: 'x'.repeat(64 * 1024) } }] } }] })}\n\n`;
+			for (let i = 0; i < 20; i++) res.write(piece);
+			res.end('data: [DONE]\n\n');
+		});
+		const config = parseProviderConfig({ ...providerFields(), baseUrl: `${flood.origin}/v1` }, 'Flood');
+		const error = await failure(collect(streamChatCompletion(question('hi'), { provider: config, tokens: new TokenCache(), maxRetries: 0 })));
+		assert.match(error.message, /streamed tool-call arguments of more than 1048576 characters in one answer/);
+	});
+
 	it('a consumer that stops after the first delta closes the connection at once', async () => {
 		let closed = false;
 		const stalling = await hostileServer((_request, res) => {
@@ -318,6 +332,33 @@ describe('images', () => {
 			/part 1 is not a text or image part/,
 		);
 		assert.equal((buildChatRequest({ model: 'm', messages: [{ role: 'user', content: '[1, 2, 3] are numbers' }], jsonOutput: false, options: {} }).messages as Array<{ content: unknown }>)[0].content, '[1, 2, 3] are numbers');
+	});
+});
+
+describe('the chat node\'s image limits (Image Binary Properties)', () => {
+	/** Just what imageParts reads of n8n's context: the item's binary entries and the helper that loads one. */
+	const contextWith = (binary: Record<string, { mimeType: string; bytes?: number; data?: string }>, load: (name: string) => Buffer) =>
+		({
+			getInputData: () => [{ json: {}, binary }],
+			helpers: { getBinaryDataBuffer: async (_itemIndex: number, name: string) => load(name) },
+		}) as never;
+
+	it('too many images, an image over 20 MiB (refused before it is read, where n8n knows its size), more than 50 MiB together, a missing property, a file that is no image', async () => {
+		let reads = 0;
+		const read = (size: number) => () => {
+			reads += 1;
+			return Buffer.alloc(size);
+		};
+		const names = Array.from({ length: 17 }, (_, i) => `img${i}`);
+		await assert.rejects(imageParts(contextWith({}, read(1)), 0, names), /names 17 properties; at most 16 images/);
+		await assert.rejects(imageParts(contextWith({ big: { mimeType: 'image/png', bytes: 21 * 1024 * 1024 } }, read(1)), 0, ['big']), /is 21\.0 MiB; at most 20 MiB per image/);
+		assert.equal(reads, 0, 'the oversized file was not read');
+		const three = { a: { mimeType: 'image/png' }, b: { mimeType: 'image/png' }, c: { mimeType: 'image/png' } };
+		await assert.rejects(imageParts(contextWith(three, read(19 * 1024 * 1024)), 0, ['a', 'b', 'c']), /are 57\.0 MiB together; at most 50 MiB per item/);
+		await assert.rejects(imageParts(contextWith({ photo: { mimeType: 'image/png' } }, read(1)), 0, ['data']), /has no binary property "data".*\n?/);
+		await assert.rejects(imageParts(contextWith({ doc: { mimeType: 'application/pdf' } }, read(1)), 0, ['doc']), /is application\/pdf, not an image/);
+		const [part] = await imageParts(contextWith({ ok: { mimeType: 'image/png' } }, () => Buffer.from('png-bytes')), 0, ['ok']);
+		assert.deepEqual(part, { type: 'image_url', image_url: { url: `data:image/png;base64,${Buffer.from('png-bytes').toString('base64')}` } });
 	});
 });
 

@@ -380,6 +380,13 @@ describe('validation names the field and never quotes it', () => {
 		assert.match(issuesOf({ baseUrl: 'nope', clientAuthentication: 'tlsClientAuth' }), /Base URL: .*Private Key: is required.*Certificate: is required/);
 	});
 
+	it('an RSA key under 2048 bits and an EC key on another curve than P-256 are refused, naming Private Key', () => {
+		const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+		assert.match(issuesOf({ clientAuthentication: 'privateKeyJwt', privateKey: small }), /Private Key: is a 1024-bit RSA key; providers require at least 2048 bits/);
+		const p384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+		assert.match(issuesOf({ clientAuthentication: 'privateKeyJwt', privateKey: p384 }), /Private Key: is an EC key on curve secp384r1; ES256 signs with P-256/);
+	});
+
 	it('a stale key left in a secret-based credential is not read; saved credentials without the new fields parse as before', () => {
 		const config = parseProviderConfig({ ...base, clientSecret: 's', privateKey: 'garbage', certificate: 'garbage', useClientCertificateForApi: true });
 		assert.equal(config.tokenEndpoint.clientAuthentication, 'body');
