@@ -3,18 +3,14 @@
  * the item are read by images.ts and handed in.
  */
 import { ParameterError } from '../shared/errors';
-import { chatCompletionBody, type OpenAiContentPart, type OpenAiMessage, type ReasoningEffort } from '../shared/openai-wire';
+import { chatCompletionBody, type ChatSettings, type OpenAiContentPart, type OpenAiMessage } from '../shared/openai-wire';
 
 export const CHAT_ROLES = ['system', 'user', 'assistant'] as const;
 
-export interface ChatOptions {
-	temperature?: number;
-	maxTokens?: number;
-	maxCompletionTokens?: number;
-	reasoningEffort?: ReasoningEffort;
-	topP?: number;
-	frequencyPenalty?: number;
-	presencePenalty?: number;
+/** The node's options: the wire's sampling fields (openai-wire.ts), and the node's own. */
+export interface ChatOptions
+	extends Pick<ChatSettings, 'temperature' | 'maxTokens' | 'maxCompletionTokens' | 'reasoningEffort' | 'topP' | 'frequencyPenalty' | 'presencePenalty'> {
+	/** Text: one sequence, or a JSON array of up to 4 (parseStop). */
 	stop?: string;
 	timeout?: number;
 	maxRetries?: number;

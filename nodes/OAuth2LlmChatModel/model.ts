@@ -139,7 +139,6 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 		};
 		let finish: string | null = null;
 		let usage: ReturnType<typeof tokenUsageOf>;
-		let calls = 0;
 		try {
 			for await (const delta of streamChatCompletion(prepared.request, prepared.options)) {
 				switch (delta.kind) {
@@ -148,7 +147,6 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 						break;
 					case 'tool': {
 						if (!tools.has(delta.index)) {
-							calls += 1;
 							if (open !== undefined) yield* completed(open);
 							open = delta.index;
 						}
@@ -167,7 +165,7 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 		} catch (error) {
 			throw toNodeError(node, error, undefined, knownSecrets(provider));
 		}
-		yield { type: 'finish', finishReason: finishReasonOf(finish, calls > 0), usage };
+		yield { type: 'finish', finishReason: finishReasonOf(finish, tools.size > 0), usage };
 	}
 
 	private *replay(result: GenerateResult): Iterable<StreamChunk> {

@@ -347,6 +347,11 @@ export class ToolCallAssembler {
 		return this.calls.has(index);
 	}
 
+	/** How many calls the answer holds so far. */
+	get size(): number {
+		return this.calls.size;
+	}
+
 	/** The calls in index order, each with an id (`call_<n>` where the server sent none). */
 	all(): OpenAiToolCall[] {
 		return [...this.calls.entries()].sort(([a], [b]) => a - b).map(([index, call]) => ({ ...call, id: call.id || `call_${index}` }));
