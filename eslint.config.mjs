@@ -48,8 +48,8 @@ export default [
 		},
 	},
 	{
-		// The package's own error family (nodes/shared/errors.ts) carries status, OAuth error code and a
-		// scrubbed cause; nodes/shared/n8n-errors.ts turns it into NodeApiError/NodeOperationError in one
+		// The package's own error family (nodes/shared/core/errors.ts) carries status, OAuth error code and a
+		// scrubbed cause; nodes/shared/n8n/n8n-errors.ts turns it into NodeApiError/NodeOperationError in one
 		// place. The rule wants every throw site to build n8n errors itself, which would spread that wording.
 		files: ['nodes/shared/**/*.ts', 'nodes/*/request.ts', 'nodes/*/response.ts'],
 		rules: { '@n8n/community-nodes/require-node-api-error': 'off' },

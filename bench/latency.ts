@@ -2,7 +2,7 @@
  * Benchmark 3: latency-bound throughput. The chat API adds 50 ms to every call; the node at
  * concurrency 1, 10 and 50 vs the ideal N × latency ÷ concurrency.
  */
-import { replaceSharedTokenCache } from '../nodes/shared/token-cache';
+import { replaceSharedTokenCache } from '../nodes/shared/auth/token-cache';
 import { runChatNode } from '../test/harness/workflow-execute';
 import type { Sandbox } from '../test/sandbox/sandbox';
 import { plainRun } from './overhead';

@@ -4,8 +4,8 @@
  * Talks to the tiny token server whose URL is in TOKEN_URL (run by the parent process, so its
  * allocations are not in this heap). Prints one JSON line.
  */
-import { TokenCache } from '../nodes/shared/token-cache';
-import type { TokenEndpointConfig } from '../nodes/shared/provider-config';
+import { TokenCache } from '../nodes/shared/auth/token-cache';
+import type { TokenEndpointConfig } from '../nodes/shared/config/provider-config';
 
 const ITEMS = Number(process.env.BENCH_ITEMS ?? 100_000);
 const CREDENTIALS = Number(process.env.BENCH_CREDENTIALS ?? 10_000);

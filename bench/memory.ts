@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 
-import { DEFAULT_MAX_ENTRIES } from '../nodes/shared/token-cache';
+import { DEFAULT_MAX_ENTRIES } from '../nodes/shared/auth/token-cache';
 import { type BenchOptions, type BenchSection, counts, fmt, median, spread, table } from './lib';
 
 interface ChildResult {

@@ -12,7 +12,7 @@ import {
 	type INodeType,
 } from 'n8n-workflow';
 
-import { replaceSharedTokenCache } from '../nodes/shared/token-cache';
+import { replaceSharedTokenCache } from '../nodes/shared/auth/token-cache';
 import { SOURCE_NODE_TYPE, outputItems, runChatNode, runWorkflow } from '../test/harness/workflow-execute';
 import type { Sandbox } from '../test/sandbox/sandbox';
 import {

@@ -4,7 +4,7 @@
  * shows of server text is bounded before scrubbing (boundedServerText), so this is the worst case
  * for whole texts, such as a 1 MiB error body scrubbed by scrubValue's bounded strings or the CLI.
  */
-import { boundedServerText, scrubText } from '../nodes/shared/scrub';
+import { boundedServerText, scrubText } from '../nodes/shared/core/scrub';
 import { type BenchOptions, type BenchSection, fmt, median, table } from './lib';
 
 const MIB = 1024 * 1024;

@@ -13,9 +13,9 @@
  */
 import { request } from 'node:http';
 
-import { streamChatCompletion } from '../nodes/shared/chat-client';
-import { parseProviderConfig } from '../nodes/shared/provider-config';
-import { TokenCache } from '../nodes/shared/token-cache';
+import { streamChatCompletion } from '../nodes/shared/wire/chat-client';
+import { parseProviderConfig } from '../nodes/shared/config/provider-config';
+import { TokenCache } from '../nodes/shared/auth/token-cache';
 import { N8nInstance } from '../test/harness/n8n';
 import type { Sandbox } from '../test/sandbox/sandbox';
 import { type BenchOptions, type BenchSection, credentialDataFor, fmt, median, minMax, table } from './lib';

@@ -2,8 +2,8 @@
  * Benchmark 1: token endpoint hits when many items and executions run at once through the node
  * (n8n-core's WorkflowExecute, in this process) against the sandbox provider (child process).
  */
-import { replaceSharedTokenCache } from '../nodes/shared/token-cache';
-import { tokenTimeline } from '../nodes/shared/token-policy';
+import { replaceSharedTokenCache } from '../nodes/shared/auth/token-cache';
+import { tokenTimeline } from '../nodes/shared/auth/token-policy';
 import { runChatNode } from '../test/harness/workflow-execute';
 import type { Sandbox } from '../test/sandbox/sandbox';
 import {
@@ -199,7 +199,7 @@ export async function tokenRequestsBench(sandbox: Sandbox, options: BenchOptions
 		about: [
 			'The OAuth2 LLM Chat node in n8n-core\'s real `WorkflowExecute` (test harness `runChatNode`, in the benchmark process), against the sandbox provider (oidc-provider token endpoint + token-verifying chat API, in its own process). Each run starts with a fresh process-wide token cache, as a freshly started n8n would, and zeroed sandbox counters.',
 			'- **token requests** = requests that reached the sandbox\'s token endpoint for that credential (its own counter), per run; one value when every run agreed, else each run\'s value.',
-			'- **expected**: the target, one per credential per token lifetime. For the short-token row it is what the renewal policy asks for at that wall time: the first token, then one renewal each time the current token enters its refresh window (`nodes/shared/token-policy.ts`: with a 3 s token the expiry buffer shrinks to half the life, 1.5 s, and renewal starts 25 % of the usable life before that, so every 1.125 s plus a token round trip). That row runs ' + String(lifetimeRuns) + ' times (about 9 s each).',
+			'- **expected**: the target, one per credential per token lifetime. For the short-token row it is what the renewal policy asks for at that wall time: the first token, then one renewal each time the current token enters its refresh window (`nodes/shared/auth/token-policy.ts`: with a 3 s token the expiry buffer shrinks to half the life, 1.5 s, and renewal starts 25 % of the usable life before that, so every 1.125 s plus a token round trip). That row runs ' + String(lifetimeRuns) + ' times (about 9 s each).',
 			'- **chat requests** / **401s**: requests to `/v1/chat/completions` and those the chat API rejected for a bad or expired token.',
 			'- **wall s**: the whole `runChatNode` call(s), median (min–max) over the runs.',
 			'- The two credentials in the concurrent-executions row are the sandbox clients `sandbox-client` (client_secret_post) and `sandbox-basic-client` (client_secret_basic), alternating between executions.',

@@ -10,7 +10,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { boundedServerText } from '../nodes/shared/scrub';
+import { boundedServerText } from '../nodes/shared/core/scrub';
 import { type ConfigIssue, configToCredentials, CREDENTIAL_TYPE, maskCredential, type N8nCredential } from './litellm-config';
 import { publicApiBase, upsertCredentials } from './n8n-api';
 import { serviceKeyOf, serviceKeyToCredentials, type ServiceKeyOptions } from './sap-service-key';

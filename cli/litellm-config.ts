@@ -1,7 +1,7 @@
 /**
  * litellm_config.json → n8n credentials of type `llmProviderOAuth2Api`, as a pure function of the file's
  * text, the environment and the options. Every field rule is the shared schema's
- * (nodes/shared/provider-config.ts); this file only maps snake_case keys to credential fields, resolves
+ * (nodes/shared/config/provider-config.ts); this file only maps snake_case keys to credential fields, resolves
  * `os.environ/NAME`, finds the base URL, and maps the schema's field names back to JSON paths.
  *
  * What n8n 2.41 does with what we write (read in n8n 2.41.0's own code):
@@ -20,14 +20,14 @@
  */
 import { createHash } from 'node:crypto';
 
-import { maskQueryValues, PUBLIC_HEADER_NAMES, REDACTED, scrubText } from '../nodes/shared/scrub';
+import { maskQueryValues, PUBLIC_HEADER_NAMES, REDACTED, scrubText } from '../nodes/shared/core/scrub';
 import {
 	CERTIFICATE_FIELDS,
 	type ProviderConfig,
 	type ProviderField,
 	type ProviderFieldsInput,
 	safeParseProviderFields,
-} from '../nodes/shared/provider-config';
+} from '../nodes/shared/config/provider-config';
 import { formatJsonPath, type JsonPath, readJson, type SourcePosition } from './json-source';
 
 /** The credential type's `name` (credentials/LlmProviderOAuth2Api.credentials.ts): a public contract. */

@@ -9,7 +9,7 @@
  * needed. Authentication is the `X-N8N-API-KEY` header. Providers are sent one after another; a failure
  * is recorded and the next provider still goes.
  */
-import { boundedServerText } from '../nodes/shared/scrub';
+import { boundedServerText } from '../nodes/shared/core/scrub';
 import type { N8nCredential } from './litellm-config';
 
 export type UpsertStatus = 'created' | 'updated' | 'failed';

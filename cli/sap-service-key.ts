@@ -12,8 +12,8 @@
  * The token URL is `{certurl or url}/oauth/token`. The chat API of a deployment is
  * `{AI_API_URL}/v2/inference/deployments/{id}`, and every call needs the `AI-Resource-Group` header.
  */
-import { type ProviderFieldsInput, safeParseProviderFields } from '../nodes/shared/provider-config';
-import { scrubText } from '../nodes/shared/scrub';
+import { type ProviderFieldsInput, safeParseProviderFields } from '../nodes/shared/config/provider-config';
+import { scrubText } from '../nodes/shared/core/scrub';
 import { type ConfigIssue, type ConvertResult, credentialIdFor, CREDENTIAL_TYPE, type LlmProviderCredentialData } from './litellm-config';
 
 export interface ServiceKeyOptions {

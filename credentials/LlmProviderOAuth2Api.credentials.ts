@@ -9,12 +9,12 @@ import type {
 	INodeProperties,
 } from 'n8n-workflow';
 
-import { OAuth2AuthenticationError, OAuth2Error } from '../nodes/shared/errors';
-import { n8nAtLeast } from '../nodes/shared/n8n-version';
-import { secureContextFor } from '../nodes/shared/http';
-import { DEFAULT_EXPIRY_BUFFER_SECONDS, MAX_EXPIRY_BUFFER_SECONDS, parseProviderConfig, type ProviderConfig } from '../nodes/shared/provider-config';
-import { sharedTokenCache } from '../nodes/shared/token-cache';
-import type { AccessToken } from '../nodes/shared/token-policy';
+import { OAuth2AuthenticationError, OAuth2Error } from '../nodes/shared/core/errors';
+import { n8nAtLeast } from '../nodes/shared/n8n/n8n-version';
+import { secureContextFor } from '../nodes/shared/transport/http';
+import { DEFAULT_EXPIRY_BUFFER_SECONDS, MAX_EXPIRY_BUFFER_SECONDS, parseProviderConfig, type ProviderConfig } from '../nodes/shared/config/provider-config';
+import { sharedTokenCache } from '../nodes/shared/auth/token-cache';
+import type { AccessToken } from '../nodes/shared/auth/token-policy';
 
 /**
  * The credential's CA (and client certificate, when Use Client Certificate for API is on) for n8n's own

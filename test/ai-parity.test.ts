@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
-import { callLlmApi, streamChatCompletion } from '../nodes/shared/chat-client';
-import { OAuth2Error } from '../nodes/shared/errors';
-import { chatDeltasOf, SseDecoder, StreamedAnswer, type ChatDelta } from '../nodes/shared/openai-wire';
-import { parseProviderConfig, type ProviderConfig } from '../nodes/shared/provider-config';
-import { TokenCache } from '../nodes/shared/token-cache';
+import { callLlmApi, streamChatCompletion } from '../nodes/shared/wire/chat-client';
+import { OAuth2Error } from '../nodes/shared/core/errors';
+import { chatDeltasOf, SseDecoder, StreamedAnswer, type ChatDelta } from '../nodes/shared/wire/openai-wire';
+import { parseProviderConfig, type ProviderConfig } from '../nodes/shared/config/provider-config';
+import { TokenCache } from '../nodes/shared/auth/token-cache';
 import { imageParts } from '../nodes/OAuth2LlmChat/images';
 import { buildChatRequest } from '../nodes/OAuth2LlmChat/request';
 import { imageMediaType, withStandardImageBlocks } from '../nodes/OAuth2LlmChatModel/adapter';

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
-import { createChatCompletion, joinUrl, listModels } from '../nodes/shared/chat-client';
-import { LlmApiError, OAuth2AuthenticationError } from '../nodes/shared/errors';
-import { parseProviderConfig, type ProviderConfig } from '../nodes/shared/provider-config';
-import { TokenCache } from '../nodes/shared/token-cache';
+import { createChatCompletion, joinUrl, listModels } from '../nodes/shared/wire/chat-client';
+import { LlmApiError, OAuth2AuthenticationError } from '../nodes/shared/core/errors';
+import { parseProviderConfig, type ProviderConfig } from '../nodes/shared/config/provider-config';
+import { TokenCache } from '../nodes/shared/auth/token-cache';
 import { FakeClock } from './helpers/fake-clock';
 import { startSandbox, type Sandbox } from './sandbox/sandbox';
 

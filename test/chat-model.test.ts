@@ -13,7 +13,7 @@ import { NodeApiError, NodeOperationError, type INode, type ISupplyDataFunctions
 
 import { OAuth2LlmChatModel } from '../nodes/OAuth2LlmChatModel/OAuth2LlmChatModel.node.js'; // with .js: the bare path resolves to the .node.json codex
 import { buildChatCompletionRequest, fromChatCompletion } from '../nodes/OAuth2LlmChatModel/openai-chat';
-import { replaceSharedTokenCache } from '../nodes/shared/token-cache';
+import { replaceSharedTokenCache } from '../nodes/shared/auth/token-cache';
 import { FakeClock } from './helpers/fake-clock';
 import { startSandbox, type RecordedRequest, type Sandbox } from './sandbox/sandbox';
 

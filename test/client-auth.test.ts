@@ -14,12 +14,12 @@ import { request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { inspect } from 'node:util';
 
-import { callLlmApi } from '../nodes/shared/chat-client';
-import { testProviderCredential } from '../nodes/shared/credential';
-import { OAuth2AuthenticationError, OAuth2Error, OAuth2ValidationError } from '../nodes/shared/errors';
-import { parseProviderConfig, type ProviderConfig, type ProviderFieldsInput } from '../nodes/shared/provider-config';
-import { TokenCache } from '../nodes/shared/token-cache';
-import { clientAssertionFor, requestToken } from '../nodes/shared/token-client';
+import { callLlmApi } from '../nodes/shared/wire/chat-client';
+import { testProviderCredential } from '../nodes/shared/n8n/credential';
+import { OAuth2AuthenticationError, OAuth2Error, OAuth2ValidationError } from '../nodes/shared/core/errors';
+import { parseProviderConfig, type ProviderConfig, type ProviderFieldsInput } from '../nodes/shared/config/provider-config';
+import { TokenCache } from '../nodes/shared/auth/token-cache';
+import { clientAssertionFor, requestToken } from '../nodes/shared/auth/token-client';
 import { hostileServer } from './helpers/hostile-server';
 import { createTestPki, encryptedPem, selfSignedJwk, traditionalPem, type TestPki } from './helpers/pki';
 import { startSandboxServer, type SandboxServer } from './sandbox/server';
@@ -396,7 +396,7 @@ describe('validation names the field and never quotes it', () => {
 	});
 
 	it('the cache key follows the key and the certificate', async () => {
-		const { cacheKey } = await import('../nodes/shared/token-cache');
+		const { cacheKey } = await import('../nodes/shared/auth/token-cache');
 		const one = provider({ clientId: 'pkjwt-rsa', clientAuthentication: 'privateKeyJwt', privateKey: pki.rsaClient.keyPem });
 		const same = provider({ clientId: 'pkjwt-rsa', clientAuthentication: 'privateKeyJwt', privateKey: pki.rsaClient.keyPem });
 		const otherKey = provider({ clientId: 'pkjwt-rsa', clientAuthentication: 'privateKeyJwt', privateKey: pki.strayKeyPem });
@@ -452,8 +452,8 @@ describe('hostile and odd key material', () => {
 		const fields = { baseUrl: sandbox.info.baseUrl, tokenUrl: sandbox.info.tokenUrl, clientId: 'csjwt', clientSecret: CLIENT_SECRET_FOR_JWT, clientAuthentication: 'clientSecretJwt', caCertificate: pki.otherCaPem };
 		writeFileSync(
 			script,
-			`import { parseProviderConfig } from ${JSON.stringify(path.resolve(__dirname, '../nodes/shared/provider-config'))};\n` +
-				`import { requestToken } from ${JSON.stringify(path.resolve(__dirname, '../nodes/shared/token-client'))};\n` +
+			`import { parseProviderConfig } from ${JSON.stringify(path.resolve(__dirname, '../nodes/shared/config/provider-config'))};\n` +
+				`import { requestToken } from ${JSON.stringify(path.resolve(__dirname, '../nodes/shared/auth/token-client'))};\n` +
 				`const config = parseProviderConfig(${JSON.stringify(fields)});\n` +
 				`requestToken(config.tokenEndpoint, { providerName: 'x', wallNowMs: () => Date.now() }).then(() => console.log('token'), (e) => { console.log(e.message, e.hint); process.exitCode = 1; });\n`,
 		);

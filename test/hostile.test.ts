@@ -8,14 +8,14 @@ import { describe, it } from 'node:test';
 
 import type { INode } from 'n8n-workflow';
 
-import { createChatCompletion } from '../nodes/shared/chat-client';
-import { LlmApiError, OAuth2AuthenticationError } from '../nodes/shared/errors';
-import { toNodeError } from '../nodes/shared/n8n-errors';
-import { parseProviderConfig, secretsOf, type ProviderConfig } from '../nodes/shared/provider-config';
-import { providerWordsOf } from '../nodes/shared/provider-error';
-import { boundedServerText, formEncode, REDACTED, scrubText, urlForMessage } from '../nodes/shared/scrub';
-import { TokenCache } from '../nodes/shared/token-cache';
-import { MAX_TOKEN_RESPONSE_BYTES } from '../nodes/shared/token-client';
+import { createChatCompletion } from '../nodes/shared/wire/chat-client';
+import { LlmApiError, OAuth2AuthenticationError } from '../nodes/shared/core/errors';
+import { toNodeError } from '../nodes/shared/n8n/n8n-errors';
+import { parseProviderConfig, secretsOf, type ProviderConfig } from '../nodes/shared/config/provider-config';
+import { providerWordsOf } from '../nodes/shared/core/provider-error';
+import { boundedServerText, formEncode, REDACTED, scrubText, urlForMessage } from '../nodes/shared/core/scrub';
+import { TokenCache } from '../nodes/shared/auth/token-cache';
+import { MAX_TOKEN_RESPONSE_BYTES } from '../nodes/shared/auth/token-client';
 import { unfence } from '../nodes/OAuth2LlmChat/response';
 import { FakeClock } from './helpers/fake-clock';
 import { drip, gzipBomb, hostileServer } from './helpers/hostile-server';
@@ -336,7 +336,7 @@ describe('scrubbing is linear and complete', () => {
 	});
 
 	it('n8n\'s SSRF switch is read the way n8n reads it: true or 1 in any case, or a _FILE', async () => {
-		const { egressProtectionEnabled } = await import('../nodes/shared/egress');
+		const { egressProtectionEnabled } = await import('../nodes/shared/transport/egress');
 		const saved = { value: process.env.N8N_SSRF_PROTECTION_ENABLED, file: process.env.N8N_SSRF_PROTECTION_ENABLED_FILE };
 		try {
 			delete process.env.N8N_SSRF_PROTECTION_ENABLED_FILE;

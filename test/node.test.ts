@@ -7,8 +7,8 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 
 import { LlmProviderOAuth2Api, replayAfterFailure } from '../credentials/LlmProviderOAuth2Api.credentials';
 import { OAuth2LlmChat } from '../nodes/OAuth2LlmChat/OAuth2LlmChat.node.js';
-import { parseProviderConfig } from '../nodes/shared/provider-config';
-import { replaceSharedTokenCache, type TokenCache } from '../nodes/shared/token-cache';
+import { parseProviderConfig } from '../nodes/shared/config/provider-config';
+import { replaceSharedTokenCache, type TokenCache } from '../nodes/shared/auth/token-cache';
 import { FakeClock } from './helpers/fake-clock';
 import { CHAT_NODE_NAME, runChatNode } from './harness/workflow-execute';
 import { startSandbox, type Sandbox } from './sandbox/sandbox';

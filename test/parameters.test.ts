@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 
 import type { IExecuteFunctions } from 'n8n-workflow';
 
-import { perItemParameter } from '../nodes/shared/parameters';
+import { perItemParameter } from '../nodes/shared/n8n/parameters';
 
 /** Just enough of n8n's execute context to count getNodeParameter calls (the helper's only dependency). */
 function countingContext(parameters: Record<string, unknown>) {

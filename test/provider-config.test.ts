@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { OAuth2ValidationError } from '../nodes/shared/errors';
-import { parseProviderConfig, safeParseProviderFields } from '../nodes/shared/provider-config';
+import { OAuth2ValidationError } from '../nodes/shared/core/errors';
+import { parseProviderConfig, safeParseProviderFields } from '../nodes/shared/config/provider-config';
 
 const valid = {
 	baseUrl: 'https://llm.example.com/v1',
@@ -135,7 +135,7 @@ describe('provider configuration', () => {
 
 describe('secret scrubbing', () => {
 	it('hides known secrets (also URL-encoded), Authorization values, JWTs and secret form fields, but not prose', async () => {
-		const { scrubText } = await import('../nodes/shared/scrub');
+		const { scrubText } = await import('../nodes/shared/core/scrub');
 		const text = scrubText(
 			'secret s3cr:t/+& and s3cr%3At%2F%2B%26; Authorization: Bearer abcDEF123456; Basic c2I6eHN1YWE=; ' +
 				'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl; client_secret=abc123&refresh_token=r1; ' +

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { OAuth2AuthenticationError } from '../nodes/shared/errors';
-import { AbortedError, systemClock } from '../nodes/shared/clock';
-import { BACKGROUND_RETRY_INTERVAL_MS, TokenCache, cacheKey } from '../nodes/shared/token-cache';
+import { OAuth2AuthenticationError } from '../nodes/shared/core/errors';
+import { AbortedError, systemClock } from '../nodes/shared/core/clock';
+import { BACKGROUND_RETRY_INTERVAL_MS, TokenCache, cacheKey } from '../nodes/shared/auth/token-cache';
 import { FakeClock } from './helpers/fake-clock';
 import { scriptedTokenEndpoints, tokenAnswer } from './helpers/token-server';
 

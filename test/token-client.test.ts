@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { OAuth2AuthenticationError } from '../nodes/shared/errors';
-import { DEFAULT_TOKEN_LIFETIME_SECONDS, requestToken } from '../nodes/shared/token-client';
+import { OAuth2AuthenticationError } from '../nodes/shared/core/errors';
+import { DEFAULT_TOKEN_LIFETIME_SECONDS, requestToken } from '../nodes/shared/auth/token-client';
 import { scriptedTokenEndpoints } from './helpers/token-server';
 
 const NOW_MS = Date.UTC(2026, 0, 1);

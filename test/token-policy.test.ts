@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { decide, tokenTimeline, MAX_REFRESH_AHEAD_MS } from '../nodes/shared/token-policy';
+import { decide, tokenTimeline, MAX_REFRESH_AHEAD_MS } from '../nodes/shared/auth/token-policy';
 
 const HOUR_MS = 3600_000;
 const token = (lifetimeMs: number) => ({ accessToken: 't', obtainedAtMs: 0, expiresAtMs: lifetimeMs });

@@ -1,15 +1,15 @@
 import { NodeConnectionTypes } from 'n8n-workflow';
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription, NodeApiError, NodeOperationError } from 'n8n-workflow';
 
-import { createChatCompletion, streamChatCompletion, type LlmCallOptions } from '../shared/chat-client';
-import { mapWithConcurrency } from '../shared/concurrency';
-import { n8nAtLeast } from '../shared/n8n-version';
-import { knownSecrets, loadProvider } from '../shared/credential';
-import { sharedNodeMethods } from '../shared/node-methods';
-import { toNodeError } from '../shared/n8n-errors';
-import { perItemParameter } from '../shared/parameters';
-import { StreamedAnswer, type ChatCompletionResponse } from '../shared/openai-wire';
-import type { ProviderConfig } from '../shared/provider-config';
+import { createChatCompletion, streamChatCompletion, type LlmCallOptions } from '../shared/wire/chat-client';
+import { mapWithConcurrency } from '../shared/n8n/concurrency';
+import { n8nAtLeast } from '../shared/n8n/n8n-version';
+import { knownSecrets, loadProvider } from '../shared/n8n/credential';
+import { sharedNodeMethods } from '../shared/n8n/node-methods';
+import { toNodeError } from '../shared/n8n/n8n-errors';
+import { perItemParameter } from '../shared/n8n/parameters';
+import { StreamedAnswer, type ChatCompletionResponse } from '../shared/wire/openai-wire';
+import type { ProviderConfig } from '../shared/config/provider-config';
 import { imageParts, imagePropertyNames } from './images';
 import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY, chatProperties } from './description';
 import { buildChatRequest, type ChatOptions, type ChatParameters } from './request';
@@ -38,7 +38,7 @@ function errorJson(error: NodeApiError | NodeOperationError, toErrorOutput: bool
 
 /**
  * Each input item → one chat completion → one output item (same order, pairedItem kept), through the
- * process-wide token cache. This file routes; the steps live in request.ts, ../shared/chat-client.ts
+ * process-wide token cache. This file routes; the steps live in request.ts, ../shared/wire/chat-client.ts
  * and response.ts.
  */
 export class OAuth2LlmChat implements INodeType {

@@ -3,7 +3,7 @@
  */
 import type { INodeProperties } from 'n8n-workflow';
 
-import { callOptions, modelProperty } from '../shared/descriptions';
+import { callOptions, modelProperty } from '../shared/n8n/descriptions';
 
 export const DEFAULT_CONCURRENCY = 5;
 export const MAX_CONCURRENCY = 100;

@@ -5,8 +5,8 @@
  */
 import type { IExecuteFunctions } from 'n8n-workflow';
 
-import { ParameterError } from '../shared/errors';
-import type { OpenAiContentPart } from '../shared/openai-wire';
+import { ParameterError } from '../shared/core/errors';
+import type { OpenAiContentPart } from '../shared/wire/openai-wire';
 
 /** OpenAI's own limit per image; most gateways take no more. */
 export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;

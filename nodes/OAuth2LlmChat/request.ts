@@ -2,8 +2,8 @@
  * One input item's parameters → one OpenAI-compatible chat completion request. Pure: the images of
  * the item are read by images.ts and handed in.
  */
-import { ParameterError } from '../shared/errors';
-import { chatCompletionBody, type ChatSettings, type OpenAiContentPart, type OpenAiMessage } from '../shared/openai-wire';
+import { ParameterError } from '../shared/core/errors';
+import { chatCompletionBody, type ChatSettings, type OpenAiContentPart, type OpenAiMessage } from '../shared/wire/openai-wire';
 
 export const CHAT_ROLES = ['system', 'user', 'assistant'] as const;
 

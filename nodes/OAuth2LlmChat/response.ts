@@ -3,8 +3,8 @@
  */
 import type { IDataObject } from 'n8n-workflow';
 
-import type { ChatCompletionResponse } from '../shared/chat-client';
-import { LlmApiError, ParameterError } from '../shared/errors';
+import type { ChatCompletionResponse } from '../shared/wire/chat-client';
+import { LlmApiError, ParameterError } from '../shared/core/errors';
 
 /**
  * Models often wrap JSON in a Markdown fence (```json … ```) even when asked for a bare object. Cut by

@@ -1,9 +1,9 @@
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import type { INodeType, INodeTypeDescription, ISupplyDataFunctions, SupplyData } from 'n8n-workflow';
 
-import { sharedNodeMethods } from '../shared/node-methods';
-import { resolvableFromN8n } from '../shared/n8n-version';
-import { providerAndModel } from '../shared/sub-node';
+import { sharedNodeMethods } from '../shared/n8n/node-methods';
+import { resolvableFromN8n } from '../shared/n8n/n8n-version';
+import { providerAndModel } from '../shared/n8n/sub-node';
 import { chatModelProperties, type ModelNodeOptions } from './description';
 
 /**

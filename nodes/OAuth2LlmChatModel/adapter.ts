@@ -19,7 +19,7 @@
  */
 import type { ISupplyDataFunctions, SupplyData } from 'n8n-workflow';
 
-import { requireFromN8n } from '../shared/n8n-version';
+import { requireFromN8n } from '../shared/n8n/n8n-version';
 
 interface AdapterInstance {
 	_generate(messages: unknown[], options: unknown, runManager?: unknown): Promise<unknown>;

@@ -4,8 +4,8 @@
  */
 import type { INodeProperties } from 'n8n-workflow';
 
-import { callOptions, modelProperty } from '../shared/descriptions';
-import type { ReasoningEffort } from '../shared/openai-wire';
+import { callOptions, modelProperty } from '../shared/n8n/descriptions';
+import type { ReasoningEffort } from '../shared/wire/openai-wire';
 
 export interface ModelNodeOptions {
 	maxCompletionTokens?: number;

@@ -2,10 +2,10 @@
  * The chat model the AI Agent and the LLM chains call, built on n8n's AI node SDK (@n8n/ai-node-sdk,
  * supplied by n8n itself): n8n wraps it into its LangChain adapter (bindTools, callbacks, tracing).
  *
- * Every generate() goes through ../shared/chat-client.ts, which takes the access token from the
+ * Every generate() goes through ../shared/wire/chat-client.ts, which takes the access token from the
  * process-wide cache at CALL time: an agent run that outlives a token gets a fresh one on its next
  * model call, and a 401 drops the token and replays once. Retries (429/5xx, Retry-After) live there
- * too, so nothing here retries, and every failure is worded by ../shared/n8n-errors.ts.
+ * too, so nothing here retries, and every failure is worded by ../shared/n8n/n8n-errors.ts.
  */
 import {
 	BaseChatModel,
@@ -16,12 +16,12 @@ import {
 } from '@n8n/ai-node-sdk';
 import type { INode } from 'n8n-workflow';
 
-import { createChatCompletion, streamChatCompletion } from '../shared/chat-client';
-import { toNodeError } from '../shared/n8n-errors';
-import { knownSecrets } from '../shared/credential';
-import type { ProviderConfig } from '../shared/provider-config';
-import type { TokenCacheLogger } from '../shared/token-cache';
-import { ToolCallAssembler, type ReasoningEffort } from '../shared/openai-wire';
+import { createChatCompletion, streamChatCompletion } from '../shared/wire/chat-client';
+import { toNodeError } from '../shared/n8n/n8n-errors';
+import { knownSecrets } from '../shared/n8n/credential';
+import type { ProviderConfig } from '../shared/config/provider-config';
+import type { TokenCacheLogger } from '../shared/auth/token-cache';
+import { ToolCallAssembler, type ReasoningEffort } from '../shared/wire/openai-wire';
 import { buildChatCompletionRequest, finishReasonOf, fromChatCompletion, tokenUsageOf, type ChatRequestSettings } from './openai-chat';
 
 export const PROVIDER_ID = 'oauth2-llm';

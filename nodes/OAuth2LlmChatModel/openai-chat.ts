@@ -1,6 +1,6 @@
 /**
  * Pure translation between n8n's AI SDK types (messages, tools, results, stream chunks) and the
- * OpenAI wire format of ../shared/openai-wire.ts, which holds the one copy of the request fields and
+ * OpenAI wire format of ../shared/wire/openai-wire.ts, which holds the one copy of the request fields and
  * of the answer's shape. No I/O here.
  */
 import {
@@ -13,7 +13,7 @@ import {
 	type Tool,
 } from '@n8n/ai-node-sdk';
 
-import { ParameterError } from '../shared/errors';
+import { ParameterError } from '../shared/core/errors';
 import {
 	assistantText,
 	chatCompletionBody,
@@ -28,7 +28,7 @@ import {
 	type OpenAiToolCall,
 	type StreamRequest,
 	type Usage,
-} from '../shared/openai-wire';
+} from '../shared/wire/openai-wire';
 
 /** What the model sends besides messages and tools: the node's options, after call-time overrides. */
 export type ChatRequestSettings = Omit<ChatSettings, 'tools' | 'stop'> & { stopSequences?: string[] };

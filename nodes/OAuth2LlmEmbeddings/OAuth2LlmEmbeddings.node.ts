@@ -1,9 +1,9 @@
 import { NodeConnectionTypes } from 'n8n-workflow';
 import type { INodeType, INodeTypeDescription, ISupplyDataFunctions, SupplyData } from 'n8n-workflow';
 
-import { sharedNodeMethods } from '../shared/node-methods';
-import { requireFromN8n } from '../shared/n8n-version';
-import { providerAndModel } from '../shared/sub-node';
+import { sharedNodeMethods } from '../shared/n8n/node-methods';
+import { requireFromN8n } from '../shared/n8n/n8n-version';
+import { providerAndModel } from '../shared/n8n/sub-node';
 import { DEFAULT_BATCH_SIZE, embeddingsProperties, MAX_BATCH_SIZE, type EmbeddingsNodeOptions } from './description';
 import { createEmbeddings } from './embeddings';
 

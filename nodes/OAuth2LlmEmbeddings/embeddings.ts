@@ -2,20 +2,20 @@
  * The embeddings object n8n's vector store nodes call (embedDocuments, embedQuery): a subclass of
  * n8n's OWN LangChain Embeddings (@langchain/core, resolved from n8n), so n8n's logWrapper recognises
  * it and shows its input and output in the run log. Every batch is one POST {baseUrl}/embeddings
- * through ../shared/chat-client.ts: a token from the shared cache at call time, 401 replay, and
+ * through ../shared/wire/chat-client.ts: a token from the shared cache at call time, 401 replay, and
  * 429/5xx retries of the whole batch. Batches run a few at a time; results keep the input order.
  */
 import type { INode } from 'n8n-workflow';
 
-import { callLlmApi } from '../shared/chat-client';
-import { mapWithConcurrency } from '../shared/concurrency';
-import { knownSecrets } from '../shared/credential';
-import { LlmApiError } from '../shared/errors';
-import { toNodeError } from '../shared/n8n-errors';
-import { requireFromN8n } from '../shared/n8n-version';
-import { embeddingsBody, embeddingsOf } from '../shared/openai-wire';
-import type { ProviderConfig } from '../shared/provider-config';
-import type { TokenCacheLogger } from '../shared/token-cache';
+import { callLlmApi } from '../shared/wire/chat-client';
+import { mapWithConcurrency } from '../shared/n8n/concurrency';
+import { knownSecrets } from '../shared/n8n/credential';
+import { LlmApiError } from '../shared/core/errors';
+import { toNodeError } from '../shared/n8n/n8n-errors';
+import { requireFromN8n } from '../shared/n8n/n8n-version';
+import { embeddingsBody, embeddingsOf } from '../shared/wire/openai-wire';
+import type { ProviderConfig } from '../shared/config/provider-config';
+import type { TokenCacheLogger } from '../shared/auth/token-cache';
 
 /** Batches in flight at once: enough to hide latency, few enough not to trip a gateway's rate limit. */
 export const MAX_PARALLEL_BATCHES = 4;

@@ -12,8 +12,8 @@ import { after, before, describe, it } from 'node:test';
 
 import { configToCredentials, maskCredential, SECRET_MASK } from '../../cli/litellm-config';
 import { serviceKeyOf, serviceKeyToCredentials } from '../../cli/sap-service-key';
-import { parseProviderConfig, type ProviderFieldsInput } from '../../nodes/shared/provider-config';
-import { requestToken } from '../../nodes/shared/token-client';
+import { parseProviderConfig, type ProviderFieldsInput } from '../../nodes/shared/config/provider-config';
+import { requestToken } from '../../nodes/shared/auth/token-client';
 import { createTestPki, type TestPki } from '../helpers/pki';
 import { startSandboxServer, type SandboxServer } from '../sandbox/server';
 import { runNode } from './run-cli';

@@ -193,7 +193,7 @@ describe('litellm_config.json → credentials in a real n8n 2.41', () => {
 		const workflowId = await n8n.importWorkflow(chatWorkflow({ id: credentialIdFor('sandbox_basic'), name: 'sandbox_basic' }));
 		// Same workflow, same variables in n8n's environment; only the setting differs. (The node reports
 		// the blocked case as "No OAuth2 LLM Provider credential is set on this node": loadProvider in
-		// nodes/shared/credential.ts replaces getCredentials' own error, "access to env vars denied".)
+		// nodes/shared/n8n/credential.ts replaces getCredentials' own error, "access to env vars denied".)
 		const blocked = await execute(workflowId, secretsEnv());
 		assert.notEqual(blocked.status, 'success', 'n8n 2.x blocks $env by default');
 		assert.equal(await tokensIssuedTo(sandbox.clients.basic.id), 0, 'no token request without the secret');

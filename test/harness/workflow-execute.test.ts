@@ -20,8 +20,8 @@ import {
 	type INodeType,
 } from 'n8n-workflow';
 
-import type { Clock } from '../../nodes/shared/clock';
-import { replaceSharedTokenCache, type TokenCache } from '../../nodes/shared/token-cache';
+import type { Clock } from '../../nodes/shared/core/clock';
+import { replaceSharedTokenCache, type TokenCache } from '../../nodes/shared/auth/token-cache';
 import {
 	CHAT_NODE_NAME,
 	HarnessCredentialsHelper,

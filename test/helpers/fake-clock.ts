@@ -2,8 +2,8 @@
  * A clock for tests: time moves only when a test (or a sleep) moves it, so a 1-hour token or a
  * 7-second backoff takes no real time. Sleeps are recorded so tests can assert the backoff schedule.
  */
-import type { Clock } from '../../nodes/shared/clock';
-import { AbortedError } from '../../nodes/shared/clock';
+import type { Clock } from '../../nodes/shared/core/clock';
+import { AbortedError } from '../../nodes/shared/core/clock';
 
 export class FakeClock implements Clock {
 	now: number;

@@ -7,7 +7,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after } from 'node:test';
 
-import { parseProviderConfig, type TokenEndpointConfig } from '../../nodes/shared/provider-config';
+import { parseProviderConfig, type TokenEndpointConfig } from '../../nodes/shared/config/provider-config';
 
 export interface RecordedRequest {
 	method: string;

@@ -16,7 +16,7 @@ import { StringDecoder } from 'node:string_decoder';
 import * as tls from 'node:tls';
 
 import { currentEgressFilter, egressProtectionEnabled, type EgressFilter } from './egress';
-import { pemBlocks, pemText } from './pem';
+import { pemBlocks, pemText } from '../keys/pem';
 
 /** TLS beyond Node's defaults: CAs trusted in addition to the system's, and a client certificate (mTLS, RFC 8705). */
 export interface TlsMaterial {

@@ -2,14 +2,14 @@
  * One token request on the wire (RFC 6749 §4.4 client credentials, §6 refresh token): grant, client
  * authentication, response parsing. No caching and no retries here: token-cache.ts owns those.
  */
-import { CLIENT_ASSERTION_TYPE, signClientAssertion } from './client-assertion';
-import { certificateDateWarning } from './client-key';
-import { OAuth2AuthenticationError, type AuthenticationErrorOptions } from './errors';
-import { exchange, isTransientFailure, redirectTarget, tlsFailureHint, TransportFailure, type HttpAnswer } from './http';
-import { secretsOf, type TokenEndpointConfig } from './provider-config';
-import { providerWordsOf } from './provider-error';
-import { parseRetryAfterMs } from './retry';
-import { boundedServerText, formEncode, scrubValue, urlForMessage } from './scrub';
+import { CLIENT_ASSERTION_TYPE, signClientAssertion } from '../keys/client-assertion';
+import { certificateDateWarning } from '../keys/client-key';
+import { OAuth2AuthenticationError, type AuthenticationErrorOptions } from '../core/errors';
+import { exchange, isTransientFailure, redirectTarget, tlsFailureHint, TransportFailure, type HttpAnswer } from '../transport/http';
+import { secretsOf, type TokenEndpointConfig } from '../config/provider-config';
+import { providerWordsOf } from '../core/provider-error';
+import { parseRetryAfterMs } from '../transport/retry';
+import { boundedServerText, formEncode, scrubValue, urlForMessage } from '../core/scrub';
 
 /** Used when a token response has neither `expires_in`, `expires_on` nor a JWT `exp` (RFC 6749 §5.1 makes them optional). */
 export const DEFAULT_TOKEN_LIFETIME_SECONDS = 3600;

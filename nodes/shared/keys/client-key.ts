@@ -6,7 +6,7 @@
  */
 import { createHash, createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 
-import type { ValidationIssue } from './errors';
+import type { ValidationIssue } from '../core/errors';
 import { isValidBase64, pemBlocks, pemText, type PemBlock } from './pem';
 
 /** `body` = client_secret_post, `header` = client_secret_basic (RFC 6749 §2.3.1); the others per RFC 7523 §2.2 and RFC 8705 §2. */

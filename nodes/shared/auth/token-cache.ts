@@ -9,11 +9,11 @@
 import { Mutex } from 'async-mutex';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 
-import { AbortedError, systemClock, type Clock } from './clock';
-import { OAuth2AuthenticationError } from './errors';
-import { secretsOf, type TokenEndpointConfig } from './provider-config';
-import { TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from './retry';
-import { boundedServerText } from './scrub';
+import { AbortedError, systemClock, type Clock } from '../core/clock';
+import { OAuth2AuthenticationError } from '../core/errors';
+import { secretsOf, type TokenEndpointConfig } from '../config/provider-config';
+import { TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from '../transport/retry';
+import { boundedServerText } from '../core/scrub';
 import { requestToken, DEFAULT_TOKEN_TIMEOUT_MS, type IssuedToken } from './token-client';
 import { decide, type AccessToken } from './token-policy';
 

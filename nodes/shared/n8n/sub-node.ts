@@ -6,7 +6,7 @@ import { NodeOperationError, type ISupplyDataFunctions } from 'n8n-workflow';
 
 import { loadProvider } from './credential';
 import { toNodeError } from './n8n-errors';
-import type { ProviderConfig } from './provider-config';
+import type { ProviderConfig } from '../config/provider-config';
 
 export async function providerAndModel(context: ISupplyDataFunctions, itemIndex: number, what: string): Promise<{ provider: ProviderConfig; modelId: string }> {
 	const node = context.getNode();

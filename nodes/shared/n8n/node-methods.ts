@@ -10,10 +10,10 @@ import type {
 	INodeListSearchResult,
 } from 'n8n-workflow';
 
-import { listModels } from './chat-client';
+import { listModels } from '../wire/chat-client';
 import { knownSecrets, loadProvider, testProviderCredential } from './credential';
 import { toNodeError } from './n8n-errors';
-import type { ProviderConfig } from './provider-config';
+import type { ProviderConfig } from '../config/provider-config';
 
 export async function searchModels(this: ILoadOptionsFunctions, filter?: string): Promise<INodeListSearchResult> {
 	let provider: ProviderConfig | undefined;

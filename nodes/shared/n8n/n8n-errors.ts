@@ -5,7 +5,7 @@
  */
 import { NodeApiError, NodeOperationError, type INode, type JsonObject } from 'n8n-workflow';
 
-import { AbortedError } from './clock';
+import { AbortedError } from '../core/clock';
 import {
 	LlmApiError,
 	OAuth2AuthenticationError,
@@ -13,8 +13,8 @@ import {
 	OAuth2Error,
 	OAuth2ValidationError,
 	ParameterError,
-} from './errors';
-import { scrubText, scrubValue } from './scrub';
+} from '../core/errors';
+import { scrubText, scrubValue } from '../core/scrub';
 
 function withoutUndefined(record: Record<string, unknown>): JsonObject {
 	return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as JsonObject;

@@ -7,9 +7,9 @@
  */
 import type { Method } from 'axios';
 
-import { systemClock, type Clock } from './clock';
-import { LlmApiError } from './errors';
-import { exchange, isTransientFailure, openStream, redirectTarget, tlsFailureHint, TransportFailure, type HttpAnswer, type StreamingAnswer } from './http';
+import { systemClock, type Clock } from '../core/clock';
+import { LlmApiError } from '../core/errors';
+import { exchange, isTransientFailure, openStream, redirectTarget, tlsFailureHint, TransportFailure, type HttpAnswer, type StreamingAnswer } from '../transport/http';
 import {
 	assistantText,
 	chatDeltasOf,
@@ -21,11 +21,11 @@ import {
 	type ChatCompletionResponse,
 	type ChatDelta,
 } from './openai-wire';
-import { secretsOf, type ProviderConfig } from './provider-config';
-import { providerWordsOf } from './provider-error';
-import { parseRetryAfterMs, TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from './retry';
-import { boundedServerText, scrubValue, secretHeaderValues, urlForMessage } from './scrub';
-import { sharedTokenCache, type TokenCache, type TokenCacheLogger } from './token-cache';
+import { secretsOf, type ProviderConfig } from '../config/provider-config';
+import { providerWordsOf } from '../core/provider-error';
+import { parseRetryAfterMs, TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from '../transport/retry';
+import { boundedServerText, scrubValue, secretHeaderValues, urlForMessage } from '../core/scrub';
+import { sharedTokenCache, type TokenCache, type TokenCacheLogger } from '../auth/token-cache';
 
 export const DEFAULT_LLM_TIMEOUT_MS = 60_000;
 export const DEFAULT_LLM_MAX_RETRIES = 2;

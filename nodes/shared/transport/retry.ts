@@ -2,7 +2,7 @@
  * Backoff with jitter and Retry-After, shared by token requests and chat calls. The sleep comes from
  * the injected clock, so tests of a 1 s / 2 s / 4 s backoff take no real time.
  */
-import type { Clock } from './clock';
+import type { Clock } from '../core/clock';
 
 export interface RetryPolicy {
 	/** Retries after the first attempt; 3 means up to 4 attempts. */

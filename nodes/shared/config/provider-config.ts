@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 
-import type { AssertionSettings } from './client-assertion';
+import type { AssertionSettings } from '../keys/client-assertion';
 import {
 	apiUsesClientCertificate,
 	CLIENT_AUTHENTICATIONS,
@@ -14,13 +14,13 @@ import {
 	type CertificateValidity,
 	type ClientAuthentication,
 	type ClientKeyInput,
-} from './client-key';
-import { OAuth2ValidationError, type ValidationIssue } from './errors';
-import type { TlsMaterial } from './http';
-import { pemBlocks } from './pem';
-import { formEncode } from './scrub';
+} from '../keys/client-key';
+import { OAuth2ValidationError, type ValidationIssue } from '../core/errors';
+import type { TlsMaterial } from '../transport/http';
+import { pemBlocks } from '../keys/pem';
+import { formEncode } from '../core/scrub';
 
-export type { ClientAuthentication } from './client-key';
+export type { ClientAuthentication } from '../keys/client-key';
 
 export const DEFAULT_EXPIRY_BUFFER_SECONDS = 60;
 export const MAX_EXPIRY_BUFFER_SECONDS = 3600;

@@ -10,12 +10,12 @@ import type {
 	ISupplyDataFunctions,
 } from 'n8n-workflow';
 
-import { certificateDateWarning } from './client-key';
-import { rememberEgressFilter } from './egress';
-import { OAuth2ConfigurationError, OAuth2Error } from './errors';
-import { scrubText, secretHeaderValues } from './scrub';
-import { parseProviderConfig, secretsOf, type ProviderConfig } from './provider-config';
-import { sharedTokenCache } from './token-cache';
+import { certificateDateWarning } from '../keys/client-key';
+import { rememberEgressFilter } from '../transport/egress';
+import { OAuth2ConfigurationError, OAuth2Error } from '../core/errors';
+import { scrubText, secretHeaderValues } from '../core/scrub';
+import { parseProviderConfig, secretsOf, type ProviderConfig } from '../config/provider-config';
+import { sharedTokenCache } from '../auth/token-cache';
 
 export const CREDENTIAL_TYPE = 'llmProviderOAuth2Api';
 

@@ -4,7 +4,7 @@
  */
 import type { INodeProperties } from 'n8n-workflow';
 
-import { DEFAULT_LLM_MAX_RETRIES, DEFAULT_LLM_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_SIZE_MB, MAX_RESPONSE_SIZE_MB_LIMIT } from './chat-client';
+import { DEFAULT_LLM_MAX_RETRIES, DEFAULT_LLM_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_SIZE_MB, MAX_RESPONSE_SIZE_MB_LIMIT } from '../wire/chat-client';
 
 /** `searchModels` (node-methods.ts) fills the list from GET {baseUrl}/models; "By Name" takes any typed name. */
 export function modelProperty(description: string): INodeProperties {
