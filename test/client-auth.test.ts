@@ -396,7 +396,7 @@ describe('validation names the field and never quotes it', () => {
 	});
 
 	it('the cache key follows the key and the certificate', async () => {
-		const { cacheKey } = await import('../nodes/shared/auth/token-cache');
+		const { cacheKey } = await import('../nodes/shared/auth/cache-key');
 		const one = provider({ clientId: 'pkjwt-rsa', clientAuthentication: 'privateKeyJwt', privateKey: pki.rsaClient.keyPem });
 		const same = provider({ clientId: 'pkjwt-rsa', clientAuthentication: 'privateKeyJwt', privateKey: pki.rsaClient.keyPem });
 		const otherKey = provider({ clientId: 'pkjwt-rsa', clientAuthentication: 'privateKeyJwt', privateKey: pki.strayKeyPem });

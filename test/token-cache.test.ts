@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 
 import { OAuth2AuthenticationError } from '../nodes/shared/core/errors';
 import { AbortedError, systemClock } from '../nodes/shared/core/clock';
-import { BACKGROUND_RETRY_INTERVAL_MS, TokenCache, cacheKey } from '../nodes/shared/auth/token-cache';
+import { cacheKey } from '../nodes/shared/auth/cache-key';
+import { BACKGROUND_RETRY_INTERVAL_MS, TokenCache } from '../nodes/shared/auth/token-cache';
 import { FakeClock } from './helpers/fake-clock';
 import { scriptedTokenEndpoints, tokenAnswer } from './helpers/token-server';
 

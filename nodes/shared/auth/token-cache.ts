@@ -6,14 +6,14 @@
  * never fails another's. The pure policy (token-policy.ts) decides use / refresh in the background /
  * wait. Keys share nothing, so one provider's backoff never holds up another's.
  */
-import { Mutex } from 'async-mutex';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
-
-import { AbortedError, systemClock, type Clock } from '../core/clock';
+import { AbortedError, raceAbort, systemClock, type Clock } from '../core/clock';
 import { OAuth2AuthenticationError } from '../core/errors';
+import { boundedServerText } from '../core/scrub';
 import { secretsOf, type TokenEndpointConfig } from '../config/provider-config';
 import { TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from '../transport/retry';
-import { boundedServerText } from '../core/scrub';
+import { cacheKey, refreshFamilyKey } from './cache-key';
+import { RefreshTokenTurns } from './refresh-turns';
+import { ThrottleWindow } from './throttle';
 import { requestToken, DEFAULT_TOKEN_TIMEOUT_MS, type IssuedToken } from './token-client';
 import { decide, type AccessToken } from './token-policy';
 
@@ -54,92 +54,14 @@ interface CacheEntry {
 	inflight?: Promise<AccessToken>;
 	/** No background refresh before this (clock ms): the last one failed. */
 	backgroundNotBeforeMs: number;
-	/** No token request at all before this: the server asked for a longer pause than the retry cap. */
-	throttledUntilMs: number;
-	throttle?: OAuth2AuthenticationError;
+	throttle: ThrottleWindow;
 	/** When a 401 last made this key drop its token (clock ms). */
 	lastRejectionRenewalMs?: number;
 }
 
-// Per-process key for hashing secrets into cache keys: a heap dump shows no guessable digest of them.
-const KEY_HASH_SECRET = randomBytes(32);
-
-// A config object is parsed once per execution and then asked for a token once per item: hash it once.
-const keysByConfig = new WeakMap<TokenEndpointConfig, string>();
-
-/** Everything that makes the token endpoint hand out a different token; secrets only as keyed hashes. */
-export function cacheKey(config: TokenEndpointConfig): string {
-	let key = keysByConfig.get(config);
-	if (key === undefined) {
-		key = computeCacheKey(config);
-		keysByConfig.set(config, key);
-	}
-	return key;
-}
-
-const digest = (value: string | undefined) => (value ? createHmac('sha256', KEY_HASH_SECRET).update(value).digest('base64url') : '');
-
-/**
- * A refresh token's identity: configurations that differ in scope or parameters but hold the same
- * refresh token rotate ONE token, so they share its rotated value and take turns using it.
- */
-function refreshFamilyKey(config: TokenEndpointConfig): string {
-	return JSON.stringify([config.tokenUrl, config.clientId, digest(config.refreshToken)]);
-}
-
-function computeCacheKey(config: TokenEndpointConfig): string {
-	const parameters = Object.entries(config.additionalTokenParameters).sort(([a], [b]) => a.localeCompare(b));
-	return createHash('sha256')
-		.update(
-			JSON.stringify([
-				config.tokenUrl,
-				config.clientId,
-				digest(config.clientSecret),
-				config.scope ?? '',
-				config.clientAuthentication,
-				config.basicAuthEncoding,
-				parameters,
-				digest(config.refreshToken),
-				// A different key, certificate or assertion shape may get a different token (or none).
-				digest(config.privateKeyPem ?? config.tls?.privateKeyPem),
-				digest(config.tls?.certificatePem),
-				digest(config.tls?.caPems?.join('')),
-				config.assertion ? [config.assertion.algorithm, config.assertion.audience, config.assertion.keyId ?? '', config.assertion.x5tS256 ?? '', !!config.assertion.x5c] : [],
-			]),
-		)
-		.digest('base64url');
-}
-
-/** The shared promise, or this caller's abort, whichever comes first; the promise goes on either way. */
-async function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-	if (!signal) return await promise;
-	if (signal.aborted) throw new AbortedError();
-	let onAbort: (() => void) | undefined;
-	try {
-		return await Promise.race([
-			promise,
-			new Promise<never>((_resolve, reject) => {
-				onAbort = () => reject(new AbortedError());
-				signal.addEventListener('abort', onAbort, { once: true });
-			}),
-		]);
-	} finally {
-		if (onAbort) signal.removeEventListener('abort', onAbort);
-	}
-}
-
 export class TokenCache {
 	private readonly entries = new Map<string, CacheEntry>();
-	/**
-	 * Rotated refresh tokens, outside the LRU: evicting one would make the next fetch replay the
-	 * already rotated token, which Auth0, Okta and Keycloak treat as reuse and revoke the whole family.
-	 */
-	private readonly rotatedRefreshTokens = new Map<string, string>();
-	/**
-	 * Refresh grants of one refresh token take turns (here a mutex is the right tool: each must send the
-	 * token the previous one rotated to; two at once would replay one of them).
-	 */
-	private readonly refreshTurns = new Map<string, Mutex>();
+	private readonly refreshTurns = new RefreshTokenTurns();
 	private readonly clock: Clock;
 	private readonly maxEntries: number;
 	private readonly retryPolicy: RetryPolicy;
@@ -168,7 +90,7 @@ export class TokenCache {
 		const decision = decide(nowMs, entry.token, config.expiryBufferSeconds);
 		if (decision === 'use') return entry.token!;
 		if (decision === 'use-and-refresh') {
-			if (!entry.inflight && nowMs >= entry.backgroundNotBeforeMs && nowMs >= entry.throttledUntilMs) {
+			if (!entry.inflight && nowMs >= entry.backgroundNotBeforeMs && !entry.throttle.holds(nowMs)) {
 				this.startFetch(entry, config, context).catch((error: unknown) => {
 					entry.backgroundNotBeforeMs = this.clock.nowMs() + BACKGROUND_RETRY_INTERVAL_MS;
 					(context.logger ?? this.logger)?.warn(
@@ -181,7 +103,7 @@ export class TokenCache {
 		}
 		// A caller cancelled already starts nothing.
 		if (context.signal?.aborted) throw new AbortedError();
-		if (!entry.inflight && nowMs < entry.throttledUntilMs) throw this.throttledError(entry, context.providerName, nowMs);
+		if (!entry.inflight && entry.throttle.holds(nowMs)) throw entry.throttle.error(context.providerName, nowMs);
 		return await raceAbort(entry.inflight ?? this.startFetch(entry, config, context), context.signal);
 	}
 
@@ -220,7 +142,6 @@ export class TokenCache {
 
 	clear(): void {
 		this.entries.clear();
-		this.rotatedRefreshTokens.clear();
 		this.refreshTurns.clear();
 	}
 
@@ -232,7 +153,7 @@ export class TokenCache {
 			this.entries.set(key, entry);
 			return entry;
 		}
-		entry = { backgroundNotBeforeMs: 0, throttledUntilMs: 0 };
+		entry = { backgroundNotBeforeMs: 0, throttle: new ThrottleWindow() };
 		this.entries.set(key, entry);
 		this.evictBeyondLimit();
 		return entry;
@@ -246,58 +167,11 @@ export class TokenCache {
 		}
 	}
 
-	private throttledError(entry: CacheEntry, providerName: string, nowMs: number): OAuth2AuthenticationError {
-		const seconds = Math.ceil((entry.throttledUntilMs - nowMs) / 1000);
-		return new OAuth2AuthenticationError(
-			`Token requests to ${providerName} are paused for another ${seconds} s: ${entry.throttle?.message ?? 'the token endpoint asked to wait'}`,
-			{ providerName, status: entry.throttle?.status, retryable: false, hint: 'The provider is throttling this client; wait, or lower how often workflows run.' },
-		);
-	}
-
-	private refreshTurn(family: string): Mutex {
-		let mutex = this.refreshTurns.get(family);
-		if (!mutex) {
-			mutex = new Mutex();
-			this.refreshTurns.set(family, mutex);
-		}
-		return mutex;
-	}
-
 	/** The one fetch for this key: full retry schedule, under no caller's signal, shared by all who join it. */
 	private startFetch(entry: CacheEntry, config: TokenEndpointConfig, context: TokenRequestContext): Promise<AccessToken> {
-		const logger = context.logger ?? this.logger;
-		const family = config.refreshToken ? refreshFamilyKey(config) : undefined;
-		const request = async (): Promise<{ issued: IssuedToken; refreshToken?: string }> => {
-			const refreshToken = family ? (this.rotatedRefreshTokens.get(family) ?? config.refreshToken) : undefined;
-			const issued = await withRetries(
-				async () => {
-					this.tokenRequestCount++;
-					return await requestToken(config, {
-						providerName: context.providerName,
-						wallNowMs: () => this.clock.wallNowMs(),
-						timeoutMs: this.tokenTimeoutMs,
-						refreshToken,
-					});
-				},
-				(error) =>
-					error instanceof OAuth2AuthenticationError
-						? { retryable: error.retryable, retryAfterMs: error.retryAfterMs }
-						: { retryable: false },
-				{ policy: this.retryPolicy, clock: this.clock },
-			);
-			// Client-credentials answers may carry a refresh token too (RFC 6749 §4.4.3 says they should not); only the refresh grant uses one.
-			if (family && refreshToken && issued.refreshToken && issued.refreshToken !== refreshToken) {
-				this.rotatedRefreshTokens.set(family, issued.refreshToken);
-				logger?.warn(
-					`OAuth2 LLM: ${context.providerName} rotated its refresh token; this n8n process uses the new one from now on. ` +
-						'It lives in this process only: after a restart, or in another worker, the stored Refresh Token is replayed, which a server that detects reuse answers by revoking it. Put a fresh refresh token in the credential then.',
-				);
-			}
-			return { issued, refreshToken };
-		};
 		const fetch = (async () => {
 			try {
-				const { issued } = family ? await this.refreshTurn(family).runExclusive(request) : await request();
+				const issued = config.refreshToken ? await this.refreshGrant(config, context) : await this.tokenRequest(config, context);
 				const obtainedAtMs = this.clock.nowMs();
 				const token: AccessToken = {
 					accessToken: issued.accessToken,
@@ -311,10 +185,7 @@ export class TokenCache {
 				return token;
 			} catch (error) {
 				// A pause longer than the retry cap: no retry into the throttle window, and every caller fails fast until it ends.
-				if (error instanceof OAuth2AuthenticationError && (error.retryAfterMs ?? 0) > this.retryPolicy.maxRetryAfterMs) {
-					entry.throttledUntilMs = this.clock.nowMs() + error.retryAfterMs!;
-					entry.throttle = error;
-				}
+				entry.throttle.record(error, this.clock.nowMs(), this.retryPolicy.maxRetryAfterMs);
 				throw error;
 			} finally {
 				entry.inflight = undefined;
@@ -324,6 +195,38 @@ export class TokenCache {
 		// Every caller may have given up (cancelled) by the time it fails: that is not an unhandled rejection.
 		fetch.catch(() => undefined);
 		return fetch;
+	}
+
+	/** The refresh_token grant, in its family's turn, with the family's newest refresh token. */
+	private async refreshGrant(config: TokenEndpointConfig, context: TokenRequestContext): Promise<IssuedToken> {
+		const { issued, rotated } = await this.refreshTurns.run(refreshFamilyKey(config), config.refreshToken!, (refreshToken) =>
+			this.tokenRequest(config, context, refreshToken),
+		);
+		if (rotated) {
+			(context.logger ?? this.logger)?.warn(
+				`OAuth2 LLM: ${context.providerName} rotated its refresh token; this n8n process uses the new one from now on. ` +
+					'It lives in this process only: after a restart, or in another worker, the stored Refresh Token is replayed, which a server that detects reuse answers by revoking it. Put a fresh refresh token in the credential then.',
+			);
+		}
+		return issued;
+	}
+
+	/** One token request with the full retry schedule; every attempt counts in tokenRequestCount. */
+	private async tokenRequest(config: TokenEndpointConfig, context: TokenRequestContext, refreshToken?: string): Promise<IssuedToken> {
+		return await withRetries(
+			async () => {
+				this.tokenRequestCount++;
+				return await requestToken(config, {
+					providerName: context.providerName,
+					wallNowMs: () => this.clock.wallNowMs(),
+					timeoutMs: this.tokenTimeoutMs,
+					refreshToken,
+				});
+			},
+			(error) =>
+				error instanceof OAuth2AuthenticationError ? { retryable: error.retryable, retryAfterMs: error.retryAfterMs } : { retryable: false },
+			{ policy: this.retryPolicy, clock: this.clock },
+		);
 	}
 }
 

@@ -45,3 +45,21 @@ export const systemClock: Clock = {
 			signal?.addEventListener('abort', onAbort, { once: true });
 		}),
 };
+
+/** The shared promise, or this caller's abort, whichever comes first; the promise goes on either way. */
+export async function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+	if (!signal) return await promise;
+	if (signal.aborted) throw new AbortedError();
+	let onAbort: (() => void) | undefined;
+	try {
+		return await Promise.race([
+			promise,
+			new Promise<never>((_resolve, reject) => {
+				onAbort = () => reject(new AbortedError());
+				signal.addEventListener('abort', onAbort, { once: true });
+			}),
+		]);
+	} finally {
+		if (onAbort) signal.removeEventListener('abort', onAbort);
+	}
+}

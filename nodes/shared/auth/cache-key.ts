@@ -1,0 +1,56 @@
+/**
+ * What identifies a token: everything that makes the token endpoint hand out a different one. Secrets
+ * enter only as keyed hashes under a per-process key, so a heap dump or a log of a key shows no
+ * guessable digest of them.
+ */
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+
+import type { TokenEndpointConfig } from '../config/provider-config';
+
+const KEY_HASH_SECRET = randomBytes(32);
+
+// A config object is parsed once per execution and then asked for a token once per item: hash it once.
+const keysByConfig = new WeakMap<TokenEndpointConfig, string>();
+
+const digest = (value: string | undefined) => (value ? createHmac('sha256', KEY_HASH_SECRET).update(value).digest('base64url') : '');
+
+/** The cache key of a configuration's access token. */
+export function cacheKey(config: TokenEndpointConfig): string {
+	let key = keysByConfig.get(config);
+	if (key === undefined) {
+		key = computeCacheKey(config);
+		keysByConfig.set(config, key);
+	}
+	return key;
+}
+
+/**
+ * A refresh token's identity: configurations that differ in scope or parameters but hold the same
+ * refresh token rotate ONE token, so they share its rotated value and take turns using it.
+ */
+export function refreshFamilyKey(config: TokenEndpointConfig): string {
+	return JSON.stringify([config.tokenUrl, config.clientId, digest(config.refreshToken)]);
+}
+
+function computeCacheKey(config: TokenEndpointConfig): string {
+	const parameters = Object.entries(config.additionalTokenParameters).sort(([a], [b]) => a.localeCompare(b));
+	return createHash('sha256')
+		.update(
+			JSON.stringify([
+				config.tokenUrl,
+				config.clientId,
+				digest(config.clientSecret),
+				config.scope ?? '',
+				config.clientAuthentication,
+				config.basicAuthEncoding,
+				parameters,
+				digest(config.refreshToken),
+				// A different key, certificate or assertion shape may get a different token (or none).
+				digest(config.privateKeyPem ?? config.tls?.privateKeyPem),
+				digest(config.tls?.certificatePem),
+				digest(config.tls?.caPems?.join('')),
+				config.assertion ? [config.assertion.algorithm, config.assertion.audience, config.assertion.keyId ?? '', config.assertion.x5tS256 ?? '', !!config.assertion.x5c] : [],
+			]),
+		)
+		.digest('base64url');
+}
