@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { N8nInstance, stagePackage } from '../test/harness/n8n';
+import { N8N_VERSION, N8nInstance, stagePackage } from '../test/harness/n8n';
 import type { Sandbox } from '../test/sandbox/sandbox';
 import { type BenchOptions, type BenchSection, MODEL, SYSTEM_PROMPT, clientCounts, counts, credentialDataFor, fmt, median, spread, table, timed } from './lib';
 
@@ -134,7 +134,7 @@ export async function n8nCompareBench(sandbox: Sandbox, options: BenchOptions, r
 	const ours: Measurement[] = [];
 	const theirs: Measurement[] = [];
 	try {
-		options.log('  staging the package and preparing n8n (first use installs n8n 2.41.0: several minutes)…');
+		options.log('  staging the package and preparing n8n (first use installs n8n 2.41.1: several minutes)…');
 		await stagePackage({ repoRoot, destDir: extensionsDir });
 		n8n = await N8nInstance.create({ extensionsDir });
 		const client = sandbox.clients.post;
@@ -197,7 +197,7 @@ export async function n8nCompareBench(sandbox: Sandbox, options: BenchOptions, r
 	return {
 		title: '4. Inside a real n8n',
 		about: [
-			`A real n8n ${'2.41.0'} (test/harness/n8n.ts: its own user folder and sqlite database, this package staged as a custom extension), each workflow run with \`n8n execute --id=… --rawOutput\`: Manual Trigger → Set (an array of ${items} questions) → Split Out → the LLM call, against the sandbox with **tokens living ${ttlSeconds} s** and the chat API adding **${latencyMs} ms** per call, so one run spans several token lifetimes. ${runs} runs, alternating which workflow goes first; median (min–max), or each run's value when they differ.`,
+			`A real n8n ${N8N_VERSION} (test/harness/n8n.ts: its own user folder and sqlite database, this package staged as a custom extension), each workflow run with \`n8n execute --id=… --rawOutput\`: Manual Trigger → Set (an array of ${items} questions) → Split Out → the LLM call, against the sandbox with **tokens living ${ttlSeconds} s** and the chat API adding **${latencyMs} ms** per call, so one run spans several token lifetimes. ${runs} runs, alternating which workflow goes first; median (min–max), or each run's value when they differ.`,
 			`- **OAuth2 LLM Chat**: this package's node with its credential (\`llmProviderOAuth2Api\`, client_secret_post), Concurrency ${parallelism}.`,
 			`- **HTTP Request + oAuth2Api**: n8n's HTTP Request node 4.2, Authentication → Generic → OAuth2 API, n8n's built-in credential with Grant Type Client Credentials, the same client, scope and token URL, Authentication "Send credentials in body"; the same request body. Its parallelism is its Batching option: ${parallelism} items per batch, ${latencyMs} ms between batches (it does not wait for answers; every item of a batch is sent at once), so about ${parallelism} calls are in flight, as with Concurrency ${parallelism}.`,
 			'- n8n\'s oAuth2Api stores the token in the credential (database) and renews it only after a 401 (then it asks for a new token and replays that call, for every call that got the 401). The token stored by one run is long expired when the next run starts, so after the first run every run begins with 401s — which is what a scheduled workflow with tokens shorter than its interval sees. This node\'s cache lives in the process: each `n8n execute` is a new process and starts with one token request.',

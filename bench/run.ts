@@ -10,7 +10,7 @@
  *
  * The sandbox provider runs in a child process, so its CPU (JWT signing and verification) is not the
  * measured process's; on a 2-core machine they still compete for the same cores.
- * Benchmark "n8n" needs the built package (`npm run build`) and installs n8n 2.41.0 on first use.
+ * Benchmark "n8n" needs the built package (`npm run build`) and installs n8n 2.41.1 on first use.
  */
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
 		'node --import tsx bench/run.ts --runs=9          # more runs per median',
 		'```',
 		'',
-		'Benchmark 4 needs the built package (`npm run build`, which `npm run bench` does first) and installs n8n 2.41.0 into `~/.cache/n8n-nodes-oauth2-llm/` on first use (several minutes, once). Run on a quiet machine: the sandbox, the benchmark process and n8n share the CPU.',
+		'Benchmark 4 needs the built package (`npm run build`, which `npm run bench` does first) and installs n8n 2.41.1 into `~/.cache/n8n-nodes-oauth2-llm/` on first use (several minutes, once). Run on a quiet machine: the sandbox, the benchmark process and n8n share the CPU.',
 		'',
 		'## Targets',
 		'',

@@ -19,7 +19,7 @@ import {
 	scheduleExampleWorkflow,
 	SANDBOX_CREDENTIAL_NAME,
 } from '../examples/workflows';
-import { DEFAULT_OWNER, N8nInstance, type N8nWorker } from '../test/harness/n8n';
+import { DEFAULT_OWNER, ensureN8n, N8nInstance, type N8nWorker } from '../test/harness/n8n';
 import { queueModeEnv, startPostgres, startRedis, type Postgres, type Service } from '../test/harness/services';
 import { startSandbox } from '../test/sandbox/sandbox';
 
@@ -46,7 +46,11 @@ function reportWhereExecutionsRun(workers: N8nWorker[]): () => number {
 }
 
 async function main(): Promise<number> {
+	// n8n 2.x runs on Node 24, which the harness installs; the sandbox runs on it too: on this
+	// machine's Node 20, oidc-provider would greet a newcomer with an "Unsupported runtime" warning.
+	const install = await ensureN8n();
 	const sandbox = await startSandbox({
+		nodeBin: install.nodeBin,
 		port: Number(process.env.SANDBOX_PORT ?? 8787),
 		tokenTtlSeconds: Number(process.env.SANDBOX_TOKEN_TTL ?? 300),
 	});

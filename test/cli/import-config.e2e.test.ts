@@ -1,5 +1,5 @@
 /**
- * The config import CLI against a REAL n8n 2.41.0 (test/harness/n8n.ts) and the sandbox provider
+ * The config import CLI against a REAL n8n 2.41.1 (test/harness/n8n.ts) and the sandbox provider
  * (real OAuth2 server + OpenAI-compatible chat API, its own child process so it answers while n8n
  * runs): litellm_config.json → the built CLI (dist/cli/import-config.js, what `npx` runs) →
  * `n8n import:credentials` → a workflow per imported credential → import again, no duplicates; then

@@ -1,5 +1,5 @@
 /**
- * OAuth2 LLM Chat Model in a REAL n8n 2.41.0 (test/harness/n8n.ts): the built package is staged into
+ * OAuth2 LLM Chat Model in a REAL n8n 2.41.1 (test/harness/n8n.ts): the built package is staged into
  * a custom extensions folder (node type `CUSTOM.oAuth2LlmChatModel`), n8n runs `execute` on imported
  * workflows, and the sandbox provider (own child process, so it answers while n8n runs) plays the
  * OAuth2 authorization server and the OpenAI-compatible LLM.

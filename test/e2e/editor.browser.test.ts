@@ -1,6 +1,6 @@
 /**
  * The editor path in a REAL browser: headless Debian Chromium driven by playwright-core, against a
- * real n8n 2.41.0 (test/harness/n8n.ts) with this package installed the way users install it (as a
+ * real n8n 2.41.1 (test/harness/n8n.ts) with this package installed the way users install it (as a
  * community package), and the sandbox provider (test/sandbox: a real OAuth2 server + a chat API that
  * verifies its tokens, in its own child process).
  *

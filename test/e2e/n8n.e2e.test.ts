@@ -1,5 +1,5 @@
 /**
- * OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a REAL n8n 2.41.0 (test/harness/n8n.ts),
+ * OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a REAL n8n 2.41.1 (test/harness/n8n.ts),
  * against the sandbox provider (test/sandbox: a real OAuth2 server + a token-verifying chat API, in
  * its own child process so it answers while n8n runs). The built package is installed as a community
  * package (`<user folder>/.n8n/nodes/node_modules`). One n8n instance (one user folder) for the whole

@@ -1,6 +1,6 @@
 /**
  * Smoke test of the real-n8n harness, with stock n8n nodes and a tiny fixture package of its own
- * (this package's nodes are not needed here). First run installs n8n 2.41.0 (~5 min).
+ * (this package's nodes are not needed here). First run installs n8n 2.41.1 (~5 min).
  *   node --import tsx --test test/harness/n8n.test.ts
  */
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { ensureN8n, N8nInstance, stagePackage, type N8nInstall } from './n8n';
+import { ensureN8n, N8N_VERSION, N8nInstance, stagePackage, type N8nInstall } from './n8n';
 
 const INSTALL_TIMEOUT_MS = 20 * 60_000;
 
@@ -67,8 +67,8 @@ describe('n8n harness: stock nodes, empty extensions folder', () => {
 		if (extensionsDir) await fs.rm(extensionsDir, { recursive: true, force: true });
 	});
 
-	it('ensureN8n gives n8n 2.41.0 on Node >= 24, and a second call is free', async () => {
-		assert.equal(install.version, '2.41.0');
+	it('ensureN8n gives n8n 2.41.1 on Node >= 24, and a second call is free', async () => {
+		assert.equal(install.version, N8N_VERSION);
 		const started = Date.now();
 		const again = await ensureN8n();
 		assert.deepEqual(again, install);

@@ -1,7 +1,7 @@
 /**
- * A real n8n 2.41.0 on demand, for end-to-end tests of this package.
+ * A real n8n 2.41.1 on demand, for end-to-end tests of this package.
  *
- * ensureN8n()      installs (once, into a cache outside the repo) Node >= 24 and n8n@2.41.0.
+ * ensureN8n()      installs (once, into a cache outside the repo) Node >= 24 and n8n@2.41.1.
  * stagePackage()   copies the built package + its runtime deps into a folder for N8N_CUSTOM_EXTENSIONS.
  * N8nInstance      one n8n with its own user folder: CLI commands (import, execute, publish, export)
  *                  and a server (`n8n start`) driven through the internal REST API.
@@ -24,7 +24,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-export const N8N_VERSION = '2.41.0';
+export const N8N_VERSION = '2.41.1';
 /** The maintained 1.x line, for the compatibility e2e: runs on this machine's Node 20. */
 export const N8N_1_VERSION = '1.123.81';
 const NODE_MAJOR = 24;
@@ -35,7 +35,7 @@ export interface N8nInstall {
 	nodeBin: string;
 	/** n8n's bin script (`node_modules/n8n/bin/n8n`); run as `<nodeBin> <n8nBin> …`. */
 	n8nBin: string;
-	/** n8n version installed, e.g. "2.41.0". */
+	/** n8n version installed, e.g. "2.41.1". */
 	version: string;
 	/** The folder that holds n8n's node_modules. */
 	cacheDir: string;
@@ -434,8 +434,8 @@ function n8nCacheDir(version: string): string {
 const ensurePromises = new Map<string, Promise<N8nInstall>>();
 
 /**
- * Installs (first call: ~5-7 min, 2.9 GB) or finds (afterwards: a few ms) n8n@2.41.0 and a Node >= 24.
- * Recipe: `npm install --ignore-scripts n8n@2.41.0` under Node 24 (kafka's install script downloads
+ * Installs (first call: ~5-7 min, 2.9 GB) or finds (afterwards: a few ms) n8n@2.41.1 and a Node >= 24.
+ * Recipe: `npm install --ignore-scripts n8n@2.41.1` under Node 24 (kafka's install script downloads
  * zlib and would fail), then `npm rebuild sqlite3` from source against Node 24's headers — the one
  * native module n8n needs to start. ~/.npmrc may say `nodedir=/usr` (Node 20's headers): overridden.
  */

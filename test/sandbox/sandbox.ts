@@ -33,6 +33,11 @@ export interface StartSandboxOptions extends SandboxServerOptions {
 	inProcess?: boolean;
 	/** How long to wait for the child to report readiness. Default 30000 ms. */
 	startTimeoutMs?: number;
+	/**
+	 * The Node that runs the child. Default: this process's. `npm start` passes the Node 24 it installs
+	 * for n8n, since oidc-provider warns "Unsupported runtime" on Node 20.
+	 */
+	nodeBin?: string;
 }
 
 export interface TokenResponse {
@@ -135,7 +140,7 @@ async function startChild(opts: StartSandboxOptions): Promise<Sandbox> {
 	const repoRoot = path.resolve(dir, '..', '..');
 	const env = { ...process.env };
 	delete env.NODE_TEST_CONTEXT; // set by `node --test` for its own children; not meant for ours
-	const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(dir, 'main.ts'), ...cliArgs(opts)], {
+	const child: ChildProcess = spawn(opts.nodeBin ?? process.execPath, ['--import', 'tsx', path.join(dir, 'main.ts'), ...cliArgs(opts)], {
 		cwd: repoRoot,
 		env,
 		stdio: ['pipe', 'pipe', 'inherit'],
