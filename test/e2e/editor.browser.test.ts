@@ -77,13 +77,20 @@ function progress(message: string): void {
 	process.stderr.write(`[editor.browser ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
 
-/** Saves test-artifacts/editor/NN-<name>.png (the whole viewport, or one element). */
-async function shot(name: string, target?: Locator): Promise<string> {
+/**
+ * Saves test-artifacts/editor/NN-<name>.png (the whole viewport, or one element). The pictures the docs
+ * show are these: with UPDATE_DOCS_SCREENSHOTS=1, a shot given `docsImage` is copied to docs/images/.
+ */
+async function shot(name: string, target?: Locator, docsImage?: string): Promise<string> {
 	shotNumber += 1;
 	const file = path.join(ARTIFACTS_DIR, `${String(shotNumber).padStart(2, '0')}-${name}.png`);
 	if (target) await target.screenshot({ path: file, animations: 'disabled' });
 	else await page.screenshot({ path: file, animations: 'disabled' });
 	progress(`screenshot ${path.relative(REPO_ROOT, file)}`);
+	if (docsImage && process.env.UPDATE_DOCS_SCREENSHOTS === '1') {
+		await fs.copyFile(file, path.join(REPO_ROOT, 'docs', 'images', docsImage));
+		progress(`  copied to docs/images/${docsImage}`);
+	}
 	return file;
 }
 
@@ -390,7 +397,7 @@ describe('n8n editor in a real browser: find OAuth2 LLM Chat, add the credential
 			assert.equal(retried.status, 'OK', `the credential test failed: ${retried.message}`);
 			const success = byTestId('credentials-config-container-test-success', credentialModal());
 			await success.waitFor();
-			await shot('credential-fixed-test-ok');
+			await shot('credential-fixed-test-ok', undefined, 'credential-dialog.png');
 			const saved = await credentialTestAnswer(client.secret, saveCredential);
 			assert.equal(saved.status, 'OK', `the credential test failed: ${saved.message}`);
 			await credentialModal().getByTestId('credential-save-button').getByText('Saved', { exact: true }).waitFor();
@@ -429,7 +436,7 @@ describe('n8n editor in a real browser: find OAuth2 LLM Chat, add the credential
 			await byTestId('node-run-status-success', output).waitFor({ timeout: 120_000 });
 			await output.getByText(`Echo from ${MODEL}: ${MESSAGE}`).first().waitFor();
 			assert.equal((await sandbox.stats()).clients[client.id]?.chatRequests, chatRequestsBefore + 1, 'one chat request reached the provider');
-			await shot('output');
+			await shot('output', undefined, 'first-workflow.png');
 		});
 
 		const workflowUrl = page.url().replace(/\/workflow\/([^/?#]+).*$/, '/workflow/$1');
