@@ -5,6 +5,7 @@ import { OAuth2AuthenticationError } from '../nodes/shared/core/errors';
 import { AbortedError, systemClock } from '../nodes/shared/core/clock';
 import { cacheKey } from '../nodes/shared/auth/cache-key';
 import { BACKGROUND_RETRY_INTERVAL_MS, TokenCache } from '../nodes/shared/auth/token-cache';
+import { REFUSED_CLIENT_PAUSE_MS } from '../nodes/shared/auth/throttle';
 import { FakeClock } from './helpers/fake-clock';
 import { scriptedTokenEndpoints, tokenAnswer } from './helpers/token-server';
 
@@ -145,11 +146,75 @@ describe('token cache', () => {
 				assert.equal(result.status, 'rejected');
 				assert.equal(((result as PromiseRejectedResult).reason as OAuth2AuthenticationError).oauthError, error);
 			}
-			// A later caller asks again: the credential may have been fixed at the provider meanwhile.
+			// Continue On Fail: the items after it get the same answer from memory, not one request each
+			// (bad credentials sent 100 times may lock the client out at the identity provider).
+			for (let item = 0; item < 100; item++) {
+				await assert.rejects(cache.getToken(config(endpoint.url), context), (later: unknown) => {
+					assert.ok(later instanceof OAuth2AuthenticationError);
+					assert.equal(later.oauthError, error);
+					assert.equal(later.status, status);
+					assert.match(later.message, /nope.*without asking again for another 10 s/);
+					return true;
+				});
+			}
+			assert.equal(endpoint.requests.length, 1);
+			// Then it asks again: the client may have been fixed at the provider meanwhile.
+			clock.advance(REFUSED_CLIENT_PAUSE_MS);
 			await cache.getToken(config(endpoint.url), context).catch(() => undefined);
 			assert.equal(endpoint.requests.length, 2);
+			// A credential fixed in n8n is another configuration: asked at once.
+			clock.advance(1000);
+			await cache.getToken(config(endpoint.url, { clientSecret: 'the-fixed-secret' }), context).catch(() => undefined);
+			assert.equal(endpoint.requests.length, 3);
 		});
 	}
+
+	it('a refresh grant whose answer was lost (cut connection, deadline) is not sent again: the server may have consumed the refresh token', async () => {
+		for (const answer of [{ drop: true }, { delayMs: 400 }]) {
+			const endpoint = await server([answer, tokenAnswer(1, { refresh_token: 'refresh-1' })]);
+			const clock = new FakeClock();
+			const cache = new TokenCache({ clock, tokenTimeoutMs: 200 });
+			await assert.rejects(cache.getToken(config(endpoint.url, { refreshToken: 'refresh-0' }), context), (error: unknown) => {
+				assert.ok(error instanceof OAuth2AuthenticationError);
+				assert.equal(error.retryable, false);
+				assert.match(error.message, /not sent again, since the server may have used it already/);
+				assert.match(error.hint ?? '', /invalid_grant.*fresh refresh token/);
+				return true;
+			});
+			assert.equal(endpoint.requests.length, 1, JSON.stringify(answer));
+			assert.deepEqual(clock.sleeps, []);
+		}
+		// The same cut connection in a client-credentials grant is retried: nothing is consumed there.
+		const endpoint = await server([{ drop: true }]);
+		const clock = new FakeClock();
+		assert.equal((await new TokenCache({ clock }).getToken(config(endpoint.url), context)).accessToken, 'access-token-1');
+	});
+
+	it('a refresh grant whose connection never opened is retried: the server cannot have seen it', async () => {
+		const closed = await server([]);
+		const url = closed.url;
+		await closed.close();
+		const clock = new FakeClock();
+		const cache = new TokenCache({ clock });
+		await assert.rejects(cache.getToken(config(url, { refreshToken: 'refresh-0' }), context), /ECONNREFUSED|connection refused/);
+		assert.equal(cache.tokenRequestCount, 4);
+	});
+
+	it('a configuration holding the same refresh token as another client (another or a wrong secret) is never handed its rotated token', async () => {
+		const endpoint = await server((request, index) =>
+			request.form.client_secret === 'cache-secret-123'
+				? tokenAnswer(index, { refresh_token: `refresh-${index + 1}` })
+				: { status: 401, body: { error: 'invalid_client' } },
+		);
+		const cache = new TokenCache({ clock: new FakeClock() });
+		await cache.getToken(config(endpoint.url, { refreshToken: 'refresh-0' }), context);
+		await cache.getToken(config(endpoint.url, { refreshToken: 'refresh-0', clientSecret: 'a-wrong-secret' }), context).catch(() => undefined);
+		await cache.getToken(config(endpoint.url, { refreshToken: 'refresh-0', clientSecret: '' }), context).catch(() => undefined);
+		assert.deepEqual(
+			endpoint.requests.map((request) => request.form.refresh_token),
+			['refresh-0', 'refresh-0', 'refresh-0'],
+		);
+	});
 
 	it('one key\'s backoff never blocks another key', async () => {
 		const clock = new FakeClock();

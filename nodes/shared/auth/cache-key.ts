@@ -24,33 +24,34 @@ export function cacheKey(config: TokenEndpointConfig): string {
 	return key;
 }
 
+/** Everything that authenticates the client at the token endpoint (and the TLS trust it does so under). */
+function clientAuthenticationParts(config: TokenEndpointConfig): unknown[] {
+	return [
+		config.clientId,
+		config.clientAuthentication,
+		config.basicAuthEncoding,
+		digest(config.clientSecret),
+		// A different key, certificate or assertion shape may get a different token (or none).
+		digest(config.privateKeyPem ?? config.tls?.privateKeyPem),
+		digest(config.tls?.certificatePem),
+		digest(config.tls?.caPems?.join('')),
+		config.assertion ? [config.assertion.algorithm, config.assertion.audience, config.assertion.keyId ?? '', config.assertion.x5tS256 ?? '', !!config.assertion.x5c] : [],
+	];
+}
+
 /**
  * A refresh token's identity: configurations that differ in scope or parameters but hold the same
- * refresh token rotate ONE token, so they share its rotated value and take turns using it.
+ * refresh token, as the same client, rotate ONE token, so they share its rotated value and take turns
+ * using it. A configuration holding the same stored token with another (or a wrong, or no) client
+ * authentication is another family: it is never handed what the first one rotated to.
  */
 export function refreshFamilyKey(config: TokenEndpointConfig): string {
-	return JSON.stringify([config.tokenUrl, config.clientId, digest(config.refreshToken)]);
+	return JSON.stringify([config.tokenUrl, digest(config.refreshToken), clientAuthenticationParts(config)]);
 }
 
 function computeCacheKey(config: TokenEndpointConfig): string {
 	const parameters = Object.entries(config.additionalTokenParameters).sort(([a], [b]) => a.localeCompare(b));
 	return createHash('sha256')
-		.update(
-			JSON.stringify([
-				config.tokenUrl,
-				config.clientId,
-				digest(config.clientSecret),
-				config.scope ?? '',
-				config.clientAuthentication,
-				config.basicAuthEncoding,
-				parameters,
-				digest(config.refreshToken),
-				// A different key, certificate or assertion shape may get a different token (or none).
-				digest(config.privateKeyPem ?? config.tls?.privateKeyPem),
-				digest(config.tls?.certificatePem),
-				digest(config.tls?.caPems?.join('')),
-				config.assertion ? [config.assertion.algorithm, config.assertion.audience, config.assertion.keyId ?? '', config.assertion.x5tS256 ?? '', !!config.assertion.x5c] : [],
-			]),
-		)
+		.update(JSON.stringify([config.tokenUrl, config.scope ?? '', parameters, digest(config.refreshToken), clientAuthenticationParts(config)]))
 		.digest('base64url');
 }

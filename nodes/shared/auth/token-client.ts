@@ -5,7 +5,7 @@
 import { CLIENT_ASSERTION_TYPE, signClientAssertion } from '../keys/client-assertion';
 import { certificateDateWarning } from '../keys/client-key';
 import { OAuth2AuthenticationError, type AuthenticationErrorOptions } from '../core/errors';
-import { exchange, isTransientFailure, redirectTarget, tlsFailureHint, TransportFailure, type HttpAnswer } from '../transport/http';
+import { exchange, isTransientFailure, redirectTarget, requestNeverArrived, tlsFailureHint, TransportFailure, type HttpAnswer } from '../transport/http';
 import { secretsOf, type TokenEndpointConfig } from '../config/provider-config';
 import { providerWordsOf } from '../core/provider-error';
 import { parseRetryAfterMs } from '../transport/retry';
@@ -324,13 +324,19 @@ export async function requestToken(config: TokenEndpointConfig, options: TokenRe
 		});
 	} catch (error) {
 		const failure = error instanceof TransportFailure ? error : new TransportFailure('network', 'unexpected failure');
+		// A refresh grant whose answer was lost may have consumed a rotating refresh token already: sending it
+		// again would be reuse, which Auth0, Okta and Keycloak answer by revoking the whole family.
+		const lostRefresh = options.refreshToken !== undefined && !requestNeverArrived(failure) && failure.kind !== 'aborted';
 		throw new OAuth2AuthenticationError(
-			`Could not reach the token endpoint of ${options.providerName} at ${urlForMessage(config.tokenUrl, secrets)}: ${failure.message}`,
+			`Could not reach the token endpoint of ${options.providerName} at ${urlForMessage(config.tokenUrl, secrets)}: ${failure.message}` +
+				(lostRefresh ? '; the refresh token is not sent again, since the server may have used it already' : ''),
 			{
 				providerName: options.providerName,
-				retryable: isTransientFailure(failure),
+				retryable: isTransientFailure(failure) && !lostRefresh,
 				originalError: { name: failure.name, message: failure.message, ...(failure.code ? { code: failure.code } : {}) },
-				hint: transportHint(failure),
+				hint: lostRefresh
+					? 'The next run asks again with the same refresh token. If the provider rotates refresh tokens and answers invalid_grant then, put a fresh refresh token in the credential.'
+					: transportHint(failure),
 			},
 		);
 	}

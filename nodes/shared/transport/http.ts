@@ -81,6 +81,18 @@ export function isTransientFailure(failure: TransportFailure): boolean {
 	return failure.code === undefined ? /socket hang up/i.test(failure.message) : TRANSIENT_NETWORK_CODES.has(failure.code);
 }
 
+/** Failures before any byte of the request could reach the server: the connection never opened. */
+const NEVER_CONNECTED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
+
+/**
+ * Whether the server cannot have seen the request. A request that must not run twice (a refresh grant,
+ * whose refresh token a rotating server consumes) is sent again only then: after a deadline or a cut
+ * connection the server may have acted on it and its answer was lost.
+ */
+export function requestNeverArrived(failure: TransportFailure): boolean {
+	return failure.kind === 'blocked' || (failure.kind === 'network' && failure.code !== undefined && NEVER_CONNECTED_CODES.has(failure.code));
+}
+
 // Node's TLS error codes that mean "this server's certificate is not trusted" (not a network failure).
 const UNTRUSTED_SERVER_CODES = new Set([
 	'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
