@@ -9,7 +9,8 @@
  * needed. Authentication is the `X-N8N-API-KEY` header. Providers are sent one after another; a failure
  * is recorded and the next provider still goes.
  */
-import { boundedServerText } from '../nodes/shared/core/scrub';
+import { parseProviderConfig, secretsOf } from '../nodes/shared/config/provider-config';
+import { boundedServerText, secretHeaderValues } from '../nodes/shared/core/scrub';
 import type { N8nCredential } from './litellm-config';
 
 export type UpsertStatus = 'created' | 'updated' | 'failed';
@@ -80,6 +81,29 @@ async function describeFailure(response: Response): Promise<string> {
 	return `HTTP ${response.status}${message ? `: ${message}` : ''}`;
 }
 
+/**
+ * Everything in a credential's data that a failure detail must not show: what the config layer counts
+ * as secrets (client secret, refresh token, key and passphrases, id:secret pairs) and the values of
+ * secret Headers (an APIM key may be called anything). n8n's answer may echo the request body.
+ */
+function secretsOfCredential(data: N8nCredential['data']): string[] {
+	const keyBody = (data.privateKey ?? '').replace(/-----[^-]+-----|\\n|\s/g, '');
+	const raw = [data.clientSecret, data.refreshToken, data.privateKey, data.privateKeyPassphrase, keyBody].filter((value): value is string => !!value);
+	try {
+		const provider = parseProviderConfig(data as unknown as Record<string, unknown>);
+		return [...raw, ...secretsOf(provider.tokenEndpoint), ...secretHeaderValues(provider.headers)];
+	} catch {
+		// Not a valid configuration (n8n will say so too): what can be read of it still counts.
+		let headers: Record<string, string> = {};
+		try {
+			headers = JSON.parse(String(data.headers ?? '{}')) as Record<string, string>;
+		} catch {
+			// no readable headers
+		}
+		return [...raw, ...secretHeaderValues(headers)];
+	}
+}
+
 // Scrubbed whole, then cut: n8n's answer and a redirect's target are server text.
 const hide = (text: string, secrets: Array<string | undefined>) => boundedServerText(text, secrets, 400);
 
@@ -106,8 +130,7 @@ export async function upsertCredentials(credentials: N8nCredential[], options: N
 	const outcomes: UpsertOutcome[] = [];
 	for (const credential of credentials) {
 		const { id, name, type, data } = credential;
-		const keyBody = (data.privateKey ?? '').replace(/-----[^-]+-----|\\n|\s/g, '');
-		const secrets = [options.apiKey, data.clientSecret, data.refreshToken, data.privateKey, data.privateKeyPassphrase, keyBody];
+		const secrets = [options.apiKey, ...secretsOfCredential(data)];
 		try {
 			const created = await send('POST', 'credentials', { id, name, type, data });
 			const createRedirect = redirectFailure(created);

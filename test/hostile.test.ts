@@ -313,6 +313,32 @@ describe('scrubbing is linear and complete', () => {
 		assert.equal(text.split(REDACTED).length - 1, secretShapes().length);
 	});
 
+	it("finds the forms that slipped through before: Go's \\u0026 \\u003c \\u003e, percent-encoding that keeps '/', strict RFC 3986, and base64 of the secret inside a longer text at every offset", () => {
+		const secret = 'S3cr+t/<x>&y(z)!9~';
+		const goEscaped = JSON.stringify(secret).slice(1, -1).replace(/[&<>]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+		const shapes = [
+			goEscaped,
+			goEscaped.replace(/\\u([0-9a-f]{4})/g, (_escape, hex: string) => `\\u${hex.toUpperCase()}`),
+			encodeURIComponent(secret).replace(/%2F/g, '/'),
+			encodeURIComponent(secret).replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`),
+			encodeURIComponent(secret).replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16)}`).replace(/%2F/g, '/').replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
+		];
+		for (const shape of shapes) assert.equal(scrubText(`before ${shape} after`, [secret]), `before ${REDACTED} after`, shape);
+		/** Whether any run of base64 in `text`, decoded at any of the four alignments, still holds `needle`. */
+		const decodesTo = (text: string, needle: string) =>
+			[...text.matchAll(/[A-Za-z0-9+/\-_]{8,}/g)].some(([run]) =>
+				[0, 1, 2, 3].some((shift) => Buffer.from(run.slice(shift, shift + Math.floor((run.length - shift) / 4) * 4), 'base64').toString('latin1').includes(needle)),
+			);
+		const middle = secret.slice(3, -3);
+		for (let prefix = 0; prefix < 6; prefix++) {
+			for (const encode of [(text: string) => Buffer.from(text).toString('base64'), (text: string) => Buffer.from(text).toString('base64url')]) {
+				const encoded = encode(`${'p'.repeat(prefix)}${secret}{"and":"more"}`);
+				assert.ok(decodesTo(encoded, middle), 'the check itself sees the secret before scrubbing');
+				assert.equal(decodesTo(scrubText(`x ${encoded} y`, [secret]), middle), false, `offset ${prefix}: ${encoded}`);
+			}
+		}
+	});
+
 	it('scrubs before it cuts: a secret that straddles the cut leaves no prefix behind', () => {
 		for (let offset = 1990; offset < 2010; offset++) {
 			const text = `${'x'.repeat(offset)}${SECRET} tail`;

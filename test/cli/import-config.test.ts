@@ -31,6 +31,7 @@ const SHARED_EXAMPLE = '/work/shared/examples/litellm_config.json';
 const LONG_SECRET = 'long-secret-value-Zq8!x/+&%';
 const SHORT_SECRET = 'ab';
 const REFRESH_SECRET = 'refresh-secret-9d1c';
+const HEADER_SECRET = 'apim-subscription-key-7f3e2a';
 
 const json = (value: unknown) => JSON.stringify(value, null, 2);
 
@@ -623,7 +624,8 @@ function fakeN8n(apiKey: string, options: { rejectNames?: string[] } = {}) {
 			if (req.headers['x-n8n-api-key'] !== apiKey) return reply(401, { message: 'unauthorized' });
 			const input = JSON.parse(body || '{}') as StoredCredential;
 			if (options.rejectNames?.includes(input.name)) {
-				return reply(400, { message: `request.body.data requires property "tokenUrl" (${String(input.data?.clientSecret)})` });
+				// A server that echoes the request body: its secret and its Headers' values.
+				return reply(400, { message: `request.body.data requires property "tokenUrl" (${String(input.data?.clientSecret)} ${String(input.data?.headers)})` });
 			}
 			if (req.method === 'POST' && req.url === '/api/v1/credentials') {
 				if (stored.has(input.id)) return reply(409, { message: 'A credential with this ID already exists' });
@@ -672,7 +674,7 @@ describe('CLI --n8n-url (fake n8n public API on 127.0.0.1)', () => {
 
 	it('creates, then updates on the next run; a failing provider does not stop the others; exit 4 on any failure', async () => {
 		const cfg = path.join(dir, 'litellm_config.json');
-		writeFileSync(cfg, config({ alpha: provider(), rejected: provider(), beta: provider({ refresh_token: REFRESH_SECRET }) }));
+		writeFileSync(cfg, config({ alpha: provider(), rejected: provider({ headers: { 'Ocp-Apim-Subscription-Key': HEADER_SECRET, 'AI-Resource-Group': 'public-group' } }), beta: provider({ refresh_token: REFRESH_SECRET }) }));
 
 		const first = await runCli([cfg, '--n8n-url', url, '--api-key', API_KEY], { cwd: dir });
 		assert.equal(first.code, 4, first.stderr);
@@ -684,7 +686,8 @@ describe('CLI --n8n-url (fake n8n public API on 127.0.0.1)', () => {
 		assert.equal(n8n.stored.get(credentialIdFor('alpha'))!.data.clientSecret, LONG_SECRET);
 		assert.equal(n8n.stored.get(credentialIdFor('alpha'))!.type, 'llmProviderOAuth2Api');
 		// The server's message quoted the secret: the CLI does not pass it on. Nor the API key.
-		assertNoSecret(first.stdout + first.stderr, [LONG_SECRET, REFRESH_SECRET, API_KEY]);
+		assertNoSecret(first.stdout + first.stderr, [LONG_SECRET, REFRESH_SECRET, API_KEY, HEADER_SECRET]);
+		assert.match(first.stdout, /public-group/, 'a public header value stays readable');
 		assert.deepEqual(readdirSync(dir), ['litellm_config.json'], 'no file without --output');
 
 		writeFileSync(cfg, config({ alpha: provider({ scope: 'changed' }), beta: provider(), gamma: provider() }));

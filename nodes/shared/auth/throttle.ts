@@ -8,7 +8,7 @@
  *   short, so a fix made at the provider shows within seconds; a fix in the credential is a new
  *   configuration and is not held back at all.
  */
-import { OAuth2AuthenticationError } from '../core/errors';
+import { markScrubbed, OAuth2AuthenticationError, scrubbedSecretsOf } from '../core/errors';
 
 /** How long a refusal of the client itself is answered from memory. */
 export const REFUSED_CLIENT_PAUSE_MS = 10_000;
@@ -44,7 +44,7 @@ export class ThrottleWindow {
 		const seconds = Math.ceil((this.untilMs - nowMs) / 1000);
 		const cause = this.cause;
 		if (cause?.oauthError !== undefined && REFUSALS.has(cause.oauthError)) {
-			return new OAuth2AuthenticationError(`${cause.message} (the same answer is given without asking again for another ${seconds} s)`, {
+			const remembered = new OAuth2AuthenticationError(`${cause.message} (the same answer is given without asking again for another ${seconds} s)`, {
 				providerName,
 				status: cause.status,
 				oauthError: cause.oauthError,
@@ -53,6 +53,8 @@ export class ThrottleWindow {
 				hint: cause.hint,
 				originalError: cause.originalError,
 			});
+			markScrubbed(remembered, scrubbedSecretsOf(cause));
+			return remembered;
 		}
 		return new OAuth2AuthenticationError(
 			`Token requests to ${providerName} are paused for another ${seconds} s: ${cause?.message ?? 'the token endpoint asked to wait'}`,

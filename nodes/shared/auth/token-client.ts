@@ -4,7 +4,7 @@
  */
 import { CLIENT_ASSERTION_TYPE, signClientAssertion } from '../keys/client-assertion';
 import { certificateDateWarning } from '../keys/client-key';
-import { OAuth2AuthenticationError, type AuthenticationErrorOptions } from '../core/errors';
+import { markScrubbed, OAuth2AuthenticationError, type AuthenticationErrorOptions } from '../core/errors';
 import { exchange, isTransientFailure, redirectTarget, requestNeverArrived, tlsFailureHint, TransportFailure, type HttpAnswer } from '../transport/http';
 import { secretsOf, type TokenEndpointConfig } from '../config/provider-config';
 import { providerWordsOf } from '../core/provider-error';
@@ -297,6 +297,16 @@ function transportHint(failure: TransportFailure): string | undefined {
 
 /** One POST to the token endpoint. Throws OAuth2AuthenticationError (retryable or not), never a raw axios error. */
 export async function requestToken(config: TokenEndpointConfig, options: TokenRequestOptions): Promise<IssuedToken> {
+	try {
+		return await sendTokenRequest(config, options);
+	} catch (error) {
+		// Every word from the server in it is scrubbed of these already (see n8n-errors.ts).
+		markScrubbed(error, [...secretsOf(config), options.refreshToken]);
+		throw error;
+	}
+}
+
+async function sendTokenRequest(config: TokenEndpointConfig, options: TokenRequestOptions): Promise<IssuedToken> {
 	let assertion: string | undefined;
 	try {
 		assertion = clientAssertionFor(config, options.wallNowMs());

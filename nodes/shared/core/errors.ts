@@ -130,3 +130,34 @@ export class ParameterError extends OAuth2Error {
 		this.parameter = parameter;
 	}
 }
+
+/**
+ * Which secrets an error's fields were already scrubbed of where it was made. Kept beside the error,
+ * not on it: nothing that prints or serialises the error can show them. The mapping to n8n's errors
+ * then scrubs only of what the maker did not know (an access token, a header value), so a large error
+ * body is walked once, not twice.
+ */
+const scrubbedOf = new WeakMap<Error, ReadonlySet<string>>();
+
+export function markScrubbed(error: unknown, secrets: ReadonlyArray<string | undefined>): void {
+	if (!(error instanceof Error)) return;
+	const known = new Set(scrubbedOf.get(error));
+	for (const secret of secrets) if (secret) known.add(secret);
+	scrubbedOf.set(error, known);
+}
+
+/** The secrets among `secrets` that `error` was not yet scrubbed of (all of them for an unmarked error). */
+export function secretsNotScrubbed(error: unknown, secrets: ReadonlyArray<string | undefined>): string[] {
+	const known = error instanceof Error ? scrubbedOf.get(error) : undefined;
+	return secrets.filter((secret): secret is string => !!secret && !known?.has(secret));
+}
+
+/** Whether `error` was made of scrubbed text (marked by markScrubbed), so its fields need no second pattern pass. */
+export function wasScrubbed(error: unknown): boolean {
+	return error instanceof Error && scrubbedOf.has(error);
+}
+
+/** What `error` was scrubbed of, for an error made from it (the same fields, the same scrubbing). */
+export function scrubbedSecretsOf(error: unknown): string[] {
+	return error instanceof Error ? [...(scrubbedOf.get(error) ?? [])] : [];
+}

@@ -19,41 +19,113 @@ export function formEncode(value: string): string {
 }
 
 const lowerPercentHex = (text: string) => text.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase());
+const percent = (char: string) => `%${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`;
+const unicodeEscape = (char: string) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
+const upperUnicodeEscapes = (text: string) => text.replace(/\\u([0-9a-f]{4})/g, (_escape, hex: string) => `\\u${hex.toUpperCase()}`);
+
+/** Shortest inner base64 run worth searching for: shorter ones would match ordinary base64 by chance. */
+const MIN_INNER_BASE64_CHARS = 6;
+
+/**
+ * A secret's base64 as it appears inside the base64 of a longer text: where the secret starts at byte
+ * offset k (mod 3) of that text, the characters that mix its bits with its neighbours' differ, and only
+ * the ones made of its own bits alone are fixed. Those are searched (a Basic header of `id:secret`
+ * puts the secret at offset len(id)+1; a server may base64 a whole JSON document around it).
+ */
+function innerBase64Forms(secret: string): string[] {
+	const bytes = Buffer.from(secret, 'utf8');
+	const forms: string[] = [];
+	for (const offset of [0, 1, 2]) {
+		const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64');
+		// Character i holds bits [6i, 6i+6); the secret's bits are [8·offset, 8·(offset+length)).
+		const inner = encoded.slice(Math.ceil((8 * offset) / 6), Math.floor((8 * (offset + bytes.length)) / 6));
+		if (inner.length >= MIN_INNER_BASE64_CHARS) forms.push(inner, inner.replace(/\+/g, '-').replace(/\//g, '_'), inner.replace(/\//g, '\\/'));
+	}
+	return forms;
+}
 
 /**
  * Every form in which a secret may come back from a server or a library: as it is, URI- and
- * form-encoded (upper- and lower-case hex), JSON-escaped, and base64 / base64url (a Basic header
- * is base64 of `id:secret`; callers pass that pair as a secret of its own).
+ * form-encoded (upper- and lower-case hex; with `/` kept, as Python's quote() does; with !'()* encoded,
+ * as RFC 3986 strict encoders do), JSON-escaped (PHP's `\/`, Python's and .NET's `\uXXXX`, Go's
+ * `\u0026 \u003c \u003e`), and base64 / base64url, also from inside a longer encoded text (a Basic
+ * header is base64 of `id:secret`).
  */
 export function secretForms(secret: string): string[] {
 	const forms = new Set<string>([secret]);
-	for (const encoded of [encodeURIComponent(secret), formEncode(secret)]) {
+	const component = encodeURIComponent(secret);
+	const strict = component.replace(/[!'()*]/g, percent);
+	for (const encoded of [component, formEncode(secret), strict, component.replace(/%2F/g, '/'), strict.replace(/%2F/g, '/')]) {
 		forms.add(encoded);
 		forms.add(lowerPercentHex(encoded));
 	}
 	const jsonEscaped = JSON.stringify(secret).slice(1, -1);
 	forms.add(jsonEscaped);
-	// PHP escapes slashes; Python's ensure_ascii writes \uXXXX for everything beyond ASCII.
+	// PHP escapes slashes; Python's ensure_ascii writes \uXXXX for everything beyond ASCII; .NET in upper case.
 	forms.add(jsonEscaped.replace(/\//g, '\\/'));
-	const unicodeEscaped = jsonEscaped.replace(/[^\x20-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+	const unicodeEscaped = jsonEscaped.replace(/[^\x20-\x7e]/g, unicodeEscape);
 	forms.add(unicodeEscaped);
-	// .NET writes the hex digits in upper case.
-	forms.add(unicodeEscaped.replace(/\\u([0-9a-f]{4})/g, (_escape, hex: string) => `\\u${hex.toUpperCase()}`));
+	forms.add(upperUnicodeEscapes(unicodeEscaped));
+	// Go's encoding/json escapes &, < and > (HTML safety).
+	const goEscaped = unicodeEscaped.replace(/[&<>]/g, unicodeEscape);
+	forms.add(goEscaped);
+	forms.add(upperUnicodeEscapes(goEscaped));
 	const base64 = Buffer.from(secret, 'utf8').toString('base64');
 	forms.add(base64);
 	forms.add(base64.replace(/=+$/, ''));
 	forms.add(base64.replace(/\//g, '\\/'));
 	forms.add(Buffer.from(secret, 'utf8').toString('base64url'));
+	for (const inner of innerBase64Forms(secret)) forms.add(inner);
 	return [...forms].filter((form) => form.length >= MIN_SECRET_LENGTH);
 }
 
-function knownForms(secrets: ReadonlyArray<string | undefined>): string[] {
-	const forms = new Set<string>();
-	for (const secret of secrets) {
-		if (typeof secret === 'string' && secret.length >= MIN_SECRET_LENGTH) for (const form of secretForms(secret)) forms.add(form);
+/**
+ * The secrets of one scrubbing call, their forms computed once: the forms of a private key cost
+ * milliseconds, and an error body may hold thousands of strings (issue 19: 334 ms for 16 KB when
+ * they were rebuilt per string). The last few sets are remembered, since one configuration's secrets
+ * are scrubbed again and again.
+ */
+class SecretSet {
+	/** Every form, longest first: a secret that contains another is replaced whole. */
+	readonly forms: string[];
+	readonly longestForm: number;
+	private readonly shortestForm: number;
+
+	constructor(secrets: ReadonlyArray<string | undefined>) {
+		const forms = new Set<string>();
+		for (const secret of secrets) {
+			if (typeof secret === 'string' && secret.length >= MIN_SECRET_LENGTH) for (const form of secretForms(secret)) forms.add(form);
+		}
+		this.forms = [...forms].sort((a, b) => b.length - a.length);
+		this.longestForm = this.forms[0]?.length ?? 0;
+		this.shortestForm = this.forms.at(-1)?.length ?? 0;
 	}
-	// Longest first: a secret that contains another is replaced whole.
-	return [...forms].sort((a, b) => b.length - a.length);
+
+	/** Replaces every form in `text`; forms longer than the text (most, for a JSON body's short strings) cost nothing. */
+	replaceIn(text: string): string {
+		if (text.length < this.shortestForm) return text;
+		let scrubbed = text;
+		for (const form of this.forms) {
+			if (form.length <= scrubbed.length && scrubbed.includes(form)) scrubbed = scrubbed.split(form).join(REDACTED);
+		}
+		return scrubbed;
+	}
+}
+
+const MAX_REMEMBERED_SETS = 16;
+const rememberedSets = new Map<string, SecretSet>();
+
+function secretSet(secrets: ReadonlyArray<string | undefined> | SecretSet): SecretSet {
+	if (secrets instanceof SecretSet) return secrets;
+	const key = secrets.filter((secret) => typeof secret === 'string' && secret.length >= MIN_SECRET_LENGTH).join('\u0000');
+	let set = rememberedSets.get(key);
+	if (set) rememberedSets.delete(key);
+	else {
+		set = new SecretSet(secrets);
+		if (rememberedSets.size >= MAX_REMEMBERED_SETS) rememberedSets.delete(rememberedSets.keys().next().value as string);
+	}
+	rememberedSets.set(key, set);
+	return set;
 }
 
 // Each of these is linear: no nested or adjacent unbounded quantifiers over the same characters.
@@ -88,9 +160,8 @@ function redactJwts(text: string): string {
  * Replaces every known secret, in every form secretForms() lists, and anything shaped like a
  * credential (Authorization values, JWTs, form fields and JSON members named like secrets) by REDACTED.
  */
-export function scrubText(text: string, secrets: ReadonlyArray<string | undefined> = []): string {
-	let scrubbed = text;
-	for (const form of knownForms(secrets)) scrubbed = scrubbed.split(form).join(REDACTED);
+export function scrubText(text: string, secrets: ReadonlyArray<string | undefined> | SecretSet = []): string {
+	let scrubbed = secretSet(secrets).replaceIn(text);
 	scrubbed = scrubbed.replace(AUTHORIZATION_VALUE_PATTERN, (match, scheme: string, value: string) =>
 		looksLikeCredential(value) ? `${scheme} ${REDACTED}` : match,
 	);
@@ -138,16 +209,15 @@ function longestSuffixThatStartsForm(text: string, form: string): number {
  */
 export function boundedServerText(
 	text: string,
-	secrets: ReadonlyArray<string | undefined> = [],
+	secrets: ReadonlyArray<string | undefined> | SecretSet = [],
 	maxChars = MAX_SERVER_TEXT_CHARS,
 ): string {
-	const forms = knownForms(secrets);
-	const longestForm = forms[0]?.length ?? 0;
+	const set = secretSet(secrets);
 	// Room for every secret form to be whole inside the part that is scrubbed.
-	const headChars = maxChars + longestForm + 256;
+	const headChars = maxChars + set.longestForm + 256;
 	const cut = text.length > headChars;
-	const head = cut ? dropCutEnd(text.slice(0, headChars), forms) : text;
-	const scrubbed = scrubText(head, secrets).replace(/\s+/g, ' ').trim();
+	const head = cut ? dropCutEnd(text.slice(0, headChars), set.forms) : text;
+	const scrubbed = scrubText(head, set).replace(/\s+/g, ' ').trim();
 	return scrubbed.length > maxChars || cut ? `${scrubbed.slice(0, maxChars)}…` : scrubbed;
 }
 
@@ -201,31 +271,51 @@ export function urlForMessage(text: string, secrets: ReadonlyArray<string | unde
 
 const MAX_DEPTH = 6;
 const MAX_ENTRIES = 50;
+/**
+ * The whole walk's budget: 50 entries per level over 6 levels would still be millions of strings, each
+ * scrubbed. Past either bound the rest is '[…]': an error's details need the start of a body, not all of it.
+ */
+export const MAX_SCRUBBED_STRINGS = 500;
+export const MAX_SCRUBBED_CHARS = 128 * 1024;
 const SECRET_KEY_PATTERN = /secret|token|password|authorization|assertion|api[-_]?key|private[-_]?key|passphrase/i;
 
 /**
  * Deep copy of a JSON-ish value fit for n8n's error details: secret-named keys masked, every string
- * (keys too) bounded and scrubbed, at most MAX_ENTRIES entries per object or array.
+ * (keys too) bounded and scrubbed, at most MAX_ENTRIES entries per object or array, and at most
+ * MAX_SCRUBBED_STRINGS strings and MAX_SCRUBBED_CHARS characters in all. The secrets' forms are
+ * computed once for the whole walk.
  */
-export function scrubValue(value: unknown, secrets: ReadonlyArray<string | undefined> = [], depth = 0): unknown {
-	if (typeof value === 'string') return boundedServerText(value, secrets);
-	if (value === null || typeof value !== 'object') return value;
-	if (depth >= MAX_DEPTH) return '[…]';
-	if (Array.isArray(value)) return value.slice(0, MAX_ENTRIES).map((entry) => scrubValue(entry, secrets, depth + 1));
-	const copy: Record<string, unknown> = {};
-	let count = 0;
-	for (const key in value as Record<string, unknown>) {
-		if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
-		if (count++ >= MAX_ENTRIES) break;
-		const entry = (value as Record<string, unknown>)[key];
-		// OAuth error bodies legitimately carry `error`/`error_description`; keys like `access_token` never belong in a report.
-		// defineProperty, not assignment: a server's "__proto__" key must stay a plain key.
-		Object.defineProperty(copy, boundedServerText(key, secrets, 200), {
-			value: SECRET_KEY_PATTERN.test(key) ? REDACTED : scrubValue(entry, secrets, depth + 1),
-			enumerable: true,
-			writable: true,
-			configurable: true,
-		});
-	}
-	return copy;
+export function scrubValue(value: unknown, secrets: ReadonlyArray<string | undefined> = []): unknown {
+	const budget = { strings: MAX_SCRUBBED_STRINGS, chars: MAX_SCRUBBED_CHARS };
+	const set = secretSet(secrets);
+	const text = (raw: string, maxChars = MAX_SERVER_TEXT_CHARS): string => {
+		if (budget.strings <= 0 || budget.chars <= 0) return '[…]';
+		const scrubbed = boundedServerText(raw, set, Math.min(maxChars, budget.chars));
+		budget.strings -= 1;
+		budget.chars -= scrubbed.length;
+		return scrubbed;
+	};
+	const walk = (node: unknown, depth: number): unknown => {
+		if (typeof node === 'string') return text(node);
+		if (node === null || typeof node !== 'object') return node;
+		if (depth >= MAX_DEPTH || budget.strings <= 0 || budget.chars <= 0) return '[…]';
+		if (Array.isArray(node)) return node.slice(0, MAX_ENTRIES).map((entry) => walk(entry, depth + 1));
+		const copy: Record<string, unknown> = {};
+		let count = 0;
+		for (const key in node as Record<string, unknown>) {
+			if (!Object.prototype.hasOwnProperty.call(node, key)) continue;
+			if (count++ >= MAX_ENTRIES) break;
+			const entry = (node as Record<string, unknown>)[key];
+			// OAuth error bodies legitimately carry `error`/`error_description`; keys like `access_token` never belong in a report.
+			// defineProperty, not assignment: a server's "__proto__" key must stay a plain key.
+			Object.defineProperty(copy, text(key, 200), {
+				value: SECRET_KEY_PATTERN.test(key) ? REDACTED : walk(entry, depth + 1),
+				enumerable: true,
+				writable: true,
+				configurable: true,
+			});
+		}
+		return copy;
+	};
+	return walk(value, 0);
 }

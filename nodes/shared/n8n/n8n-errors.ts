@@ -13,6 +13,8 @@ import {
 	OAuth2Error,
 	OAuth2ValidationError,
 	ParameterError,
+	secretsNotScrubbed,
+	wasScrubbed,
 } from '../core/errors';
 import { scrubText, scrubValue } from '../core/scrub';
 
@@ -34,25 +36,25 @@ export function toNodeError(
 
 	if (error instanceof OAuth2AuthenticationError || error instanceof LlmApiError) {
 		const status = error.status;
-		// Every field, the server's OAuth `error` and API `code` included, is scrubbed once more with
-		// everything the caller knows (the access token too): n8n stores this object in the execution data.
-		const response = scrubValue(
-			withoutUndefined({
-				name: error.name,
-				message: error.message,
-				provider: error.providerName,
-				httpCode: status === undefined ? undefined : String(status),
-				...(error instanceof OAuth2AuthenticationError
-					? {
-							error: error.oauthError,
-							error_description: error.oauthErrorDescription,
-							cause: error.originalError ? JSON.stringify(error.originalError) : undefined,
-						}
-					: { code: error.code, response: error.responseBody as JsonObject | undefined }),
-			}),
-			secrets,
-		) as JsonObject;
-		const message = scrubText(error.message, secrets);
+		// n8n stores this object in the execution data. Every field, the server's OAuth `error` and API
+		// `code` included, was scrubbed where the error was made; here only of what the caller knows
+		// beyond that (an access token, a header value), and not at all when that is nothing.
+		const remaining = secretsNotScrubbed(error, secrets);
+		const details = withoutUndefined({
+			name: error.name,
+			message: error.message,
+			provider: error.providerName,
+			httpCode: status === undefined ? undefined : String(status),
+			...(error instanceof OAuth2AuthenticationError
+				? {
+						error: error.oauthError,
+						error_description: error.oauthErrorDescription,
+						cause: error.originalError ? JSON.stringify(error.originalError) : undefined,
+					}
+				: { code: error.code, response: error.responseBody as JsonObject | undefined }),
+		});
+		const response = (wasScrubbed(error) && remaining.length === 0 ? details : scrubValue(details, remaining)) as JsonObject;
+		const message = scrubText(error.message, remaining);
 		const nodeError = new NodeApiError(node, response, {
 			message,
 			description: error.hint,

@@ -255,10 +255,12 @@ interface Prepared {
 	filter: EgressFilter | undefined;
 }
 
+const deadlineMsOf = (request: HttpRequest) => Math.max(1, Math.floor(Number.isFinite(request.deadlineMs) ? request.deadlineMs : 60_000));
+
 /** The limits of one request, and n8n's SSRF verdict on its URL; throws TransportFailure('blocked'). */
 async function prepare(request: HttpRequest): Promise<Prepared> {
 	const filter = currentEgressFilter();
-	const deadlineMs = Math.max(1, Math.floor(Number.isFinite(request.deadlineMs) ? request.deadlineMs : 60_000));
+	const deadlineMs = deadlineMsOf(request);
 	const maxResponseBytes = Number.isFinite(request.maxResponseBytes) && request.maxResponseBytes > 0 ? request.maxResponseBytes : 1024 * 1024;
 	const deadline = AbortSignal.timeout(deadlineMs);
 	const signal = request.signal ? AbortSignal.any([request.signal, deadline]) : deadline;
@@ -290,22 +292,25 @@ function axiosConfig(request: HttpRequest, prepared: Prepared) {
 	};
 }
 
+/**
+ * One request and its whole answer. A 2xx body is read up to `maxResponseBytes`; an error body only up
+ * to MAX_ERROR_BODY_BYTES whatever that limit (32 MiB for chat answers by default): its start says what
+ * went wrong, and every byte of it would be scrubbed before anyone sees it.
+ */
 export async function exchange(request: HttpRequest): Promise<HttpAnswer> {
-	let prepared: Prepared | undefined;
-	let response: AxiosResponse<string>;
+	const answer = await openStream({ ...request, idleTimeoutMs: request.deadlineMs });
+	if (answer.bodyText !== undefined) return { status: answer.status, headers: answer.headers, bodyText: answer.bodyText };
+	let bodyText = '';
 	try {
-		prepared = await prepare(request);
-		response = await axios.request<string>({
-			...axiosConfig(request, prepared),
-			maxContentLength: prepared.maxResponseBytes,
-			responseType: 'text',
-			transformResponse: (data: unknown) => data,
-		});
+		for await (const text of answer.chunks) bodyText += text;
 	} catch (error) {
-		if (error instanceof TransportFailure || !prepared) throw error;
-		throw failureOf(error, { ...request, deadlineMs: prepared.deadlineMs, maxResponseBytes: prepared.maxResponseBytes }, prepared.deadline);
+		// Not a stream to the caller: its deadline is for the whole answer.
+		if (error instanceof TransportFailure && error.kind === 'deadline' && !request.signal?.aborted) {
+			throw new TransportFailure('deadline', `no complete answer within ${deadlineMsOf(request)} ms`, error.code);
+		}
+		throw error;
 	}
-	return { status: response.status, headers: response.headers as Record<string, unknown>, bodyText: String(response.data ?? '') };
+	return { status: answer.status, headers: answer.headers, bodyText };
 }
 
 /** An answer read as it arrives (a server-sent event stream). */
@@ -320,8 +325,8 @@ export interface StreamingAnswer {
 	close(): void;
 }
 
-/** The largest error body read from a streaming endpoint: error answers are small. */
-const MAX_STREAM_ERROR_BYTES = 1024 * 1024;
+/** The largest error body read (any answer that is not 2xx): error answers are small. */
+export const MAX_ERROR_BODY_BYTES = 1024 * 1024;
 
 /**
  * Like exchange(), but a 2xx body is handed over piece by piece. `maxResponseBytes` counts the whole
@@ -385,7 +390,7 @@ export async function openStream(request: HttpRequest & { idleTimeoutMs: number 
 	if (response.status < 200 || response.status >= 300) {
 		let bodyText = '';
 		try {
-			for await (const text of read(Math.min(maxResponseBytes, MAX_STREAM_ERROR_BYTES))) bodyText += text;
+			for await (const text of read(Math.min(maxResponseBytes, MAX_ERROR_BODY_BYTES))) bodyText += text;
 		} catch (error) {
 			// An error answer too large to read whole is still an error answer: its start says enough.
 			if (!(error instanceof TransportFailure && error.kind === 'too-large')) throw error;

@@ -8,7 +8,7 @@
 import type { Method } from 'axios';
 
 import { systemClock, type Clock } from '../core/clock';
-import { LlmApiError } from '../core/errors';
+import { LlmApiError, markScrubbed } from '../core/errors';
 import { exchange, isTransientFailure, openStream, redirectTarget, tlsFailureHint, TransportFailure, type HttpAnswer, type StreamingAnswer } from '../transport/http';
 import {
 	assistantText,
@@ -90,12 +90,21 @@ function transportError(failure: TransportFailure, providerName: string, url: st
 				: failure.kind === 'deadline'
 					? 'Raise Timeout for slow models, or check that n8n can reach the LLM API.'
 					: 'Check Base URL and that n8n can reach it; raise Timeout for slow models.');
-	return new LlmApiError(`The LLM API of ${providerName} at ${urlForMessage(url, secrets)} failed: ${failure.message}`, {
-		providerName,
-		code: failure.code,
-		retryable,
-		hint,
-	});
+	return scrubbed(
+		new LlmApiError(`The LLM API of ${providerName} at ${urlForMessage(url, secrets)} failed: ${failure.message}`, {
+			providerName,
+			code: failure.code,
+			retryable,
+			hint,
+		}),
+		secrets,
+	);
+}
+
+/** Marks an error made of server text scrubbed of `secrets` (n8n-errors.ts then scrubs only of the rest). */
+function scrubbed<E extends Error>(error: E, secrets: string[]): E {
+	markScrubbed(error, secrets);
+	return error;
 }
 
 /** What every call to the LLM API shares: its URL, limits, retry policy and the secrets to scrub. */
@@ -351,12 +360,15 @@ function* bounded(deltas: ChatDelta[], tools: ToolCallAssembler, providerName: s
 function streamError(body: unknown, providerName: string, secrets: string[]): LlmApiError {
 	const words = providerWordsOf(body, typeof body === 'string' ? body : JSON.stringify(body));
 	const message = words.message === undefined ? '' : `: ${boundedServerText(words.message, secrets)}`;
-	return new LlmApiError(`The LLM API of ${providerName} ended the stream with an error${message}`, {
-		providerName,
-		code: words.code === undefined ? undefined : boundedServerText(words.code, secrets, 100),
-		responseBody: scrubValue(body, secrets),
-		hint: 'The answer broke off midway and was not used; run the item again. If it keeps happening, turn off Streaming in the node\'s options.',
-	});
+	return scrubbed(
+		new LlmApiError(`The LLM API of ${providerName} ended the stream with an error${message}`, {
+			providerName,
+			code: words.code === undefined ? undefined : boundedServerText(words.code, secrets, 100),
+			responseBody: scrubValue(body, secrets),
+			hint: 'The answer broke off midway and was not used; run the item again. If it keeps happening, turn off Streaming in the node\'s options.',
+		}),
+		secrets,
+	);
 }
 
 /** A whole answer as the deltas a stream would have sent. */
@@ -407,15 +419,18 @@ function interpret<T>(
 		retryable && retryAfterMs !== undefined && retryAfterMs > MAX_LLM_RETRY_AFTER_MS
 			? ` (it asks to retry after ${Math.ceil(retryAfterMs / 1000)} s, longer than this node waits)`
 			: '';
-	throw new LlmApiError(`The LLM API of ${providerName} answered HTTP ${status}${message}${waitNote}`, {
-		providerName,
-		status,
-		code: words.code === undefined ? undefined : boundedServerText(words.code, secrets, 100),
-		retryable,
-		retryAfterMs,
-		responseBody: scrubValue(parsed ?? answer.bodyText, secrets),
-		hint: hintForStatus(status, context.freshTokenRejected),
-	});
+	throw scrubbed(
+		new LlmApiError(`The LLM API of ${providerName} answered HTTP ${status}${message}${waitNote}`, {
+			providerName,
+			status,
+			code: words.code === undefined ? undefined : boundedServerText(words.code, secrets, 100),
+			retryable,
+			retryAfterMs,
+			responseBody: scrubValue(parsed ?? answer.bodyText, secrets),
+			hint: hintForStatus(status, context.freshTokenRejected),
+		}),
+		secrets,
+	);
 }
 
 export type { ChatCompletionResponse } from './openai-wire';
