@@ -11,7 +11,8 @@ import type {
 
 import { OAuth2AuthenticationError, OAuth2Error } from '../nodes/shared/core/errors';
 import { n8nAtLeast } from '../nodes/shared/n8n/n8n-version';
-import { secureContextFor } from '../nodes/shared/transport/http';
+import { isOwnSecureContext, secureContextFor } from '../nodes/shared/transport/http';
+import { requestOptionsRefusal } from '../nodes/shared/n8n/request-guard';
 import { DEFAULT_EXPIRY_BUFFER_SECONDS, MAX_EXPIRY_BUFFER_SECONDS, parseProviderConfig, type ProviderConfig } from '../nodes/shared/config/provider-config';
 import { sharedTokenCache } from '../nodes/shared/auth/token-cache';
 import type { AccessToken } from '../nodes/shared/auth/token-policy';
@@ -19,13 +20,13 @@ import type { AccessToken } from '../nodes/shared/auth/token-policy';
 /**
  * The credential's CA (and client certificate, when Use Client Certificate for API is on) for n8n's own
  * HTTP Request node, as a TLS context: it adds the CA to Node's store instead of replacing it, and
- * holds no PEM text that n8n could show. A node that brings its own certificates keeps them.
+ * holds no PEM text that n8n could show. Nothing else of the node's agent options is kept beyond what
+ * request-guard.ts lets through (keep-alive and the like).
  */
 function tlsOptionsFor(provider: ProviderConfig, requestOptions: IHttpRequestOptions): Partial<IHttpRequestOptions> {
-	if (!provider.apiTls) return {};
-	const own = (requestOptions.agentOptions ?? {}) as Record<string, unknown>;
-	if (own.ca !== undefined || own.cert !== undefined || own.pfx !== undefined || own.secureContext !== undefined) return {};
-	return { agentOptions: { ...own, secureContext: secureContextFor(provider.apiTls) } as IHttpRequestOptions['agentOptions'] };
+	const own = { ...((requestOptions.agentOptions ?? {}) as Record<string, unknown>) };
+	delete own.secureContext;
+	return { agentOptions: (provider.apiTls ? { ...own, secureContext: secureContextFor(provider.apiTls) } : own) as IHttpRequestOptions['agentOptions'] };
 }
 
 /** Where a request made with this credential goes: n8n's HTTP Request node passes `uri`, declarative requests `url` + `baseURL`. */
@@ -404,6 +405,11 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 				{ providerName: provider.providerName },
 			);
 		}
+		// The right origin is not enough: the node's own options decide where the bytes go and whom n8n trusts.
+		const refusal = requestOptionsRefusal(requestOptions, isOwnSecureContext);
+		if (refusal !== undefined) {
+			throw new OAuth2Error(`The OAuth2 LLM Provider credential does not send its access token here: ${refusal}.`, { providerName: provider.providerName });
+		}
 		let token: AccessToken;
 		try {
 			token = await sharedTokenCache().getToken(provider.tokenEndpoint, { providerName: provider.providerName });
@@ -429,6 +435,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			followAllRedirects: false,
 			maxRedirects: 0,
 			sendCredentialsOnCrossOriginRedirect: false,
+			skipSslCertificateValidation: false,
 			...tlsOptionsFor(provider, requestOptions),
 		} as IHttpRequestOptions;
 	}

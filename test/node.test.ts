@@ -284,6 +284,40 @@ describe('OAuth2 LLM Chat node in a real n8n execution', () => {
 		assert.match(String(allowed.headers?.Authorization), /^Bearer /);
 	});
 
+	it("the node's own options cannot carry the token away even on the right origin: Proxy, Ignore SSL Issues, its own certificates, connection overrides, a Host header are refused before a token is fetched", async () => {
+		const credential = new LlmProviderOAuth2Api();
+		const url = `${sandbox.baseUrl}/models`;
+		const refused: Array<[string, Record<string, unknown>, RegExp]> = [
+			['Proxy', { proxy: 'http://127.0.0.1:1' }, /Proxy option.*HTTP_PROXY, HTTPS_PROXY, ALL_PROXY\) still applies/],
+			['Proxy as an object', { proxy: { host: '127.0.0.1', port: 1 } }, /Proxy option/],
+			['Ignore SSL Issues (request path)', { rejectUnauthorized: false }, /Ignore SSL Issues.*CA Certificate/],
+			['Ignore SSL Issues (httpRequest path)', { skipSslCertificateValidation: true }, /Ignore SSL Issues/],
+			['Ignore SSL Issues in agent options', { agentOptions: { rejectUnauthorized: false } }, /Ignore SSL Issues/],
+			['an SSL Certificates credential', { agentOptions: { ca: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----' } }, /its own TLS certificates.*CA Certificate/],
+			['a TLS context of its own', { agentOptions: { secureContext: {} } }, /its own TLS certificates/],
+			['a socket path', { agentOptions: { socketPath: '/tmp/elsewhere.sock' } }, /connection option "socketPath"/],
+			['another host', { agentOptions: { host: '127.0.0.2', port: 80 } }, /connection option "host"/],
+			['a Host header', { headers: { host: 'evil.example' } }, /Host header/],
+			['a Host header, any case', { headers: { HoSt: 'evil.example' } }, /Host header/],
+		];
+		for (const [what, options, message] of refused) {
+			await assert.rejects(credential.authenticate(credentialData(), { url, ...options } as never), (error: unknown) => {
+				assert.ok(error instanceof Error, what);
+				assert.match(error.message, /does not send its access token here/, what);
+				assert.match(error.message, message, what);
+				return true;
+			});
+		}
+		assert.equal((await clientStats())?.tokenRequests ?? 0, 0, 'no token was fetched for a refused request');
+		// What n8n's node sets by default passes: rejectUnauthorized true, keep-alive agent options, ordinary headers.
+		const plain = await credential.authenticate(credentialData(), { url, rejectUnauthorized: true, agentOptions: { keepAlive: true }, headers: { accept: 'application/json' } } as never);
+		assert.match(String(plain.headers?.Authorization), /^Bearer /);
+		assert.equal((plain as { skipSslCertificateValidation?: boolean }).skipSslCertificateValidation, false);
+		// n8n hands authenticate the options it returned when it replays: those pass again.
+		const replayed = await credential.authenticate(credentialData(), plain);
+		assert.equal(replayed.headers?.Authorization, plain.headers?.Authorization);
+	});
+
 	it('after a failed request, preAuthentication drops the token that request carried (at most once per 30 s) so that n8n\'s one replay gets a new one', async () => {
 		const credential = new LlmProviderOAuth2Api();
 		const helpers = {} as never;

@@ -256,6 +256,48 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 		assert.match(JSON.stringify(refused), /sends its access token only to http:\/\/127\.0\.0\.1:\d+.*Allowed Origins/, explain(result));
 	});
 
+	it("HTTP Request with this credential, on the right origin: the node's Proxy, Ignore SSL Issues, an SSL Certificates credential and a Host header are each refused, and the capture server receives nothing; the plain request still works", { timeout: RUN_TIMEOUT_MS }, async () => {
+		// Whoever runs this server would read the token through the node's Proxy option, or through a Host header behind a proxy.
+		const capture = await hostileServer((_request, res) => res.end('{}'));
+		const sslCredential = { id: 'e2eSslCertsCred1', name: 'Someone else\'s CA' };
+		await n8n.importCredentials([
+			{ ...sslCredential, type: 'httpSslAuth', data: { ca: '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----' } },
+		]);
+		const question = 'Who reads this token?';
+		const base = httpRequestWorkflow(sandbox.baseUrl, question);
+		const variants: Array<[string, Record<string, unknown>, Record<string, unknown>?]> = [
+			['Plain', {}],
+			['Proxy', { options: { proxy: capture.origin } }],
+			['Ignore SSL Issues', { options: { allowUnauthorizedCerts: true } }],
+			['SSL Certificates', { provideSslCertificates: true }, { httpSslAuth: sslCredential }],
+			['Host header', { sendHeaders: true, headerParameters: { parameters: [{ name: 'Host', value: new URL(capture.origin).host }] } }],
+		];
+		const nodes = variants.map(([name, parameters, credentials], index) => ({
+			...base.nodes[1],
+			id: `e2e00000-0000-4000-8000-00000000010${index}`,
+			name,
+			position: [220, index * 180],
+			onError: 'continueRegularOutput',
+			parameters: { ...base.nodes[1].parameters, ...parameters },
+			credentials: { ...base.nodes[1].credentials, ...credentials },
+		}));
+		const id = await n8n.importWorkflow({
+			...base,
+			name: 'e2e: the node\'s options cannot carry the token away',
+			nodes: [base.nodes[0], ...nodes],
+			connections: { Manual: { main: [variants.map(([name]) => ({ node: name, type: 'main', index: 0 }))] } },
+		});
+		const result = await n8n.execute(id, { timeoutMs: RUN_TIMEOUT_MS });
+		assert.equal(result.exitCode, 0, explain(result));
+		const output = (name: string) => JSON.stringify(result.runData?.[name]?.[0]?.data?.main?.[0]?.[0]?.json);
+		assert.match(output('Plain'), new RegExp(`Echo from sandbox-echo: ${question}`), explain(result));
+		assert.match(output('Proxy'), /does not send its access token here: the node's Proxy option/, explain(result));
+		assert.match(output('Ignore SSL Issues'), /does not send its access token here: the node's Ignore SSL Issues option/, explain(result));
+		assert.match(output('SSL Certificates'), /does not send its access token here: the node brings its own TLS certificates/, explain(result));
+		assert.match(output('Host header'), /does not send its access token here: a Host header/, explain(result));
+		assert.equal(capture.received.length, 0, 'the capture server received no request: no token, no header');
+	});
+
 	it('HTTP Request with this credential against a Base URL that redirects elsewhere: n8n does not follow it, and the target receives nothing', { timeout: RUN_TIMEOUT_MS }, async () => {
 		const target = await hostileServer((_request, res) => res.end('{}'));
 		const redirector = await hostileServer((_request, res) => {

@@ -16,6 +16,7 @@ import { StringDecoder } from 'node:string_decoder';
 import * as tls from 'node:tls';
 
 import { currentEgressFilter, egressProtectionEnabled, type EgressFilter } from './egress';
+import { proxyFor } from './proxy';
 import { pemBlocks, pemText } from '../keys/pem';
 
 /** TLS beyond Node's defaults: CAs trusted in addition to the system's, and a client certificate (mTLS, RFC 8705). */
@@ -170,6 +171,13 @@ function startupCasLostByAdding(): string[] {
 /** Keyed by a digest, not the key text: these maps outlive the request. */
 const materialId = (material: TlsMaterial) => createHash('sha256').update(JSON.stringify(material)).digest('base64url');
 const contexts = new Map<string, tls.SecureContext>();
+/** Every context made here, evicted or not: authenticate() must tell its own from one a node brought. */
+const ownContexts = new WeakSet<tls.SecureContext>();
+
+/** Whether `value` is a TLS context this package made (from a credential's CA and client certificate). */
+export function isOwnSecureContext(value: unknown): boolean {
+	return typeof value === 'object' && value !== null && ownContexts.has(value as tls.SecureContext);
+}
 
 /**
  * A TLS context with the client certificate and the extra CAs. The CAs are ADDED to the store Node
@@ -189,6 +197,7 @@ export function secureContextFor(material: TlsMaterial): tls.SecureContext {
 		const extra = material.caPems ?? [];
 		for (const pem of extra.length > 0 ? [...startupCasLostByAdding(), ...extra] : []) native.addCACert(pem);
 		contexts.set(id, context);
+		ownContexts.add(context);
 		if (contexts.size > MAX_TLS_AGENTS) contexts.delete(contexts.keys().next().value as string);
 	}
 	return context;
@@ -213,8 +222,12 @@ function retire(agent: HttpAgent | HttpsAgent | undefined): void {
 	for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
 }
 
-function agentsFor(filter: EgressFilter | undefined, material: TlsMaterial | undefined): Agents {
-	const filtered = !!filter && !proxied();
+/**
+ * `proxied`: the request goes through the administrator's proxy, whose own (often private) address must
+ * not meet the DNS filter; every direct connection gets the filter's secure lookup.
+ */
+function agentsFor(filter: EgressFilter | undefined, material: TlsMaterial | undefined, proxied: boolean): Agents {
+	const filtered = !!filter && !proxied;
 	if (!filtered && !material) return {};
 	let byMaterial = filter ? agentsByFilter.get(filter) : agentsWithoutFilter;
 	if (!byMaterial) {
@@ -244,8 +257,16 @@ function agentsFor(filter: EgressFilter | undefined, material: TlsMaterial | und
 	return agents;
 }
 
-/** A proxy from the environment: its own (often private) address must not meet the DNS filter. */
-const proxied = () => ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => !!process.env[name]);
+/**
+ * axios's proxy option for a request: the administrator's proxy for this URL (proxy.ts decides, the one
+ * place), or `false`, so that axios never reads the environment itself and decides otherwise.
+ */
+function axiosProxy(proxy: URL | undefined) {
+	if (!proxy) return false as const;
+	const auth = proxy.username ? { username: decodeURIComponent(proxy.username), password: decodeURIComponent(proxy.password) } : undefined;
+	const port = Number(proxy.port) || (proxy.protocol === 'https:' ? 443 : 80);
+	return { protocol: proxy.protocol.replace(/:$/, ''), host: proxy.hostname.replace(/^\[|\]$/g, ''), port, ...(auth ? { auth } : {}) };
+}
 
 interface Prepared {
 	deadlineMs: number;
@@ -277,6 +298,7 @@ async function prepare(request: HttpRequest): Promise<Prepared> {
 }
 
 function axiosConfig(request: HttpRequest, prepared: Prepared) {
+	const proxy = proxyFor(request.url);
 	return {
 		method: request.method,
 		url: request.url,
@@ -288,7 +310,8 @@ function axiosConfig(request: HttpRequest, prepared: Prepared) {
 		maxRedirects: 0,
 		maxBodyLength: Infinity,
 		validateStatus: () => true,
-		...agentsFor(prepared.filter, request.tls),
+		proxy: axiosProxy(proxy),
+		...agentsFor(prepared.filter, request.tls, proxy !== undefined),
 	};
 }
 

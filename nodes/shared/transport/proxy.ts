@@ -1,0 +1,55 @@
+/**
+ * Which proxy, if any, an administrator's environment puts in front of a URL: HTTP_PROXY / HTTPS_PROXY by
+ * the URL's scheme, else ALL_PROXY, unless NO_PROXY names the host (any case of each name; the rules of
+ * proxy-from-env, which axios and n8n apply). Decided here, once, for each request: a request that goes
+ * direct keeps n8n's secure DNS lookup on its connection (issue 19 §3: with any proxy variable set, it
+ * was dropped for every request, so a host that NO_PROXY matched, or an https request with only
+ * HTTP_PROXY set, could rebind to a metadata address after the pre-flight check), and one that goes
+ * through the proxy connects to the proxy the administrator chose, which the lookup must not block.
+ */
+
+const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443, ws: 80, wss: 443 };
+
+type Environment = Record<string, string | undefined>;
+
+const variable = (env: Environment, name: string) => env[name.toLowerCase()] || env[name.toUpperCase()] || '';
+
+/** Whether NO_PROXY lets `hostname:port` through the proxy. */
+function proxiedDespiteNoProxy(env: Environment, hostname: string, port: number): boolean {
+	const noProxy = variable(env, 'no_proxy').toLowerCase();
+	if (noProxy === '') return true;
+	if (noProxy === '*') return false;
+	return noProxy.split(/[,\s]/).every((entry) => {
+		if (entry === '') return true;
+		const withPort = /^(.+):(\d+)$/.exec(entry);
+		let host = withPort ? withPort[1] : entry;
+		const entryPort = withPort ? Number.parseInt(withPort[2], 10) : 0;
+		if (entryPort && entryPort !== port) return true;
+		if (!/^[.*]/.test(host)) return hostname !== host;
+		if (host.startsWith('*')) host = host.slice(1);
+		return !hostname.endsWith(host);
+	});
+}
+
+/** The proxy URL for `url`, or undefined when the request goes direct. */
+export function proxyFor(url: string, env: Environment = process.env): URL | undefined {
+	let target: URL;
+	try {
+		target = new URL(url);
+	} catch {
+		return undefined;
+	}
+	const scheme = target.protocol.replace(/:$/, '');
+	// `host` keeps an IPv6 literal's brackets; the port is cut off.
+	const hostname = target.host.replace(/:\d*$/, '').toLowerCase();
+	const port = Number.parseInt(target.port, 10) || DEFAULT_PORTS[scheme] || 0;
+	if (hostname === '' || !proxiedDespiteNoProxy(env, hostname, port)) return undefined;
+	let proxy = variable(env, `${scheme}_proxy`) || variable(env, 'all_proxy');
+	if (proxy === '') return undefined;
+	if (!proxy.includes('://')) proxy = `${scheme}://${proxy}`;
+	try {
+		return new URL(proxy);
+	} catch {
+		return undefined;
+	}
+}
