@@ -319,8 +319,8 @@ describe('images', () => {
 		assert.deepEqual((body.messages as unknown[])[1], { role: 'user', content: [{ type: 'text', text: 'Describe it' }, { type: 'image_url', image_url: { url: dataUrl } }] });
 		const parts = buildChatRequest({ model: 'm', messages: [{ role: 'user', content: JSON.stringify([{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: dataUrl } }]) }], jsonOutput: false, options: {} });
 		assert.equal(((parts.messages as Array<{ content: unknown[] }>)[0].content).length, 2);
-		// An https image URL only from a real array: text may come from whoever called a webhook.
-		const fromArray = buildChatRequest({ model: 'm', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x.example/a.png' } }] }], jsonOutput: false, options: {} });
+		// An https image URL only from a real array (text may come from whoever called a webhook), and only with Allow Remote Image URLs on.
+		const fromArray = buildChatRequest({ model: 'm', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x.example/a.png' } }] }], jsonOutput: false, options: { allowRemoteImageUrls: true } });
 		assert.equal(((fromArray.messages as Array<{ content: Array<{ image_url: { url: string } }> }>)[0].content)[0].image_url.url, 'https://x.example/a.png');
 		assert.throws(
 			() => buildChatRequest({ model: 'm', messages: [{ role: 'user', content: '[{"type": "image_url", "image_url": {"url": "http://10.0.0.5/admin"}}]' }], jsonOutput: false, options: {} }),
@@ -332,6 +332,52 @@ describe('images', () => {
 			/part 1 is not a text or image part/,
 		);
 		assert.equal((buildChatRequest({ model: 'm', messages: [{ role: 'user', content: '[1, 2, 3] are numbers' }], jsonOutput: false, options: {} }).messages as Array<{ content: unknown }>)[0].content, '[1, 2, 3] are numbers');
+	});
+});
+
+describe('image URLs: inline only unless Allow Remote Image URLs is on, https:// only, the same caps on every path (issue 19 §5)', () => {
+	const png = `data:image/png;base64,${Buffer.from('89504e470d0a1a0a', 'hex').toString('base64')}`;
+	const remote = 'https://images.example/cat.png';
+	const chatNode = (url: string, allowRemoteImageUrls?: boolean) => () =>
+		buildChatRequest({ model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: 'what is it?' }, { type: 'image_url', image_url: { url } }] }], jsonOutput: false, options: { allowRemoteImageUrls } });
+	const chatModel = (url: string, allowRemoteImageUrls?: boolean) => async () => {
+		const model = new OAuth2ChatModel('sandbox-echo', { provider, node }, { streaming: false, allowRemoteImageUrls });
+		return await model.generate([{ role: 'user', content: [{ type: 'text', text: 'what is it?' }, { type: 'file', mediaType: 'image/png', providerMetadata: { url } } as never] }]);
+	};
+	const refusedRemote = /remote image URLs are off|Allow Remote Image URLs/;
+
+	it('the chat node: off by default, a data URL goes and an https:// URL is refused; on, https:// goes; http:// and other schemes never', () => {
+		assert.doesNotThrow(chatNode(png));
+		assert.throws(chatNode(remote), refusedRemote);
+		assert.throws(chatNode(remote, false), refusedRemote);
+		assert.doesNotThrow(chatNode(remote, true));
+		for (const url of ['http://10.0.0.5/admin.png', 'file:///etc/passwd', 'gopher://internal/x', 'HTTP://metadata/x.png']) {
+			assert.throws(chatNode(url, true), /image|part 1/, url);
+		}
+	});
+
+	it('the Chat Model: off by default, the agent\'s https:// image is refused before any call; on, it reaches the gateway; http:// never', async () => {
+		const before = chats().length;
+		await assert.rejects(chatModel(remote)(), refusedRemote);
+		await assert.rejects(chatModel('http://169.254.169.254/latest/meta-data/x.png', true)(), /a http: URL/);
+		assert.equal(chats().length, before, 'nothing was sent');
+		await chatModel(png)();
+		await chatModel(remote, true)();
+		const sent = chats().slice(before).map((chat) => JSON.stringify(chat.body));
+		assert.equal(sent.length, 2);
+		assert.ok(sent[1].includes(remote), 'with the option on, the https:// URL reached the gateway');
+	});
+
+	it('the same caps on every path: 20 MiB per image, 16 images and 50 MiB per call, for content parts and for the Chat Model alike', async () => {
+		const big = (mebibytes: number) => `data:image/png;base64,${'A'.repeat(Math.ceil((mebibytes * 1024 * 1024 * 4) / 3))}`;
+		assert.throws(chatNode(big(21)), /at most 20 MiB per image/);
+		await assert.rejects(chatModel(big(21))(), /at most 20 MiB per image/);
+		const parts = (count: number, url: string) => Array.from({ length: count }, () => ({ type: 'image_url', image_url: { url } }));
+		assert.throws(() => buildChatRequest({ model: 'm', messages: [{ role: 'user', content: parts(17, png) }], jsonOutput: false, options: {} }), /more than 16 images/);
+		assert.throws(() => buildChatRequest({ model: 'm', messages: [{ role: 'user', content: parts(3, big(19)) }], jsonOutput: false, options: {} }), /at most 50 MiB per call/);
+		const model = new OAuth2ChatModel('sandbox-echo', { provider, node }, { streaming: false });
+		const many = Array.from({ length: 17 }, () => ({ type: 'file', mediaType: 'image/png', providerMetadata: { url: png } }) as never);
+		await assert.rejects(model.generate([{ role: 'user', content: many }]), /more than 16 images/);
 	});
 });
 

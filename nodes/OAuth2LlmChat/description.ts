@@ -69,6 +69,7 @@ export const chatProperties: INodeProperties[] = [
 		placeholder: 'Add Option',
 		default: {},
 		options: [
+			callOptions.allowRemoteImageUrls,
 			{
 				displayName: 'Concurrency',
 				name: 'concurrency',

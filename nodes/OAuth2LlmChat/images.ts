@@ -8,11 +8,9 @@ import type { IExecuteFunctions } from 'n8n-workflow';
 import { ParameterError } from '../shared/core/errors';
 import type { OpenAiContentPart } from '../shared/wire/openai-wire';
 
-/** OpenAI's own limit per image; most gateways take no more. */
-export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
-/** Images per item, and their bytes together: one request stays far below what gateways accept. */
-export const MAX_IMAGES_PER_ITEM = 16;
-export const MAX_IMAGE_BYTES_PER_ITEM = 50 * 1024 * 1024;
+import { MAX_IMAGE_BYTES, MAX_IMAGE_BYTES_PER_ITEM, MAX_IMAGES_PER_ITEM } from '../shared/wire/image-policy';
+
+export { MAX_IMAGE_BYTES, MAX_IMAGE_BYTES_PER_ITEM, MAX_IMAGES_PER_ITEM };
 
 const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 

@@ -3,6 +3,7 @@
  * the item are read by images.ts and handed in.
  */
 import { ParameterError } from '../shared/core/errors';
+import { checkImages } from '../shared/wire/image-policy';
 import { chatCompletionBody, type ChatSettings, type OpenAiContentPart, type OpenAiMessage } from '../shared/wire/openai-wire';
 
 export const CHAT_ROLES = ['system', 'user', 'assistant'] as const;
@@ -18,6 +19,8 @@ export interface ChatOptions
 	concurrency?: number;
 	streaming?: boolean;
 	imageBinaryProperties?: string;
+	/** https:// image URLs in content parts (image-policy.ts); off: inline images only. */
+	allowRemoteImageUrls?: boolean;
 }
 
 export interface ChatParameters {
@@ -60,7 +63,8 @@ function contentParts(content: unknown, index: number): OpenAiContentPart[] | un
 			const image = raw.image_url;
 			const url = typeof image === 'string' ? image : (image as { url?: unknown } | null)?.url;
 			const detail = typeof image === 'object' && image !== null ? (image as { detail?: unknown }).detail : undefined;
-			if (typeof url === 'string' && (fromText ? /^data:image\//i : /^(data:image\/|https?:\/\/)/i).test(url)) {
+			// Which URLs may go on (inline only, or https:// with Allow Remote Image URLs) is image-policy.ts's rule, for every path.
+			if (typeof url === 'string' && (fromText ? /^data:image\//i : /^(data:image\/|https:\/\/)/i).test(url)) {
 				return { type: 'image_url', image_url: { url, ...(typeof detail === 'string' ? { detail } : {}) } };
 			}
 		}
@@ -148,6 +152,8 @@ export function buildChatRequest(parameters: ChatParameters, stream?: { includeU
 		throw new ParameterError('messages', 'There are no messages to send', { hint: 'Add at least one message under Messages.' });
 	}
 	const { options } = parameters;
+	const messages = toMessages(parameters);
+	checkImages(messages, options.allowRemoteImageUrls === true);
 	return chatCompletionBody(
 		{
 			model,
@@ -161,7 +167,7 @@ export function buildChatRequest(parameters: ChatParameters, stream?: { includeU
 			stop: parseStop(options.stop),
 			responseFormat: parameters.jsonOutput ? 'json_object' : undefined,
 		},
-		toMessages(parameters),
+		messages,
 		stream,
 	);
 }

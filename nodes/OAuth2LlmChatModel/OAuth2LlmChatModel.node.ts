@@ -67,6 +67,7 @@ export class OAuth2LlmChatModel implements INodeType {
 				maxCompletionTokens: options.maxCompletionTokens,
 				reasoningEffort: options.reasoningEffort,
 				streaming: options.streaming,
+				allowRemoteImageUrls: options.allowRemoteImageUrls,
 			},
 		);
 		return supplyChatModel(this, model, supplyModel as (context: ISupplyDataFunctions, model: never) => SupplyData);

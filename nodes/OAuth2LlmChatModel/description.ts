@@ -8,6 +8,7 @@ import { callOptions, modelProperty } from '../shared/n8n/descriptions';
 import type { ReasoningEffort } from '../shared/wire/openai-wire';
 
 export interface ModelNodeOptions {
+	allowRemoteImageUrls?: boolean;
 	maxCompletionTokens?: number;
 	maxResponseSizeMb?: number;
 	maxRetries?: number;
@@ -29,6 +30,7 @@ export const chatModelProperties: INodeProperties[] = [
 		placeholder: 'Add Option',
 		default: {},
 		options: [
+			callOptions.allowRemoteImageUrls,
 			callOptions.maxCompletionTokens,
 			callOptions.maxResponseSizeMb,
 			callOptions.maxRetries,

@@ -21,12 +21,15 @@ import { toNodeError } from '../shared/n8n/n8n-errors';
 import { knownSecrets } from '../shared/n8n/credential';
 import type { ProviderConfig } from '../shared/config/provider-config';
 import type { TokenCacheLogger } from '../shared/auth/token-cache';
-import { ToolCallAssembler, type ReasoningEffort } from '../shared/wire/openai-wire';
+import { checkImages } from '../shared/wire/image-policy';
+import { ToolCallAssembler, type OpenAiMessage, type ReasoningEffort } from '../shared/wire/openai-wire';
 import { buildChatCompletionRequest, finishReasonOf, fromChatCompletion, tokenUsageOf, type ChatRequestSettings } from './openai-chat';
 
 export const PROVIDER_ID = 'oauth2-llm';
 
 export interface OAuth2ChatModelConfig extends ChatModelConfig {
+	/** https:// image URLs from the agent (image-policy.ts); off: inline images only. */
+	allowRemoteImageUrls?: boolean;
 	responseFormat?: ChatRequestSettings['responseFormat'];
 	maxResponseSizeMb?: number;
 	maxCompletionTokens?: number;
@@ -90,6 +93,7 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 			this.tools,
 			stream ? { includeUsage: true } : undefined,
 		);
+		checkImages(request.messages as OpenAiMessage[], settings.allowRemoteImageUrls === true);
 		const options = {
 			provider,
 			timeoutMs: settings.timeout,

@@ -426,7 +426,7 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 			const chats = requests.filter((r) => r.kind === 'chat');
 			const span = chats.at(-1)!.at - tokens[0].at; // first token request .. last chat request
 			// A token counts as expired after TTL - buffer (6 s); one background renewal may start in the last
-			// quarter of that usable life (README "How tokens are handled"), so tokens are at least 4.5 s apart.
+			// quarter of that usable life (docs/tokens.md), so tokens are at least 4.5 s apart.
 			const usableMs = (SCHEDULE_TTL_S - SCHEDULE_BUFFER_S) * 1000;
 			const earliestRenewalMs = 0.75 * usableMs;
 			const bound = Math.ceil(span / earliestRenewalMs) + 1;

@@ -36,6 +36,14 @@ export function modelProperty(description: string): INodeProperties {
 
 /** Options of one LLM call, in the order n8n shows them (alphabetical). */
 export const callOptions = {
+	allowRemoteImageUrls: {
+		displayName: 'Allow Remote Image URLs',
+		name: 'allowRemoteImageUrls',
+		type: 'boolean',
+		default: false,
+		description:
+			'Whether images may be sent as https:// URLs, which the gateway then fetches itself, from its own network. Off: only inline images (data URLs, binary data) are sent.',
+	},
 	maxRetries: {
 		displayName: 'Max Retries',
 		name: 'maxRetries',
