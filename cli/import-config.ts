@@ -5,14 +5,15 @@
  * created through n8n's public API. The conversion is cli/litellm-config.ts (pure); this file does the
  * I/O: arguments, reading, the atomic write, the API calls, what is printed, the exit code.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { boundedServerText } from '../nodes/shared/core/scrub';
 import { type ConfigIssue, configToCredentials, CREDENTIAL_TYPE, maskCredential, type N8nCredential } from './litellm-config';
+import { writeFileAtomically } from './atomic-write';
 import { publicApiBase, upsertCredentials } from './n8n-api';
+import { defaultReceiptsFile, Receipts } from './receipts';
 import { serviceKeyOf, serviceKeyToCredentials, type ServiceKeyOptions } from './sap-service-key';
 
 export const EXIT = {
@@ -39,7 +40,13 @@ Output (at least one; by default the file):
                              e.g. http://localhost:5678 (or .../api/v1). Writes no file unless
                              --output is given too.
       --api-key <key>        n8n API key (Settings > n8n API); better: environment variable
-                             N8N_API_KEY, which keeps it out of the process list.
+                             N8N_API_KEY, which keeps it out of the process list. Scopes:
+                             credential:create, credential:update, and credential:list (an
+                             owner's or admin's key) to update what an earlier run created.
+      --state-file <file>    Where the ids this CLI created through the API are recorded; only
+                             those are ever updated (default:
+                             $XDG_STATE_HOME/n8n-nodes-oauth2-llm/created-credentials.json,
+                             else ~/.local/state/...). Holds no secret.
       --dry-run              Validate and print what would be imported, secrets masked; writes
                              and sends nothing.
 
@@ -76,7 +83,9 @@ The LLM API base URL of a provider comes from, in this order: its base_url / api
 of the model_list entries whose litellm_params.model is "<provider>/..."; --base-url.
 
 Each credential's id is derived from the provider name, so importing again updates the same
-credential instead of adding a copy.
+credential instead of adding a copy. Through the public API, only a credential this CLI created
+there (see --state-file) is updated: one with that id made by anyone else is reported as a
+conflict and left as it is.
 
 Exit codes:
   0  done (with --dry-run: the file is valid)
@@ -107,6 +116,8 @@ interface Args {
 	dryRun: boolean;
 	n8nUrl?: string;
 	apiKey?: string;
+	/** Where the ids this CLI created through the public API are recorded (receipts.ts). */
+	stateFile: string;
 	serviceKey: ServiceKeyOptions;
 }
 
@@ -124,6 +135,7 @@ function parse(argv: string[], env: Io['env']): Args | 'help' {
 				'dry-run': { type: 'boolean' },
 				'n8n-url': { type: 'string' },
 				'api-key': { type: 'string' },
+				'state-file': { type: 'string' },
 				deployment: { type: 'string' },
 				'resource-group': { type: 'string' },
 				'api-version': { type: 'string' },
@@ -149,6 +161,8 @@ function parse(argv: string[], env: Io['env']): Args | 'help' {
 		if (!apiKey && !values['dry-run']) throw new UsageError('--n8n-url needs an API key: --api-key <key> or environment variable N8N_API_KEY');
 	} else if (values['api-key'] !== undefined) {
 		throw new UsageError('--api-key is only used with --n8n-url');
+	} else if (values['state-file'] !== undefined) {
+		throw new UsageError('--state-file is only used with --n8n-url');
 	}
 	const output = values.output ?? (n8nUrl === undefined ? DEFAULT_OUTPUT : undefined);
 	const configPath = positionals[0];
@@ -163,6 +177,7 @@ function parse(argv: string[], env: Io['env']): Args | 'help' {
 		dryRun: values['dry-run'] === true,
 		n8nUrl,
 		apiKey,
+		stateFile: path.resolve(values['state-file'] ?? defaultReceiptsFile(env as NodeJS.ProcessEnv)),
 		serviceKey: { deployment: values.deployment, resourceGroup: values['resource-group'], apiVersion: values['api-version'], name: values.name },
 	};
 }
@@ -182,25 +197,6 @@ function convert(text: string, args: Args, env: Io['env']) {
 		.filter(([, value]) => value !== undefined)
 		.map(([option]) => ({ path: option, message: 'is only for an SAP AI Core service key; this file is a litellm_config.json' }));
 	return stray.length > 0 ? { ...result, credentials: [], issues: [...result.issues, ...stray] } : result;
-}
-
-/** Temp file in the same folder (so rename is atomic), fsync, rename; the temp file never outlives a failure. */
-async function writeFileAtomically(file: string, text: string): Promise<void> {
-	const target = path.resolve(file);
-	const temp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-	try {
-		const handle = await fs.open(temp, 'wx', 0o600);
-		try {
-			await handle.writeFile(text, 'utf8');
-			await handle.sync();
-		} finally {
-			await handle.close();
-		}
-		await fs.rename(temp, target);
-	} catch (error) {
-		await fs.rm(temp, { force: true });
-		throw error;
-	}
 }
 
 function formatIssue(issue: ConfigIssue): string {
@@ -288,7 +284,19 @@ export async function main(argv: string[], io: Io): Promise<number> {
 	if (base.protocol === 'http:' && !isLoopback(base)) {
 		io.stderr(`note: ${base.host} is reached over plain HTTP; the secrets (client secrets, private keys) travel unencrypted.\n`);
 	}
-	const outcomes = await upsertCredentials(credentials, { n8nUrl: args.n8nUrl, apiKey: args.apiKey ?? '' });
+	let receipts: Receipts;
+	try {
+		receipts = await Receipts.open(args.stateFile);
+	} catch (error) {
+		io.stderr(`${COMMAND}: cannot read ${args.stateFile}: ${(error as Error).message}; nothing was sent\n`);
+		return EXIT.IO;
+	}
+	const outcomes = await upsertCredentials(credentials, { n8nUrl: args.n8nUrl, apiKey: args.apiKey ?? '', receipts });
+	try {
+		await receipts.save();
+	} catch (error) {
+		io.stderr(`${COMMAND}: cannot write ${args.stateFile}: ${(error as Error).message}; the credentials created now cannot be updated by a later run\n`);
+	}
 	io.stdout(`n8n public API at ${base.href}:\n`);
 	const width = Math.max(...outcomes.map(({ name }) => name.length));
 	for (const outcome of outcomes) {

@@ -69,6 +69,45 @@ async function writeConfig(name: string, value: unknown): Promise<string> {
 	return file;
 }
 
+/**
+ * A member of this n8n, signed in apart from the owner's harness session: invited by the owner
+ * (POST /rest/invitations; without SMTP n8n answers with the accept link), signed up through the
+ * link's token, with an API key of their own (a member's key may create credentials, never list them).
+ */
+async function memberSession(instance: N8nInstance): Promise<{ apiKey: string; rest(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: any }> }> {
+	const email = 'member@example.com';
+	const invited = await instance.rest('POST', '/rest/invitations', [{ email, role: 'global:member' }]);
+	assert.equal(invited.status, 200, JSON.stringify(invited.body));
+	const acceptUrl = String((invited.body as { data: Array<{ user: { inviteAcceptUrl: string } }> }).data[0].user.inviteAcceptUrl);
+	const token = new URL(acceptUrl).searchParams.get('token');
+	assert.ok(token, acceptUrl);
+	const browserId = 'member-browser-e2e';
+	let cookie = '';
+	const rest = async (method: string, urlPath: string, body?: unknown) => {
+		const answer = await fetch(`${instance.baseUrl}${urlPath}`, {
+			method,
+			headers: { accept: 'application/json', 'browser-id': browserId, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(cookie ? { cookie } : {}) },
+			body: body === undefined ? undefined : JSON.stringify(body),
+		});
+		const setCookie = answer.headers.getSetCookie().find((value) => value.startsWith('n8n-auth='));
+		if (setCookie) cookie = setCookie.split(';')[0];
+		const text = await answer.text();
+		let parsed: unknown = text;
+		try {
+			parsed = JSON.parse(text);
+		} catch {
+			// not JSON
+		}
+		return { status: answer.status, body: parsed as any };
+	};
+	const accepted = await rest('POST', '/rest/invitations/accept', { token, firstName: 'Mem', lastName: 'Ber', password: 'Member-password-1' });
+	assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+	assert.ok(cookie, 'the member is signed in');
+	const key = await rest('POST', '/rest/api-keys', { label: 'member key', scopes: ['credential:create', 'credential:update'], expiresAt: null });
+	assert.equal(key.status, 200, JSON.stringify(key.body));
+	return { apiKey: String(key.body.data.rawApiKey), rest };
+}
+
 /** `n8n import:credentials --input=<file>` with the file exactly as the CLI wrote it. */
 async function importCredentialsFile(file: string, env?: Record<string, string>): Promise<RunResult> {
 	const result = await n8n.cli(['import:credentials', `--input=${file}`], { env });
@@ -203,7 +242,7 @@ describe('litellm_config.json → credentials in a real n8n 2.41', () => {
 		assert.equal(allowed.json?.content, 'Echo from sandbox-echo: hello');
 	});
 
-	it('--n8n-url: the public API updates the existing credentials and creates a new one, no duplicates', { timeout: STEP_TIMEOUT_MS * 2 }, async () => {
+	it("--n8n-url: the public API creates, and updates only what this CLI created there: a credential a member made first with the predictable id, or one imported from a file, is a conflict and keeps its data", { timeout: STEP_TIMEOUT_MS * 2 }, async () => {
 		await n8n.start();
 		try {
 			await n8n.setupOwner();
@@ -215,6 +254,21 @@ describe('litellm_config.json → credentials in a real n8n 2.41', () => {
 			assert.equal(key.status, 200, JSON.stringify(key.body));
 			const apiKey = String(key.data.rawApiKey);
 
+			// A member of the same n8n, with an API key of their own (user management needs no licence).
+			const member = await memberSession(n8n);
+			const planted = await fetch(`${n8n.baseUrl}/api/v1/credentials`, {
+				method: 'POST',
+				headers: { 'content-type': 'application/json', 'x-n8n-api-key': member.apiKey },
+				body: JSON.stringify({ id: credentialIdFor('shared_gateway'), name: 'shared_gateway', type: TYPE, data: { baseUrl: 'https://member.example/v1', tokenUrl: 'https://member.example/token', clientId: 'member-client', clientSecret: 'member-secret' } }),
+			});
+			assert.equal(planted.status, 200, await planted.text());
+			const listCredentials = async () => {
+				const listed = await fetch(`${n8n.baseUrl}/api/v1/credentials?limit=100`, { headers: { 'x-n8n-api-key': apiKey } });
+				assert.equal(listed.status, 200);
+				return ((await listed.json()) as { data: Array<{ id: string; name: string; type: string; updatedAt: string; shared?: Array<{ id: string; role: string }> }> }).data.filter((c) => c.type === TYPE);
+			};
+			const plantedBefore = (await listCredentials()).find((c) => c.id === credentialIdFor('shared_gateway'))!;
+
 			const value = litellmConfig() as { oauth2_providers: Record<string, unknown> };
 			value.oauth2_providers.sandbox_api = {
 				client_id: sandbox.clients.post.id,
@@ -223,18 +277,35 @@ describe('litellm_config.json → credentials in a real n8n 2.41', () => {
 				base_url: sandbox.baseUrl,
 				headers: { 'X-Team': 'e2e' },
 			};
+			value.oauth2_providers.shared_gateway = { client_id: 'admin-client', client_secret: 'os.environ/SANDBOX_POST_SECRET', token_url: sandbox.tokenUrl, base_url: sandbox.baseUrl };
 			const config = await writeConfig('litellm_config.json', value);
-			const result = await runBuiltCli([config, '--base-url', sandbox.baseUrl, '--n8n-url', n8n.baseUrl], { ...secretsEnv(), N8N_API_KEY: apiKey });
-			assert.equal(result.code, 0, result.stdout + result.stderr);
-			assert.match(result.stdout, /updated +sandbox_post/);
-			assert.match(result.stdout, /updated +sandbox_basic/);
-			assert.match(result.stdout, /created +sandbox_api/);
-			assert.ok(!(result.stdout + result.stderr).includes(apiKey));
+			const stateFile = path.join(workDir, 'receipts.json');
+			const run = () => runBuiltCli([config, '--base-url', sandbox.baseUrl, '--n8n-url', n8n.baseUrl, '--state-file', stateFile], { ...secretsEnv(), N8N_API_KEY: apiKey });
+			const first = await run();
+			assert.equal(first.code, 4, first.stdout + first.stderr);
+			assert.match(first.stdout, /created +sandbox_api/);
+			// Imported from a file earlier (n8n import:credentials), not created here: left as they are.
+			assert.match(first.stdout, /failed +sandbox_post .*this CLI did not create it/);
+			assert.match(first.stdout, /failed +sandbox_basic .*this CLI did not create it/);
+			assert.match(first.stdout, /failed +shared_gateway .*conflict: n8n already holds a credential with id \w+, and this CLI did not create it/);
+			for (const secret of [apiKey, sandbox.clients.post.secret, sandbox.clients.basic.secret]) assert.ok(!(first.stdout + first.stderr).includes(secret));
 
-			const listed = await fetch(`${n8n.baseUrl}/api/v1/credentials?limit=100`, { headers: { 'x-n8n-api-key': apiKey } });
-			assert.equal(listed.status, 200);
-			const ours = ((await listed.json()) as { data: Array<{ id: string; name: string; type: string }> }).data.filter((c) => c.type === TYPE);
-			assert.deepEqual(ours.map((c) => c.id).sort(), ['sandbox_api', 'sandbox_basic', 'sandbox_post'].map(credentialIdFor).sort());
+			const second = await run();
+			assert.match(second.stdout, /updated +sandbox_api/);
+			assert.match(second.stdout, /failed +shared_gateway .*conflict/);
+			assert.match(second.stdout, /1 updated/);
+
+			const after = await listCredentials();
+			assert.deepEqual(after.map((c) => c.id).sort(), ['sandbox_api', 'sandbox_basic', 'sandbox_post', 'shared_gateway'].map(credentialIdFor).sort(), 'no duplicates');
+			const plantedAfter = after.find((c) => c.id === credentialIdFor('shared_gateway'))!;
+			assert.equal(plantedAfter.updatedAt, plantedBefore.updatedAt, "the member's credential was never written");
+			assert.equal(plantedAfter.shared?.find((share) => share.role === 'credential:owner')?.id, plantedBefore.shared?.find((share) => share.role === 'credential:owner')?.id);
+			// The member still reads their own data (n8n blanks the secret fields; the others are theirs).
+			const theirs = await member.rest('GET', `/rest/credentials/${credentialIdFor('shared_gateway')}?includeData=true`);
+			assert.equal(theirs.status, 200, JSON.stringify(theirs.body));
+			assert.equal(theirs.body.data.data.clientId, 'member-client');
+			assert.equal(theirs.body.data.data.tokenUrl, 'https://member.example/token');
+			assert.ok(!JSON.stringify(theirs.body).includes(sandbox.clients.post.secret), "the admin's secret never reached the member's credential");
 		} finally {
 			await n8n.stop();
 		}

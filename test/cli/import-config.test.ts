@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { runNode, type CliResult } from './run-cli';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
@@ -608,10 +608,16 @@ interface StoredCredential {
 	data: Record<string, unknown>;
 }
 
-/** The part of n8n 2.41's public API the CLI uses: POST (409 on a taken id) and PATCH by id. */
-function fakeN8n(apiKey: string, options: { rejectNames?: string[] } = {}) {
-	const stored = new Map<string, StoredCredential>();
+/**
+ * The part of n8n 2.41's public API the CLI uses: POST (409 on a taken id, createdAt in the answer),
+ * the credential list with each one's owning project (credential:list), GET by id, PATCH by id. Keys
+ * other than the owner's act as another user with another personal project; `scopes` limits a key.
+ */
+function fakeN8n(apiKey: string, options: { rejectNames?: string[]; otherKeys?: Record<string, { project: string; scopes?: string[] }> } = {}) {
+	const stored = new Map<string, StoredCredential & { createdAt: string; updatedAt: string; project: string }>();
 	const calls: string[] = [];
+	let clock = Date.parse('2026-12-01T00:00:00.000Z');
+	const keys: Record<string, { project: string; scopes?: string[] }> = { [apiKey]: { project: 'owner-personal' }, ...options.otherKeys };
 	const server: Server = createServer((req, res) => {
 		let body = '';
 		req.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -621,23 +627,39 @@ function fakeN8n(apiKey: string, options: { rejectNames?: string[] } = {}) {
 				res.end(JSON.stringify(value));
 			};
 			calls.push(`${req.method} ${req.url}`);
-			if (req.headers['x-n8n-api-key'] !== apiKey) return reply(401, { message: 'unauthorized' });
+			const key = keys[String(req.headers['x-n8n-api-key'])];
+			if (!key) return reply(401, { message: 'unauthorized' });
+			const allowed = (scope: string) => !key.scopes || key.scopes.includes(scope);
 			const input = JSON.parse(body || '{}') as StoredCredential;
 			if (options.rejectNames?.includes(input.name)) {
 				// A server that echoes the request body: its secret and its Headers' values.
 				return reply(400, { message: `request.body.data requires property "tokenUrl" (${String(input.data?.clientSecret)} ${String(input.data?.headers)})` });
 			}
+			const view = (entry: { id: string; name: string; type: string; createdAt: string; updatedAt: string }) => ({ id: entry.id, name: entry.name, type: entry.type, createdAt: entry.createdAt, updatedAt: entry.updatedAt });
 			if (req.method === 'POST' && req.url === '/api/v1/credentials') {
 				if (stored.has(input.id)) return reply(409, { message: 'A credential with this ID already exists' });
-				stored.set(input.id, input);
-				return reply(200, { id: input.id, name: input.name, type: input.type });
+				const now = new Date((clock += 1000)).toISOString();
+				stored.set(input.id, { ...input, createdAt: now, updatedAt: now, project: key.project });
+				return reply(200, view(stored.get(input.id)!));
 			}
-			const match = /^\/api\/v1\/credentials\/([^/]+)$/.exec(req.url ?? '');
+			if (req.method === 'GET' && req.url?.startsWith('/api/v1/credentials?')) {
+				if (!allowed('credential:list')) return reply(403, { message: 'Forbidden' });
+				return reply(200, { data: [...stored.values()].map((entry) => ({ ...view(entry), shared: [{ id: entry.project, name: entry.project, role: 'credential:owner' }] })), nextCursor: null });
+			}
+			const match = /^\/api\/v1\/credentials\/([^/?]+)$/.exec(req.url ?? '');
+			if (req.method === 'GET' && match) {
+				if (!allowed('credential:read')) return reply(403, { message: 'Forbidden' });
+				const entry = stored.get(decodeURIComponent(match[1]));
+				return entry ? reply(200, view(entry)) : reply(404, { message: 'Credential not found' });
+			}
 			if (req.method === 'PATCH' && match) {
 				const id = decodeURIComponent(match[1]);
-				if (!stored.has(id)) return reply(404, { message: 'Credential not found' });
-				stored.set(id, { ...input, id });
-				return reply(200, { id, name: input.name, type: input.type });
+				const entry = stored.get(id);
+				if (!entry) return reply(404, { message: 'Credential not found' });
+				// As in n8n 2.41: the owner's key may update anyone's credential; another user only their own.
+				if (key.project !== 'owner-personal' && entry.project !== key.project) return reply(403, { message: 'Forbidden' });
+				stored.set(id, { ...entry, ...input, id, updatedAt: new Date((clock += 1000)).toISOString() });
+				return reply(200, view(stored.get(id)!));
 			}
 			return reply(404, { message: 'not found' });
 		});
@@ -688,7 +710,12 @@ describe('CLI --n8n-url (fake n8n public API on 127.0.0.1)', () => {
 		// The server's message quoted the secret: the CLI does not pass it on. Nor the API key.
 		assertNoSecret(first.stdout + first.stderr, [LONG_SECRET, REFRESH_SECRET, API_KEY, HEADER_SECRET]);
 		assert.match(first.stdout, /public-group/, 'a public header value stays readable');
-		assert.deepEqual(readdirSync(dir), ['litellm_config.json'], 'no file without --output');
+		assert.deepEqual(readdirSync(dir).filter((name) => name !== '.local'), ['litellm_config.json'], 'no credentials file without --output');
+		// The receipts of what it created (HOME is the test's folder): ids and times, no secret.
+		const receipts = readFileSync(path.join(dir, '.local', 'state', 'n8n-nodes-oauth2-llm', 'created-credentials.json'), 'utf8');
+		assert.match(receipts, new RegExp(credentialIdFor('alpha')));
+		assertNoSecret(receipts, [LONG_SECRET, REFRESH_SECRET, API_KEY, HEADER_SECRET]);
+		assert.equal(statSync(path.join(dir, '.local', 'state', 'n8n-nodes-oauth2-llm', 'created-credentials.json')).mode & 0o077, 0, 'readable by its owner only');
 
 		writeFileSync(cfg, config({ alpha: provider({ scope: 'changed' }), beta: provider(), gamma: provider() }));
 		const second = await runCli([cfg, '--n8n-url', `${url}/api/v1/`], { cwd: dir, env: { N8N_API_KEY: API_KEY } });
@@ -700,6 +727,55 @@ describe('CLI --n8n-url (fake n8n public API on 127.0.0.1)', () => {
 		assert.equal(n8n.stored.size, 3, 'no duplicates');
 		assert.equal(n8n.stored.get(credentialIdFor('alpha'))!.data.scope, 'changed');
 		assert.ok(n8n.calls.includes(`PATCH /api/v1/credentials/${credentialIdFor('alpha')}`));
+	});
+
+	it("updates only what it created: a credential another user made with the predictable id first is a conflict and keeps its data, whoever's key runs the import", async () => {
+		const owned = fakeN8n(API_KEY, { otherKeys: { 'member-key-123456': { project: 'member-personal', scopes: ['credential:create', 'credential:update'] } } });
+		const ownedUrl = await owned.listen();
+		try {
+			const cfg = path.join(dir, 'litellm_config.json');
+			writeFileSync(cfg, config({ victim: provider(), mine: provider() }));
+			// A member creates "victim" first, through the public API, with the id the CLI will use.
+			const planted = await fetch(`${ownedUrl}/api/v1/credentials`, {
+				method: 'POST',
+				headers: { 'content-type': 'application/json', 'x-n8n-api-key': 'member-key-123456' },
+				body: JSON.stringify({ id: credentialIdFor('victim'), name: 'victim', type: 'llmProviderOAuth2Api', data: { clientId: 'member', tokenUrl: 'https://member.example/token' } }),
+			});
+			assert.equal(planted.status, 200);
+			const run = await runCli([cfg, '--n8n-url', ownedUrl, '--api-key', API_KEY], { cwd: dir });
+			assert.equal(run.code, 4, run.stdout + run.stderr);
+			assert.match(run.stdout, /failed +victim .*conflict: n8n already holds a credential with id \w+, and this CLI did not create it/);
+			assert.match(run.stdout, /created +mine/);
+			assert.equal(owned.stored.get(credentialIdFor('victim'))!.data.clientId, 'member', "the member's credential keeps its data");
+			assert.equal(owned.stored.get(credentialIdFor('victim'))!.data.clientSecret, undefined, 'and never received the secret');
+			assert.ok(!owned.calls.includes(`PATCH /api/v1/credentials/${credentialIdFor('victim')}`), 'no update was even tried');
+			assertNoSecret(run.stdout + run.stderr, [LONG_SECRET, API_KEY]);
+
+			// What it created, it updates: same creation time, same project.
+			const again = await runCli([cfg, '--n8n-url', ownedUrl, '--api-key', API_KEY], { cwd: dir });
+			assert.match(again.stdout, /updated +mine/);
+			assert.match(again.stdout, /failed +victim .*conflict/);
+
+			// Deleted and made again by someone else since: the creation time differs.
+			const mine = owned.stored.get(credentialIdFor('mine'))!;
+			owned.stored.set(credentialIdFor('mine'), { ...mine, createdAt: '2026-12-05T00:00:00.000Z', project: 'member-personal', data: { clientId: 'member' } });
+			const remade = await runCli([cfg, '--n8n-url', ownedUrl, '--api-key', API_KEY], { cwd: dir });
+			assert.match(remade.stdout, /failed +mine .*not the one this CLI created on .*deleted and made again/);
+			assert.equal(owned.stored.get(credentialIdFor('mine'))!.data.clientId, 'member');
+
+			// Moved to another project, creation time kept: not the key user's any more.
+			owned.stored.set(credentialIdFor('mine'), { ...mine, project: 'member-personal' });
+			const moved = await runCli([cfg, '--n8n-url', ownedUrl, '--api-key', API_KEY], { cwd: dir });
+			assert.match(moved.stdout, /failed +mine .*now belongs to another project/);
+
+			// A key that may neither list nor read credentials cannot check, so it changes nothing.
+			owned.stored.set(credentialIdFor('mine'), mine);
+			const limited = await runCli([cfg, '--n8n-url', ownedUrl, '--api-key', 'member-key-123456'], { cwd: dir });
+			assert.match(limited.stdout, /failed +mine .*cannot check that credential \w+ is still the one this CLI created: the API key needs the credential:list scope/);
+			assert.equal(owned.stored.get(credentialIdFor('mine'))!.updatedAt, mine.updatedAt);
+		} finally {
+			await owned.close();
+		}
 	});
 
 	it('reports every provider as failed with a wrong API key, and when n8n cannot be reached', async () => {

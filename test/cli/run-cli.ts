@@ -8,14 +8,15 @@ export interface CliResult {
 }
 
 /**
- * `node <nodeArgs…>` with only PATH and `env` in its environment: nothing (such as an N8N_API_KEY)
- * leaks in from the test's own.
+ * `node <nodeArgs…>` with only PATH, HOME (the working folder) and `env` in its environment: nothing
+ * (such as an N8N_API_KEY) leaks in from the test's own.
  */
 export function runNode(nodeArgs: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
 	return new Promise((resolve, reject) => {
 		const child = spawn(process.execPath, nodeArgs, {
 			cwd: options.cwd,
-			env: { PATH: process.env.PATH ?? '', ...(options.env ?? {}) },
+			// HOME in the test's folder: what the CLI keeps by default (its receipts) stays there too.
+			env: { PATH: process.env.PATH ?? '', HOME: options.cwd, ...(options.env ?? {}) },
 			stdio: ['ignore', 'pipe', 'pipe'],
 		});
 		let stdout = '';
