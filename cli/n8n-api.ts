@@ -15,7 +15,7 @@
 import { parseProviderConfig, secretsOf } from '../nodes/shared/config/provider-config';
 import { boundedServerText, secretHeaderValues } from '../nodes/shared/core/scrub';
 import type { N8nCredential } from './litellm-config';
-import type { Receipts } from './receipts';
+import { keyOwner, type Receipts } from './receipts';
 
 export type UpsertStatus = 'created' | 'updated' | 'failed';
 
@@ -140,6 +140,7 @@ type Lookup = { found: CredentialState } | 'missing' | 'refused';
 export async function upsertCredentials(credentials: N8nCredential[], options: N8nApiOptions & { receipts: Receipts }): Promise<UpsertOutcome[]> {
 	const base = publicApiBase(options.n8nUrl);
 	const { receipts } = options;
+	const owner = keyOwner(options.apiKey);
 	const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 	const send = (method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown) =>
 		fetch(new URL(path, base), {
@@ -201,6 +202,9 @@ export async function upsertCredentials(credentials: N8nCredential[], options: N
 		if (!receipt) {
 			return `conflict: n8n already holds a credential with id ${id}, and this CLI did not create it (no record in ${receipts.file}). It is left as it is: whoever made it would receive these secrets. If it is yours, delete it in n8n and run again; otherwise give the provider another name`;
 		}
+		if (receipt.keyOwner !== owner) {
+			return `conflict: credential ${id} was created by this CLI with another user's API key. It is left as it is: run the import with that user's key, or delete the credential in n8n and run again`;
+		}
 		const current = await lookUp(id);
 		if (current === 'refused') {
 			return `cannot check that credential ${id} is still the one this CLI created: the API key needs the credential:list scope (an owner's or admin's key), or credential:read. Nothing was changed`;
@@ -235,7 +239,7 @@ export async function upsertCredentials(credentials: N8nCredential[], options: N
 				} catch {
 					// An n8n that answers without createdAt: recorded as such, and never updated later.
 				}
-				receipts.set(base, id, { createdAt });
+				receipts.set(base, id, { createdAt, keyOwner: owner });
 				createdNow.push(id);
 				outcomes.push({ name, id, status: 'created' });
 				continue;

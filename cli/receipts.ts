@@ -8,6 +8,7 @@
  * made only to a credential listed here that n8n still shows with that creation time and in that
  * project. The file holds no secret (ids, times, project ids, n8n's URL without credentials).
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,6 +20,8 @@ export interface Receipt {
 	createdAt: string;
 	/** The project that owns it (n8n's credential list, `shared[].role` credential:owner), when the key may list. */
 	ownerProjectId?: string;
+	/** Whose API key created it (keyOwner): only that user's key updates it. */
+	keyOwner: string;
 }
 
 interface ReceiptFile {
@@ -31,6 +34,23 @@ interface ReceiptFile {
 export function defaultReceiptsFile(env: NodeJS.ProcessEnv): string {
 	const stateHome = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state');
 	return path.join(stateHome, 'n8n-nodes-oauth2-llm', 'created-credentials.json');
+}
+
+/**
+ * Who an n8n API key belongs to, without a secret: n8n 2.x API keys are JWTs whose `sub` is the user's
+ * id; any other key is named by its SHA-256 (a high-entropy key cannot be guessed back from it).
+ */
+export function keyOwner(apiKey: string): string {
+	const payload = apiKey.split('.')[1];
+	if (payload) {
+		try {
+			const { sub } = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: unknown };
+			if (typeof sub === 'string' && sub !== '') return `user:${sub}`;
+		} catch {
+			// not a JWT
+		}
+	}
+	return `key:${createHash('sha256').update(apiKey).digest('hex')}`;
 }
 
 export class Receipts {
@@ -57,7 +77,7 @@ export class Receipts {
 
 	get(base: URL, id: string): Receipt | undefined {
 		const receipt = Object.prototype.hasOwnProperty.call(this.content.instances, base.href) ? this.content.instances[base.href][id] : undefined;
-		return receipt && typeof receipt.createdAt === 'string' ? receipt : undefined;
+		return receipt && typeof receipt.createdAt === 'string' && typeof receipt.keyOwner === 'string' ? receipt : undefined;
 	}
 
 	set(base: URL, id: string, receipt: Receipt): void {

@@ -29,10 +29,14 @@ function tlsOptionsFor(provider: ProviderConfig, requestOptions: IHttpRequestOpt
 	return { agentOptions: (provider.apiTls ? { ...own, secureContext: secureContextFor(provider.apiTls) } : own) as IHttpRequestOptions['agentOptions'] };
 }
 
-/** Where a request made with this credential goes: n8n's HTTP Request node passes `uri`, declarative requests `url` + `baseURL`. */
+/**
+ * Where a request made with this credential goes, by n8n's own precedence (n8n 2.41's request
+ * conversion: `url ?? uri`, resolved against `baseURL`): n8n's HTTP Request node passes `uri`,
+ * declarative requests `url` + `baseURL`.
+ */
 function requestOrigin(requestOptions: IHttpRequestOptions): string | undefined {
-	const target = requestOptions.url || (requestOptions as { uri?: unknown }).uri || requestOptions.baseURL;
-	if (typeof target !== 'string' || target === '') return undefined;
+	const target = requestOptions.url ?? (requestOptions as { uri?: unknown }).uri ?? requestOptions.baseURL;
+	if (typeof target !== 'string' || (target === '' && !requestOptions.baseURL)) return undefined;
 	try {
 		return new URL(target, requestOptions.baseURL).origin;
 	} catch {
@@ -406,9 +410,9 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			);
 		}
 		// The right origin is not enough: the node's own options decide where the bytes go and whom n8n trusts.
-		const refusal = requestOptionsRefusal(requestOptions, isOwnSecureContext);
+		const refusal = requestOptionsRefusal(requestOptions, isOwnSecureContext, provider.headers);
 		if (refusal !== undefined) {
-			throw new OAuth2Error(`The OAuth2 LLM Provider credential does not send its access token here: ${refusal}.`, { providerName: provider.providerName });
+			throw new OAuth2Error(`The OAuth2 LLM Provider credential for ${provider.providerName} does not send its access token here: ${refusal}.`, { providerName: provider.providerName });
 		}
 		let token: AccessToken;
 		try {

@@ -351,15 +351,20 @@ describe('image URLs: inline only unless Allow Remote Image URLs is on, https://
 		assert.throws(chatNode(remote), refusedRemote);
 		assert.throws(chatNode(remote, false), refusedRemote);
 		assert.doesNotThrow(chatNode(remote, true));
-		for (const url of ['http://10.0.0.5/admin.png', 'file:///etc/passwd', 'gopher://internal/x', 'HTTP://metadata/x.png']) {
-			assert.throws(chatNode(url, true), /image|part 1/, url);
+		for (const [url, scheme] of [['http://10.0.0.5/admin.png', 'an http'], ['file:///etc/passwd', 'a file'], ['gopher://internal/x', 'a gopher'], ['HTTP://metadata/x.png', 'an http']]) {
+			assert.throws(chatNode(url, true), new RegExp(`Image 1 \\(message 1\\) is ${scheme}: URL; images go inline`), url);
 		}
+		// Inline, the raster types only: an SVG may name URLs of its own, which a rendering gateway would fetch.
+		assert.throws(chatNode('data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=', true), /a data URL of another type than PNG, JPEG, GIF or WebP/);
+		assert.throws(chatNode(remote), (error: unknown) => /Image Binary Properties/.test(String((error as { hint?: string }).hint)));
 	});
 
 	it('the Chat Model: off by default, the agent\'s https:// image is refused before any call; on, it reaches the gateway; http:// never', async () => {
 		const before = chats().length;
 		await assert.rejects(chatModel(remote)(), refusedRemote);
-		await assert.rejects(chatModel('http://169.254.169.254/latest/meta-data/x.png', true)(), /a http: URL/);
+		await assert.rejects(chatModel('http://169.254.169.254/latest/meta-data/x.png', true)(), /is an http: URL/);
+		// The hint speaks of the agent's and the chain's own ways to send an image inline.
+		await assert.rejects(chatModel(remote)(), (error: unknown) => /Basic LLM Chain's Image \(Binary\)/.test(JSON.stringify(error)));
 		assert.equal(chats().length, before, 'nothing was sent');
 		await chatModel(png)();
 		await chatModel(remote, true)();
@@ -373,11 +378,11 @@ describe('image URLs: inline only unless Allow Remote Image URLs is on, https://
 		assert.throws(chatNode(big(21)), /at most 20 MiB per image/);
 		await assert.rejects(chatModel(big(21))(), /at most 20 MiB per image/);
 		const parts = (count: number, url: string) => Array.from({ length: count }, () => ({ type: 'image_url', image_url: { url } }));
-		assert.throws(() => buildChatRequest({ model: 'm', messages: [{ role: 'user', content: parts(17, png) }], jsonOutput: false, options: {} }), /more than 16 images/);
+		assert.throws(() => buildChatRequest({ model: 'm', messages: [{ role: 'user', content: parts(17, png) }], jsonOutput: false, options: {} }), /holds 17 images; at most 16 are sent per call/);
 		assert.throws(() => buildChatRequest({ model: 'm', messages: [{ role: 'user', content: parts(3, big(19)) }], jsonOutput: false, options: {} }), /at most 50 MiB per call/);
 		const model = new OAuth2ChatModel('sandbox-echo', { provider, node }, { streaming: false });
 		const many = Array.from({ length: 17 }, () => ({ type: 'file', mediaType: 'image/png', providerMetadata: { url: png } }) as never);
-		await assert.rejects(model.generate([{ role: 'user', content: many }]), /more than 16 images/);
+		await assert.rejects(model.generate([{ role: 'user', content: many }]), /holds 17 images; at most 16 are sent per call/);
 	});
 });
 

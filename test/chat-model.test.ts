@@ -138,6 +138,15 @@ describe('OAuth2 LLM Chat Model against the sandbox provider', () => {
 		assert.match(String(request.headers.authorization), /^Bearer ey/);
 	});
 
+	it("passes Allow Remote Image URLs from the node's options: off, an agent's https:// image is refused before any call; on, it reaches the gateway", async () => {
+		const message = () => new HumanMessage({ content: [{ type: 'text', text: 'what is it?' }, { type: 'image_url', image_url: { url: 'https://img.example/cat.png' } }] });
+		await assert.rejects((await supplyModel()).invoke([message()]), /remote image URLs are off/);
+		assert.equal((await chatRequests()).length, 0);
+		await (await supplyModel({ options: { allowRemoteImageUrls: true } })).invoke([message()]);
+		const [request] = await chatRequests();
+		assert.ok(JSON.stringify(request.body).includes('https://img.example/cat.png'));
+	});
+
 	it('round-trips a tool call through bindTools: tool_calls out, tool result in, final answer', async () => {
 		const model = await supplyModel();
 		const calculator = calculatorTool();

@@ -339,6 +339,11 @@ describe('scrubbing is linear and complete', () => {
 		}
 	});
 
+	it('remembers secret sets by what they hold: a set of one secret with a NUL in it is not the set of its two halves', () => {
+		assert.equal(scrubText('one: sec1\u0000sec2', ['sec1\u0000sec2']), `one: ${REDACTED}`);
+		assert.equal(scrubText('two: sec1 and sec2', ['sec1', 'sec2']), `two: ${REDACTED} and ${REDACTED}`);
+	});
+
 	it('scrubs before it cuts: a secret that straddles the cut leaves no prefix behind', () => {
 		for (let offset = 1990; offset < 2010; offset++) {
 			const text = `${'x'.repeat(offset)}${SECRET} tail`;

@@ -2,7 +2,9 @@
  * The layer order of nodes/shared/, written once in docs/development.md (its "layers" table), holds
  * for every import: a file imports its own layer and the layers before it, never one after it; no
  * shared file reaches up into a node folder, the credential or the CLI; the import CLI reaches no
- * higher than config (it validates with the same schema, and needs no token or n8n glue).
+ * higher than config (it validates with the same schema, and needs no token or n8n glue), and never
+ * into a node folder or the credential; n8n's own API (`n8n-workflow`) is imported by the n8n layer
+ * alone, so everything below it runs without n8n.
  * Imports are read by TypeScript's own pre-processor (static, `import type`, re-exports, require and
  * dynamic import alike), so a type-only import counts too.
  */
@@ -17,6 +19,8 @@ const REPO_ROOT = path.resolve(__dirname, '..');
 const SHARED = 'nodes/shared';
 /** The highest layer the import CLI may use. */
 const CLI_CEILING = 'config';
+/** The only shared layer that may import n8n's node API. */
+const N8N_LAYER = 'n8n';
 
 /** The layer names in order, lowest first, from the table after the `<!-- layers:` marker. */
 export function layersFromDoc(markdown: string): string[] {
@@ -37,11 +41,14 @@ export function layersFromDoc(markdown: string): string[] {
 	return layers;
 }
 
+/** Every module specifier a source file imports (static, `import type`, re-exports, require, dynamic import). */
+function specifiers(source: string): string[] {
+	return ts.preProcessFile(source, true, true).importedFiles.map((imported) => imported.fileName);
+}
+
 /** Repo-relative paths of the files a source file imports by a relative specifier, resolved to .ts files. */
 function relativeImports(file: string, source: string): string[] {
-	const { importedFiles } = ts.preProcessFile(source, true, true);
-	return importedFiles
-		.map((imported) => imported.fileName)
+	return specifiers(source)
 		.filter((specifier) => specifier.startsWith('.'))
 		.map((specifier) => path.posix.normalize(path.posix.join(path.posix.dirname(file), specifier)).replace(/\.(js|ts)$/, '') + '.ts');
 }
@@ -65,13 +72,17 @@ export function layerViolations(files: Map<string, string>, layers: string[]): s
 			violations.push(`${file}: not in a layer folder of ${SHARED}/ (${layers.join(', ')})`);
 			continue;
 		}
+		if ('layer' in from && from.layer < layers.indexOf(N8N_LAYER) && specifiers(source).includes('n8n-workflow')) {
+			violations.push(`${file} → n8n-workflow: only the ${N8N_LAYER} layer imports n8n's node API`);
+		}
 		for (const imported of relativeImports(file, source)) {
 			const to = placeOf(imported, layers);
 			if ('layer' in from) {
 				if (!('layer' in to)) violations.push(`${file} → ${imported}: a shared file imports outside ${SHARED}/`);
 				else if (to.layer > from.layer) violations.push(`${file} → ${imported}: ${layers[from.layer]} imports the higher layer ${layers[to.layer]}`);
-			} else if ('top' in from && from.top === 'cli' && 'layer' in to && to.layer > layers.indexOf(CLI_CEILING)) {
-				violations.push(`${file} → ${imported}: the import CLI reaches above ${CLI_CEILING} into ${layers[to.layer]}`);
+			} else if ('top' in from && from.top === 'cli') {
+				if ('layer' in to && to.layer > layers.indexOf(CLI_CEILING)) violations.push(`${file} → ${imported}: the import CLI reaches above ${CLI_CEILING} into ${layers[to.layer]}`);
+				else if (!('layer' in to) && !imported.startsWith('cli/')) violations.push(`${file} → ${imported}: the import CLI reaches into a node folder or the credential`);
 			}
 		}
 	}
@@ -113,6 +124,9 @@ describe('the layers of nodes/shared/', () => {
 			[`${SHARED}/wire/chat-client.ts`, "import { z } from '../../OAuth2LlmChat/request';"],
 			[`${SHARED}/loose.ts`, ''],
 			['cli/import-config.ts', "import { a } from '../nodes/shared/config/provider-config';\nimport { b } from '../nodes/shared/auth/token-cache';"],
+			['cli/n8n-api.ts', "import { c } from '../credentials/LlmProviderOAuth2Api.credentials';\nimport { d } from './receipts';"],
+			[`${SHARED}/wire/openai-wire.ts`, "import type { INode } from 'n8n-workflow';"],
+			[`${SHARED}/n8n/n8n-errors.ts`, "import { NodeApiError } from 'n8n-workflow';"],
 			['nodes/OAuth2LlmChat/request.ts', "import { c } from '../shared/n8n/credential';"],
 		]);
 		const violations = layerViolations(files, layers);
@@ -123,7 +137,10 @@ describe('the layers of nodes/shared/', () => {
 		assert.equal(flagged(`${SHARED}/wire/chat-client.ts`), 1, 'out of nodes/shared/ into a node folder');
 		assert.equal(flagged(`${SHARED}/loose.ts`), 1, 'a file outside every layer folder');
 		assert.equal(flagged('cli/import-config.ts'), 1, 'the CLI above config (config itself is fine)');
+		assert.equal(flagged('cli/n8n-api.ts'), 1, 'the CLI into the credential (its own folder is fine)');
+		assert.equal(flagged(`${SHARED}/wire/openai-wire.ts`), 1, "n8n's node API below the n8n layer");
+		assert.equal(flagged(`${SHARED}/n8n/n8n-errors.ts`), 0);
 		assert.equal(flagged('nodes/OAuth2LlmChat/request.ts'), 0);
-		assert.equal(violations.length, 6);
+		assert.equal(violations.length, 8);
 	});
 });

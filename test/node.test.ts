@@ -10,6 +10,7 @@ import { OAuth2LlmChat } from '../nodes/OAuth2LlmChat/OAuth2LlmChat.node.js';
 import { parseProviderConfig } from '../nodes/shared/config/provider-config';
 import { replaceSharedTokenCache, type TokenCache } from '../nodes/shared/auth/token-cache';
 import { FakeClock } from './helpers/fake-clock';
+import { createTestPki } from './helpers/pki';
 import { CHAT_NODE_NAME, runChatNode } from './harness/workflow-execute';
 import { startSandbox, type Sandbox } from './sandbox/sandbox';
 
@@ -316,6 +317,26 @@ describe('OAuth2 LLM Chat node in a real n8n execution', () => {
 		// n8n hands authenticate the options it returned when it replays: those pass again.
 		const replayed = await credential.authenticate(credentialData(), plain);
 		assert.equal(replayed.headers?.Authorization, plain.headers?.Authorization);
+		// Other agent options are refused too, said for what they are; rejectUnauthorized: true is n8n's default.
+		await assert.rejects(credential.authenticate(credentialData(), { url, agentOptions: { minVersion: 'TLSv1' } } as never), /connection option "minVersion" would change how the connection to the API is made/);
+		await credential.authenticate(credentialData(), { url, agentOptions: { rejectUnauthorized: true } } as never);
+		// n8n's own precedence: `url ?? uri`, against baseURL. An empty url with an allowed uri goes to baseURL.
+		await assert.rejects(credential.authenticate(credentialData(), { url: '', uri: url, baseURL: 'http://127.0.0.1:1' } as never), /sends its access token only to/);
+	});
+
+	it("a replay carries what authenticate itself set: the credential's TLS context (CA Certificate) and the credential's own Host header pass again; a node's Host header that differs does not", async () => {
+		const pki = await createTestPki();
+		const credential = new LlmProviderOAuth2Api();
+		const url = `${sandbox.baseUrl}/models`;
+		const withCa = credentialData({ caCertificate: pki.caPem });
+		const first = await credential.authenticate(withCa, { url });
+		assert.ok((first.agentOptions as { secureContext?: unknown })?.secureContext, 'the credential put its TLS context on the request');
+		const again = await credential.authenticate(withCa, first);
+		assert.equal(again.headers?.Authorization, first.headers?.Authorization);
+		const withHost = credentialData({ headers: '{"Host": "llm.internal.example"}' });
+		const hosted = await credential.authenticate(withHost, { url });
+		await credential.authenticate(withHost, hosted);
+		await assert.rejects(credential.authenticate(withHost, { ...hosted, headers: { ...hosted.headers, host: 'evil.example' } }), /Host header/);
 	});
 
 	it('after a failed request, preAuthentication drops the token that request carried (at most once per 30 s) so that n8n\'s one replay gets a new one', async () => {

@@ -5,6 +5,7 @@ import { OAuth2AuthenticationError } from '../nodes/shared/core/errors';
 import { AbortedError, systemClock } from '../nodes/shared/core/clock';
 import { cacheKey } from '../nodes/shared/auth/cache-key';
 import { BACKGROUND_RETRY_INTERVAL_MS, TokenCache } from '../nodes/shared/auth/token-cache';
+import { LOST_REFRESH_PAUSE_MS } from '../nodes/shared/auth/refresh-turns';
 import { REFUSED_CLIENT_PAUSE_MS } from '../nodes/shared/auth/throttle';
 import { FakeClock } from './helpers/fake-clock';
 import { scriptedTokenEndpoints, tokenAnswer } from './helpers/token-server';
@@ -169,25 +170,54 @@ describe('token cache', () => {
 		});
 	}
 
-	it('a refresh grant whose answer was lost (cut connection, deadline) is not sent again: the server may have consumed the refresh token', async () => {
+	it('a refresh grant whose answer was lost (cut connection, deadline) is not sent again, by this caller or the next: the server may have consumed the refresh token', async () => {
 		for (const answer of [{ drop: true }, { delayMs: 400 }]) {
-			const endpoint = await server([answer, tokenAnswer(1, { refresh_token: 'refresh-1' })]);
+			const endpoint = await server([answer, tokenAnswer(1)]);
 			const clock = new FakeClock();
 			const cache = new TokenCache({ clock, tokenTimeoutMs: 200 });
-			await assert.rejects(cache.getToken(config(endpoint.url, { refreshToken: 'refresh-0' }), context), (error: unknown) => {
+			const cfg = config(endpoint.url, { refreshToken: 'refresh-0' });
+			await assert.rejects(cache.getToken(cfg, context), (error: unknown) => {
 				assert.ok(error instanceof OAuth2AuthenticationError);
 				assert.equal(error.retryable, false);
 				assert.match(error.message, /not sent again, since the server may have used it already/);
 				assert.match(error.hint ?? '', /invalid_grant.*fresh refresh token/);
 				return true;
 			});
-			assert.equal(endpoint.requests.length, 1, JSON.stringify(answer));
 			assert.deepEqual(clock.sleeps, []);
+			// The next items (Continue On Fail) and executions do not send it either, for the pause.
+			for (let item = 0; item < 5; item++) {
+				await assert.rejects(cache.getToken(cfg, context), /is not sent for another 60 s: its last refresh got no answer/);
+			}
+			assert.equal(endpoint.requests.length, 1, JSON.stringify(answer));
+			// After it, one grant sends it once more (a server that does not rotate accepts it).
+			clock.advance(LOST_REFRESH_PAUSE_MS);
+			assert.equal((await cache.getToken(cfg, context)).accessToken, 'access-token-1');
+			assert.deepEqual(endpoint.requests.map((request) => request.form.refresh_token), ['refresh-0', 'refresh-0']);
 		}
 		// The same cut connection in a client-credentials grant is retried: nothing is consumed there.
 		const endpoint = await server([{ drop: true }]);
 		const clock = new FakeClock();
 		assert.equal((await new TokenCache({ clock }).getToken(config(endpoint.url), context)).accessToken, 'access-token-1');
+	});
+
+	it('where the server was seen to rotate, a lost refresh grant spends the token for good: nothing more is sent until the credential holds another', async () => {
+		const endpoint = await server([tokenAnswer(0, { refresh_token: 'refresh-1' }), { drop: true }, tokenAnswer(2, { refresh_token: 'fresh-1' })]);
+		const clock = new FakeClock();
+		const cache = new TokenCache({ clock });
+		const cfg = config(endpoint.url, { refreshToken: 'refresh-0' });
+		await cache.getToken(cfg, context);
+		clock.advance(HOUR_MS);
+		await assert.rejects(cache.getToken(cfg, context), /not sent again/);
+		clock.advance(10 * HOUR_MS);
+		await assert.rejects(cache.getToken(cfg, context), (error: unknown) => {
+			assert.ok(error instanceof OAuth2AuthenticationError);
+			assert.match(error.message, /rotates refresh tokens, so it may have used this one already/);
+			assert.match(error.hint ?? '', /Put a fresh refresh token in the credential/);
+			return true;
+		});
+		assert.deepEqual(endpoint.requests.map((request) => request.form.refresh_token), ['refresh-0', 'refresh-1']);
+		// A fresh refresh token in the credential is another family: it goes at once.
+		assert.equal((await cache.getToken(config(endpoint.url, { refreshToken: 'fresh-0' }), context)).accessToken, 'access-token-2');
 	});
 
 	it('a refresh grant whose connection never opened is retried: the server cannot have seen it', async () => {

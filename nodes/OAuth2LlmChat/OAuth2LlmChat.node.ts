@@ -2,7 +2,7 @@ import { NodeConnectionTypes } from 'n8n-workflow';
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription, NodeApiError, NodeOperationError } from 'n8n-workflow';
 
 import { createChatCompletion, streamChatCompletion, type LlmCallOptions } from '../shared/wire/chat-client';
-import { mapWithConcurrency } from '../shared/n8n/concurrency';
+import { mapWithConcurrency } from '../shared/core/concurrency';
 import { n8nAtLeast } from '../shared/n8n/n8n-version';
 import { knownSecrets, loadProvider } from '../shared/n8n/credential';
 import { sharedNodeMethods } from '../shared/n8n/node-methods';

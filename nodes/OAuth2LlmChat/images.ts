@@ -8,11 +8,10 @@ import type { IExecuteFunctions } from 'n8n-workflow';
 import { ParameterError } from '../shared/core/errors';
 import type { OpenAiContentPart } from '../shared/wire/openai-wire';
 
-import { MAX_IMAGE_BYTES, MAX_IMAGE_BYTES_PER_ITEM, MAX_IMAGES_PER_ITEM } from '../shared/wire/image-policy';
+import { MAX_IMAGE_BYTES, MAX_IMAGE_BYTES_PER_ITEM, MAX_IMAGES_PER_ITEM, mebibytes } from '../shared/wire/image-policy';
 
 export { MAX_IMAGE_BYTES, MAX_IMAGE_BYTES_PER_ITEM, MAX_IMAGES_PER_ITEM };
 
-const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 /** What n8n knows of a binary's size without reading it: `bytes` (2.x), else the base64 length of data held in memory. */
 function knownSize(entry: { bytes?: unknown; id?: unknown; data?: unknown }): number | undefined {

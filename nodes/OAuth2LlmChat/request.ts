@@ -3,7 +3,7 @@
  * the item are read by images.ts and handed in.
  */
 import { ParameterError } from '../shared/core/errors';
-import { checkImages } from '../shared/wire/image-policy';
+import { CHAT_NODE_IMAGE_HINTS, checkImages } from '../shared/wire/image-policy';
 import { chatCompletionBody, type ChatSettings, type OpenAiContentPart, type OpenAiMessage } from '../shared/wire/openai-wire';
 
 export const CHAT_ROLES = ['system', 'user', 'assistant'] as const;
@@ -37,9 +37,10 @@ export interface ChatParameters {
  * `{"type": "text", "text": …}` and `{"type": "image_url", "image_url": {"url": …}}`. Undefined when
  * the content is plain text (a text that merely starts with "[" stays text).
  *
- * Image URLs that the provider would fetch (http, https) are taken only from a real array (an
- * expression that yields one): text, which may come from a webhook caller, gives data URLs only, so
- * a caller cannot make a URL-fetching gateway reach into its own network.
+ * Image URLs that the provider would fetch are taken only from a real array (an expression that
+ * yields one), and only as image-policy.ts allows (https://, with Allow Remote Image URLs on): text,
+ * which may come from a webhook caller, gives data URLs only, so a caller cannot make a URL-fetching
+ * gateway reach into its own network.
  */
 function contentParts(content: unknown, index: number): OpenAiContentPart[] | undefined {
 	let value = content;
@@ -63,13 +64,14 @@ function contentParts(content: unknown, index: number): OpenAiContentPart[] | un
 			const image = raw.image_url;
 			const url = typeof image === 'string' ? image : (image as { url?: unknown } | null)?.url;
 			const detail = typeof image === 'object' && image !== null ? (image as { detail?: unknown }).detail : undefined;
-			// Which URLs may go on (inline only, or https:// with Allow Remote Image URLs) is image-policy.ts's rule, for every path.
-			if (typeof url === 'string' && (fromText ? /^data:image\//i : /^(data:image\/|https:\/\/)/i).test(url)) {
+			// Which URLs may go on (inline only, or https:// with Allow Remote Image URLs) is image-policy.ts's rule, for every path;
+			// here only where the array came from: text gives data URLs only.
+			if (typeof url === 'string' && (!fromText || /^data:/i.test(url))) {
 				return { type: 'image_url', image_url: { url, ...(typeof detail === 'string' ? { detail } : {}) } };
 			}
 		}
 		throw new ParameterError('messages', `Message ${index + 1} is a list of content parts, and part ${partIndex + 1} is not a text or image part`, {
-			hint: 'Write parts as {"type": "text", "text": "…"} or {"type": "image_url", "image_url": {"url": "data:image/png;base64,…"}}; an https:// image URL only from an expression that yields the array itself.',
+			hint: 'Write parts as {"type": "text", "text": "…"} or {"type": "image_url", "image_url": {"url": "data:image/png;base64,…"}}; an https:// image URL only from an expression that yields the array itself, with Allow Remote Image URLs on.',
 		});
 	});
 }
@@ -153,7 +155,7 @@ export function buildChatRequest(parameters: ChatParameters, stream?: { includeU
 	}
 	const { options } = parameters;
 	const messages = toMessages(parameters);
-	checkImages(messages, options.allowRemoteImageUrls === true);
+	checkImages(messages, options.allowRemoteImageUrls === true, CHAT_NODE_IMAGE_HINTS);
 	return chatCompletionBody(
 		{
 			model,

@@ -21,7 +21,7 @@ import { toNodeError } from '../shared/n8n/n8n-errors';
 import { knownSecrets } from '../shared/n8n/credential';
 import type { ProviderConfig } from '../shared/config/provider-config';
 import type { TokenCacheLogger } from '../shared/auth/token-cache';
-import { checkImages } from '../shared/wire/image-policy';
+import { CHAT_MODEL_IMAGE_HINTS, checkImages } from '../shared/wire/image-policy';
 import { ToolCallAssembler, type OpenAiMessage, type ReasoningEffort } from '../shared/wire/openai-wire';
 import { buildChatCompletionRequest, finishReasonOf, fromChatCompletion, tokenUsageOf, type ChatRequestSettings } from './openai-chat';
 
@@ -93,7 +93,7 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 			this.tools,
 			stream ? { includeUsage: true } : undefined,
 		);
-		checkImages(request.messages as OpenAiMessage[], settings.allowRemoteImageUrls === true);
+		checkImages(request.messages as OpenAiMessage[], settings.allowRemoteImageUrls === true, CHAT_MODEL_IMAGE_HINTS);
 		const options = {
 			provider,
 			timeoutMs: settings.timeout,

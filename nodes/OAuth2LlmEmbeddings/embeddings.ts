@@ -8,7 +8,7 @@
 import type { INode } from 'n8n-workflow';
 
 import { callLlmApi } from '../shared/wire/chat-client';
-import { mapWithConcurrency } from '../shared/n8n/concurrency';
+import { mapWithConcurrency } from '../shared/core/concurrency';
 import { knownSecrets } from '../shared/n8n/credential';
 import { LlmApiError } from '../shared/core/errors';
 import { toNodeError } from '../shared/n8n/n8n-errors';

@@ -729,50 +729,70 @@ describe('CLI --n8n-url (fake n8n public API on 127.0.0.1)', () => {
 		assert.ok(n8n.calls.includes(`PATCH /api/v1/credentials/${credentialIdFor('alpha')}`));
 	});
 
-	it("updates only what it created: a credential another user made with the predictable id first is a conflict and keeps its data, whoever's key runs the import", async () => {
-		const owned = fakeN8n(API_KEY, { otherKeys: { 'member-key-123456': { project: 'member-personal', scopes: ['credential:create', 'credential:update'] } } });
+	it("updates only what it created with the same user's key: a credential another user made with the predictable id first, one deleted and made again, one moved, or one another user's key created is a conflict and keeps its data", async () => {
+		// n8n 2.x API keys are JWTs whose `sub` is the user: two keys of the owner (one may not list), one of a member.
+		const jwtKey = (sub: string, tag: string) => `eyJhbGciOiJIUzI1NiJ9.${Buffer.from(JSON.stringify({ sub, iss: 'n8n' })).toString('base64url')}.${tag}`;
+		const ownerKey = jwtKey('owner-1', 'sig-full');
+		const ownerLimitedKey = jwtKey('owner-1', 'sig-limited');
+		const memberKey = jwtKey('member-1', 'sig-member');
+		const owned = fakeN8n(ownerKey, {
+			otherKeys: {
+				[ownerLimitedKey]: { project: 'owner-personal', scopes: ['credential:create', 'credential:update'] },
+				[memberKey]: { project: 'member-personal', scopes: ['credential:create', 'credential:update'] },
+			},
+		});
 		const ownedUrl = await owned.listen();
+		const cli = (cfg: string, key: string) => runCli([cfg, '--n8n-url', ownedUrl], { cwd: dir, env: { N8N_API_KEY: key } });
 		try {
 			const cfg = path.join(dir, 'litellm_config.json');
 			writeFileSync(cfg, config({ victim: provider(), mine: provider() }));
 			// A member creates "victim" first, through the public API, with the id the CLI will use.
 			const planted = await fetch(`${ownedUrl}/api/v1/credentials`, {
 				method: 'POST',
-				headers: { 'content-type': 'application/json', 'x-n8n-api-key': 'member-key-123456' },
+				headers: { 'content-type': 'application/json', 'x-n8n-api-key': memberKey },
 				body: JSON.stringify({ id: credentialIdFor('victim'), name: 'victim', type: 'llmProviderOAuth2Api', data: { clientId: 'member', tokenUrl: 'https://member.example/token' } }),
 			});
 			assert.equal(planted.status, 200);
-			const run = await runCli([cfg, '--n8n-url', ownedUrl, '--api-key', API_KEY], { cwd: dir });
+			const run = await cli(cfg, ownerKey);
 			assert.equal(run.code, 4, run.stdout + run.stderr);
 			assert.match(run.stdout, /failed +victim .*conflict: n8n already holds a credential with id \w+, and this CLI did not create it/);
 			assert.match(run.stdout, /created +mine/);
 			assert.equal(owned.stored.get(credentialIdFor('victim'))!.data.clientId, 'member', "the member's credential keeps its data");
 			assert.equal(owned.stored.get(credentialIdFor('victim'))!.data.clientSecret, undefined, 'and never received the secret');
 			assert.ok(!owned.calls.includes(`PATCH /api/v1/credentials/${credentialIdFor('victim')}`), 'no update was even tried');
-			assertNoSecret(run.stdout + run.stderr, [LONG_SECRET, API_KEY]);
+			assertNoSecret(run.stdout + run.stderr, [LONG_SECRET, ownerKey]);
 
-			// What it created, it updates: same creation time, same project.
-			const again = await runCli([cfg, '--n8n-url', ownedUrl, '--api-key', API_KEY], { cwd: dir });
+			// What it created, it updates: same user's key, same creation time, same project.
+			const again = await cli(cfg, ownerKey);
 			assert.match(again.stdout, /updated +mine/);
 			assert.match(again.stdout, /failed +victim .*conflict/);
+			const mine = owned.stored.get(credentialIdFor('mine'))!;
+
+			// The owner's key that may neither list nor read credentials cannot check, so it changes nothing.
+			const limited = await cli(cfg, ownerLimitedKey);
+			assert.match(limited.stdout, /failed +mine .*cannot check that credential \w+ is still the one this CLI created: the API key needs the credential:list scope/);
+			// Another user's key does not update what the owner's key created (n8n would refuse the member; an admin it would not).
+			const otherUser = await cli(cfg, memberKey);
+			assert.match(otherUser.stdout, /failed +mine .*created by this CLI with another user's API key/);
+			assert.equal(owned.stored.get(credentialIdFor('mine'))!.updatedAt, mine.updatedAt, 'neither wrote');
 
 			// Deleted and made again by someone else since: the creation time differs.
-			const mine = owned.stored.get(credentialIdFor('mine'))!;
 			owned.stored.set(credentialIdFor('mine'), { ...mine, createdAt: '2026-12-05T00:00:00.000Z', project: 'member-personal', data: { clientId: 'member' } });
-			const remade = await runCli([cfg, '--n8n-url', ownedUrl, '--api-key', API_KEY], { cwd: dir });
+			const remade = await cli(cfg, ownerKey);
 			assert.match(remade.stdout, /failed +mine .*not the one this CLI created on .*deleted and made again/);
 			assert.equal(owned.stored.get(credentialIdFor('mine'))!.data.clientId, 'member');
 
 			// Moved to another project, creation time kept: not the key user's any more.
 			owned.stored.set(credentialIdFor('mine'), { ...mine, project: 'member-personal' });
-			const moved = await runCli([cfg, '--n8n-url', ownedUrl, '--api-key', API_KEY], { cwd: dir });
+			const moved = await cli(cfg, ownerKey);
 			assert.match(moved.stdout, /failed +mine .*now belongs to another project/);
 
-			// A key that may neither list nor read credentials cannot check, so it changes nothing.
-			owned.stored.set(credentialIdFor('mine'), mine);
-			const limited = await runCli([cfg, '--n8n-url', ownedUrl, '--api-key', 'member-key-123456'], { cwd: dir });
-			assert.match(limited.stdout, /failed +mine .*cannot check that credential \w+ is still the one this CLI created: the API key needs the credential:list scope/);
-			assert.equal(owned.stored.get(credentialIdFor('mine'))!.updatedAt, mine.updatedAt);
+			// A credential the member's key created through this CLI: the owner's key leaves it alone.
+			writeFileSync(cfg, config({ theirs: provider() }));
+			assert.match((await cli(cfg, memberKey)).stdout, /created +theirs/);
+			const theirs = owned.stored.get(credentialIdFor('theirs'))!;
+			assert.match((await cli(cfg, ownerKey)).stdout, /failed +theirs .*another user's API key/);
+			assert.equal(owned.stored.get(credentialIdFor('theirs'))!.updatedAt, theirs.updatedAt);
 		} finally {
 			await owned.close();
 		}

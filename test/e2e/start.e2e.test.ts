@@ -1,7 +1,7 @@
 /**
- * The README's main job, as a newcomer runs it: `npm start -- --headless` (here its script directly,
- * on this machine's Node 20; `npm run build` has run before the tests). It starts the sandbox provider
- * and a real n8n, runs the example workflow once and prints the answers. The first run must look
+ * The README's main job, as a newcomer runs it: `npm start -- --headless`, through npm, on this
+ * machine's Node 20 (it builds the package, then starts the sandbox provider and a real n8n, runs the
+ * example workflow once and prints the answers). The first run must look
  * clean: no runtime warning before the answers (oidc-provider's "Unsupported runtime" greeted every
  * newcomer on Node 20 until the sandbox ran on the Node 24 the project installs).
  */
@@ -38,7 +38,7 @@ describe('npm start -- --headless', () => {
 		await ensureN8n(); // the first install's progress lines are not what a second run prints
 		const env: NodeJS.ProcessEnv = { ...process.env, N8N_PORT: String(await freePort()), SANDBOX_PORT: '0' };
 		delete env.NODE_TEST_CONTEXT;
-		const result = await run(process.execPath, ['--import', 'tsx', 'scripts/start.ts', '--headless'], env, 5 * 60_000);
+		const result = await run('npm', ['start', '--', '--headless'], env, 5 * 60_000);
 		const output = `${result.stdout}\n${result.stderr}`;
 		assert.equal(result.code, 0, output);
 		assert.match(result.stdout, /^answer: .+/m, output);

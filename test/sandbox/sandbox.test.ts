@@ -9,7 +9,8 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 
-import { answerChat, basicAuthorization, type Sandbox, startSandbox } from './sandbox';
+import { answerChat } from './chat-server';
+import { basicAuthorization, type Sandbox, startSandbox } from './sandbox';
 
 interface ChatJson {
 	id: string;

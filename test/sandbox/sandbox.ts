@@ -20,12 +20,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 
-import { type SandboxInfo, type SandboxServerOptions, startSandboxServer } from './server';
+// Types only at load time: the server pulls in oidc-provider, which warns "Unsupported runtime" when it is
+// loaded on Node 20, and a process that runs the sandbox as a child (npm start) must not load it at all.
+import type { SandboxInfo, SandboxServerOptions } from './server';
 import type { RecordedRequest, SandboxClient, SandboxConfigPatch, Stats } from './state';
 
-export { DEFAULT_CLIENTS, type SandboxClients, type SandboxInfo } from './server';
-export { RESOURCE, KNOWN_SCOPES, DEFAULT_CLIENT_SCOPE } from './auth-server';
-export { MODELS, answerChat, type ChatAnswer, type ChatCompletionRequest } from './chat-server';
+export type { SandboxClients, SandboxInfo } from './server';
+export type { ChatAnswer, ChatCompletionRequest } from './chat-server';
 export type { ClientCounters, Fault, RecordedRequest, SandboxClient, SandboxConfig, SandboxConfigPatch, Stats } from './state';
 
 export interface StartSandboxOptions extends SandboxServerOptions {
@@ -224,6 +225,7 @@ async function startChild(opts: StartSandboxOptions): Promise<Sandbox> {
 
 export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Sandbox> {
 	if (!opts.inProcess) return startChild(opts);
+	const { startSandboxServer } = await import('./server');
 	const server = await startSandboxServer(opts);
 	let stopping: Promise<void> | undefined;
 	return makeHandle(server.info, 'in-process', () => (stopping ??= server.close()));

@@ -24,7 +24,7 @@ export function cacheKey(config: TokenEndpointConfig): string {
 	return key;
 }
 
-/** Everything that authenticates the client at the token endpoint (and the TLS trust it does so under). */
+/** Everything that authenticates the client at the token endpoint. */
 function clientAuthenticationParts(config: TokenEndpointConfig): unknown[] {
 	return [
 		config.clientId,
@@ -34,7 +34,6 @@ function clientAuthenticationParts(config: TokenEndpointConfig): unknown[] {
 		// A different key, certificate or assertion shape may get a different token (or none).
 		digest(config.privateKeyPem ?? config.tls?.privateKeyPem),
 		digest(config.tls?.certificatePem),
-		digest(config.tls?.caPems?.join('')),
 		config.assertion ? [config.assertion.algorithm, config.assertion.audience, config.assertion.keyId ?? '', config.assertion.x5tS256 ?? '', !!config.assertion.x5c] : [],
 	];
 }
@@ -52,6 +51,8 @@ export function refreshFamilyKey(config: TokenEndpointConfig): string {
 function computeCacheKey(config: TokenEndpointConfig): string {
 	const parameters = Object.entries(config.additionalTokenParameters).sort(([a], [b]) => a.localeCompare(b));
 	return createHash('sha256')
-		.update(JSON.stringify([config.tokenUrl, config.scope ?? '', parameters, digest(config.refreshToken), clientAuthenticationParts(config)]))
+		// The CA decides whom n8n trusts as the token endpoint: another CA, another token (or none). It is no
+		// part of the refresh family: a new CA must not fork it and replay a rotated-away refresh token.
+		.update(JSON.stringify([config.tokenUrl, config.scope ?? '', parameters, digest(config.refreshToken), clientAuthenticationParts(config), digest(config.tls?.caPems?.join(''))]))
 		.digest('base64url');
 }

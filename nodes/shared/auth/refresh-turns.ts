@@ -3,8 +3,29 @@
  * to. Here a mutex is the right tool: the grants must take turns, not share one answer, since two at
  * once would replay one token, which Auth0, Okta, Keycloak and Entra treat as reuse and answer by
  * revoking the whole family.
+ *
+ * A grant whose answer was lost (a deadline, a cut connection) may have consumed the token: the server
+ * may have rotated it and the new one never arrived. Sending the old one again would be reuse, so no
+ * caller of the family sends it blindly (issue 19 §6):
+ * - when the server is known to rotate (this process saw it rotate this family), the token counts as
+ *   spent: every later grant fails at once, until the credential holds another refresh token;
+ * - otherwise (a server that may not rotate at all, where a replay is harmless) the family pauses for
+ *   LOST_REFRESH_PAUSE_MS, and then one grant tries the token again: it either works, or the server
+ *   answers invalid_grant, which says clearly what to do.
  */
 import { Mutex } from 'async-mutex';
+
+import { OAuth2AuthenticationError } from '../core/errors';
+
+/** How long a family whose last grant lost its answer sends nothing (the server is not known to rotate). */
+export const LOST_REFRESH_PAUSE_MS = 60_000;
+
+const FRESH_TOKEN_HINT = 'Put a fresh refresh token in the credential (the provider may have revoked this one, or sent a new one that never arrived).';
+
+interface LostGrant {
+	/** No grant before this (clock ms); Infinity when the token counts as spent. */
+	untilMs: number;
+}
 
 export class RefreshTokenTurns {
 	/**
@@ -13,6 +34,9 @@ export class RefreshTokenTurns {
 	 */
 	private readonly rotated = new Map<string, string>();
 	private readonly turns = new Map<string, Mutex>();
+	private readonly lost = new Map<string, LostGrant>();
+
+	constructor(private readonly nowMs: () => number) {}
 
 	/**
 	 * Runs `grant` in the family's turn with its newest refresh token (`storedRefreshToken` until the
@@ -24,10 +48,21 @@ export class RefreshTokenTurns {
 		family: string,
 		storedRefreshToken: string,
 		grant: (refreshToken: string) => Promise<T>,
+		providerName: string,
 	): Promise<{ issued: T; rotated: boolean }> {
 		return await this.turn(family).runExclusive(async () => {
+			this.refuseWhileLost(family, providerName);
 			const refreshToken = this.rotated.get(family) ?? storedRefreshToken;
-			const issued = await grant(refreshToken);
+			let issued: T;
+			try {
+				issued = await grant(refreshToken);
+			} catch (error) {
+				if (error instanceof OAuth2AuthenticationError && error.refreshTokenMayBeSpent) {
+					this.lost.set(family, { untilMs: this.rotated.has(family) ? Infinity : this.nowMs() + LOST_REFRESH_PAUSE_MS });
+				}
+				throw error;
+			}
+			this.lost.delete(family);
 			const rotated = !!issued.refreshToken && issued.refreshToken !== refreshToken;
 			if (rotated) this.rotated.set(family, issued.refreshToken!);
 			return { issued, rotated };
@@ -37,6 +72,24 @@ export class RefreshTokenTurns {
 	clear(): void {
 		this.rotated.clear();
 		this.turns.clear();
+		this.lost.clear();
+	}
+
+	private refuseWhileLost(family: string, providerName: string): void {
+		const lost = this.lost.get(family);
+		if (!lost) return;
+		const nowMs = this.nowMs();
+		if (nowMs >= lost.untilMs) {
+			this.lost.delete(family);
+			return;
+		}
+		const spent = lost.untilMs === Infinity;
+		throw new OAuth2AuthenticationError(
+			spent
+				? `The refresh token of ${providerName} is not sent again: its last refresh got no answer, and ${providerName} rotates refresh tokens, so it may have used this one already`
+				: `The refresh token of ${providerName} is not sent for another ${Math.ceil((lost.untilMs - nowMs) / 1000)} s: its last refresh got no answer, and the server may have used it already`,
+			{ providerName, retryable: false, hint: spent ? FRESH_TOKEN_HINT : `The next try after the pause sends it once more; if the provider answers invalid_grant then: ${FRESH_TOKEN_HINT}` },
+		);
 	}
 
 	private turn(family: string): Mutex {

@@ -61,7 +61,7 @@ interface CacheEntry {
 
 export class TokenCache {
 	private readonly entries = new Map<string, CacheEntry>();
-	private readonly refreshTurns = new RefreshTokenTurns();
+	private readonly refreshTurns: RefreshTokenTurns;
 	private readonly clock: Clock;
 	private readonly maxEntries: number;
 	private readonly retryPolicy: RetryPolicy;
@@ -76,6 +76,7 @@ export class TokenCache {
 		this.retryPolicy = options.retryPolicy ?? TOKEN_RETRY_POLICY;
 		this.tokenTimeoutMs = options.tokenTimeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
 		this.logger = options.logger;
+		this.refreshTurns = new RefreshTokenTurns(() => this.clock.nowMs());
 	}
 
 	get size(): number {
@@ -199,8 +200,11 @@ export class TokenCache {
 
 	/** The refresh_token grant, in its family's turn, with the family's newest refresh token. */
 	private async refreshGrant(config: TokenEndpointConfig, context: TokenRequestContext): Promise<IssuedToken> {
-		const { issued, rotated } = await this.refreshTurns.run(refreshFamilyKey(config), config.refreshToken!, (refreshToken) =>
-			this.tokenRequest(config, context, refreshToken),
+		const { issued, rotated } = await this.refreshTurns.run(
+			refreshFamilyKey(config),
+			config.refreshToken!,
+			(refreshToken) => this.tokenRequest(config, context, refreshToken),
+			context.providerName,
 		);
 		if (rotated) {
 			(context.logger ?? this.logger)?.warn(

@@ -312,7 +312,7 @@ async function sendTokenRequest(config: TokenEndpointConfig, options: TokenReque
 		assertion = clientAssertionFor(config, options.wallNowMs());
 	} catch (error) {
 		// OpenSSL's words ("unsupported padding mode"…) name no key material; the key itself is the suspect.
-		throw new OAuth2AuthenticationError(`Could not sign the client assertion for ${options.providerName}: ${String((error as Error)?.message ?? error).slice(0, 200)}`, {
+		throw new OAuth2AuthenticationError(`Could not sign the client assertion for ${options.providerName}: ${boundedServerText(String((error as Error)?.message ?? error), secretsOf(config), 200)}`, {
 			providerName: options.providerName,
 			hint: 'Check that Private Key and JWT Algorithm fit each other (RSA: RS256 or PS256; RSA-PSS: PS256; EC P-256: ES256).',
 		});
@@ -338,14 +338,15 @@ async function sendTokenRequest(config: TokenEndpointConfig, options: TokenReque
 		// again would be reuse, which Auth0, Okta and Keycloak answer by revoking the whole family.
 		const lostRefresh = options.refreshToken !== undefined && !requestNeverArrived(failure) && failure.kind !== 'aborted';
 		throw new OAuth2AuthenticationError(
-			`Could not reach the token endpoint of ${options.providerName} at ${urlForMessage(config.tokenUrl, secrets)}: ${failure.message}` +
+			`Could not reach the token endpoint of ${options.providerName} at ${urlForMessage(config.tokenUrl, secrets)}: ${boundedServerText(failure.message, secrets, 300)}` +
 				(lostRefresh ? '; the refresh token is not sent again, since the server may have used it already' : ''),
 			{
 				providerName: options.providerName,
 				retryable: isTransientFailure(failure) && !lostRefresh,
-				originalError: { name: failure.name, message: failure.message, ...(failure.code ? { code: failure.code } : {}) },
+				refreshTokenMayBeSpent: lostRefresh,
+				originalError: { name: failure.name, message: boundedServerText(failure.message, secrets, 300), ...(failure.code ? { code: failure.code } : {}) },
 				hint: lostRefresh
-					? 'The next run asks again with the same refresh token. If the provider rotates refresh tokens and answers invalid_grant then, put a fresh refresh token in the credential.'
+					? 'No refresh is sent with this token for a while (for good, where the provider is known to rotate refresh tokens). If the provider answers invalid_grant later, put a fresh refresh token in the credential.'
 					: transportHint(failure),
 			},
 		);

@@ -71,6 +71,8 @@ export interface AuthenticationErrorOptions extends OAuth2ErrorOptions {
 	retryable?: boolean;
 	retryAfterMs?: number;
 	originalError?: RedactedCause;
+	/** A refresh grant whose answer was lost: the server may have consumed (rotated) the refresh token it sent. */
+	refreshTokenMayBeSpent?: boolean;
 }
 
 /** Getting an access token failed: the token endpoint said no, answered nonsense, or could not be reached. */
@@ -81,9 +83,11 @@ export class OAuth2AuthenticationError extends OAuth2Error {
 	readonly retryable: boolean;
 	readonly retryAfterMs?: number;
 	readonly originalError?: RedactedCause;
+	readonly refreshTokenMayBeSpent: boolean;
 
 	constructor(message: string, options: AuthenticationErrorOptions = {}) {
 		super(message, options);
+		this.refreshTokenMayBeSpent = options.refreshTokenMayBeSpent ?? false;
 		this.status = options.status;
 		this.oauthError = options.oauthError;
 		this.oauthErrorDescription = options.oauthErrorDescription;
@@ -150,11 +154,6 @@ export function markScrubbed(error: unknown, secrets: ReadonlyArray<string | und
 export function secretsNotScrubbed(error: unknown, secrets: ReadonlyArray<string | undefined>): string[] {
 	const known = error instanceof Error ? scrubbedOf.get(error) : undefined;
 	return secrets.filter((secret): secret is string => !!secret && !known?.has(secret));
-}
-
-/** Whether `error` was made of scrubbed text (marked by markScrubbed), so its fields need no second pattern pass. */
-export function wasScrubbed(error: unknown): boolean {
-	return error instanceof Error && scrubbedOf.has(error);
 }
 
 /** What `error` was scrubbed of, for an error made from it (the same fields, the same scrubbing). */

@@ -5,6 +5,8 @@
  * stalled n8n's event loop for minutes on a 300 KB error_description).
  */
 
+import { createHmac, randomBytes } from 'node:crypto';
+
 export const REDACTED = '**hidden**';
 
 /** How much server text a message shows: enough for any real error description. */
@@ -114,10 +116,14 @@ class SecretSet {
 
 const MAX_REMEMBERED_SETS = 16;
 const rememberedSets = new Map<string, SecretSet>();
+// Keys are keyed hashes: a heap dump shows no guessable digest of a secret in them (as in cache-key.ts).
+const SET_KEY_SECRET = randomBytes(32);
 
 function secretSet(secrets: ReadonlyArray<string | undefined> | SecretSet): SecretSet {
 	if (secrets instanceof SecretSet) return secrets;
-	const key = secrets.filter((secret) => typeof secret === 'string' && secret.length >= MIN_SECRET_LENGTH).join('\u0000');
+	// JSON, not a joined string: ["a\u0000b"] and ["a", "b"] are different sets.
+	const listed = JSON.stringify(secrets.filter((secret) => typeof secret === 'string' && secret.length >= MIN_SECRET_LENGTH));
+	const key = createHmac('sha256', SET_KEY_SECRET).update(listed).digest('base64url');
 	let set = rememberedSets.get(key);
 	if (set) rememberedSets.delete(key);
 	else {

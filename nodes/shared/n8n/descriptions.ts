@@ -42,7 +42,7 @@ export const callOptions = {
 		type: 'boolean',
 		default: false,
 		description:
-			'Whether images may be sent as https:// URLs, which the gateway then fetches itself, from its own network. Off: only inline images (data URLs, binary data) are sent.',
+			"Whether images may be sent as https:// URLs, which the gateway then fetches itself, from its own network. Off: only inline images (PNG, JPEG, GIF, WebP as data URLs or binary data) are sent; the Basic LLM Chain's Image (URL) message needs this on.",
 	},
 	maxRetries: {
 		displayName: 'Max Retries',

@@ -14,7 +14,6 @@ import {
 	OAuth2ValidationError,
 	ParameterError,
 	secretsNotScrubbed,
-	wasScrubbed,
 } from '../core/errors';
 import { scrubText, scrubValue } from '../core/scrub';
 
@@ -53,7 +52,9 @@ export function toNodeError(
 					}
 				: { code: error.code, response: error.responseBody as JsonObject | undefined }),
 		});
-		const response = (wasScrubbed(error) && remaining.length === 0 ? details : scrubValue(details, remaining)) as JsonObject;
+		// Always walked (bounded, and the patterns applied), but only the remaining secrets' forms are searched:
+		// the expensive part, each secret in every encoding over a large body, is done once.
+		const response = scrubValue(details, remaining) as JsonObject;
 		const message = scrubText(error.message, remaining);
 		const nodeError = new NodeApiError(node, response, {
 			message,

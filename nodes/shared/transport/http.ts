@@ -7,7 +7,7 @@
  * headers and body, secrets included.
  */
 import axios, { type AxiosResponse, type Method } from 'axios';
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -168,8 +168,9 @@ function startupCasLostByAdding(): string[] {
 	return [...tls.rootCertificates, ...extra];
 }
 
-/** Keyed by a digest, not the key text: these maps outlive the request. */
-const materialId = (material: TlsMaterial) => createHash('sha256').update(JSON.stringify(material)).digest('base64url');
+/** Keyed by a keyed digest, not the key text: these maps outlive the request, and a heap dump shows no guessable digest. */
+const MATERIAL_ID_SECRET = randomBytes(32);
+const materialId = (material: TlsMaterial) => createHmac('sha256', MATERIAL_ID_SECRET).update(JSON.stringify(material)).digest('base64url');
 const contexts = new Map<string, tls.SecureContext>();
 /** Every context made here, evicted or not: authenticate() must tell its own from one a node brought. */
 const ownContexts = new WeakSet<tls.SecureContext>();

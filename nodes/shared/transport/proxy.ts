@@ -6,6 +6,8 @@
  * was dropped for every request, so a host that NO_PROXY matched, or an https request with only
  * HTTP_PROXY set, could rebind to a metadata address after the pre-flight check), and one that goes
  * through the proxy connects to the proxy the administrator chose, which the lookup must not block.
+ * These are the rules of the proxy-from-env that axios 1.x ships (2.x), which until now chose the proxy for
+ * this package; n8n's own copy (1.1.0) also reads npm's npm_config_*proxy variables, which are not read here.
  */
 
 const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443, ws: 80, wss: 443 };

@@ -91,7 +91,7 @@ function transportError(failure: TransportFailure, providerName: string, url: st
 					? 'Raise Timeout for slow models, or check that n8n can reach the LLM API.'
 					: 'Check Base URL and that n8n can reach it; raise Timeout for slow models.');
 	return scrubbed(
-		new LlmApiError(`The LLM API of ${providerName} at ${urlForMessage(url, secrets)} failed: ${failure.message}`, {
+		new LlmApiError(`The LLM API of ${providerName} at ${urlForMessage(url, secrets)} failed: ${boundedServerText(failure.message, secrets, 300)}`, {
 			providerName,
 			code: failure.code,
 			retryable,
