@@ -140,3 +140,40 @@ describe('the secure DNS lookup on direct connections, whatever proxy variables 
 		assert.equal(proxyFor('https://llm.example/v1', {}), undefined);
 	});
 });
+
+describe('an https request through the administrator\'s HTTPS_PROXY', () => {
+	it("goes in a CONNECT tunnel: the proxy sees only host and port, the lookup is not applied to the proxy, and the origin's certificate is still checked against the credential's CA", async () => {
+		const { connect } = await import('node:net');
+		const tunnels: string[] = [];
+		const proxy = createHttpServer((_request, res) => res.writeHead(405).end());
+		proxy.on('connect', (request: IncomingMessage, client: import('node:net').Socket, head: Buffer) => {
+			tunnels.push(String(request.url));
+			const [host, port] = String(request.url).split(':');
+			const upstream = connect(Number(port), host === 'localhost' ? '127.0.0.1' : host, () => {
+				client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+				upstream.write(head);
+				upstream.pipe(client);
+				client.pipe(upstream);
+			});
+			upstream.on('error', () => client.destroy());
+			client.on('error', () => upstream.destroy());
+		});
+		servers.push(proxy);
+		const tunnelPort = await listen(proxy);
+		const { filter, lookups } = rebindingFilter();
+		const url = `https://localhost:${httpsPort}/v1`;
+		await withEnvironment({ HTTPS_PROXY: `http://localhost:${tunnelPort}` }, async () => {
+			rememberEgressFilter({ getSecureEgressFilter: () => filter });
+			assert.equal(proxyFor(url)?.port, String(tunnelPort));
+			assert.equal((await get(url)).status, 200);
+			assert.equal((await get(url)).status, 200, 'the proxy by name is not put through the rebinding lookup');
+			// Another CA than the one that issued the server's certificate: the tunnel does not loosen TLS.
+			await assert.rejects(
+				exchange({ method: 'GET', url, headers: {}, maxResponseBytes: 1024, deadlineMs: 5000, tls: { caPems: [pki.otherCaPem] } }),
+				(error: unknown) => error instanceof TransportFailure && /CERT|certificate|SELF_SIGNED|UNABLE/i.test(`${error.code} ${error.message}`),
+			);
+		});
+		assert.ok(tunnels.length >= 2 && tunnels.every((target) => target === `localhost:${httpsPort}`), tunnels.join(', '));
+		assert.deepEqual(lookups, []);
+	});
+});

@@ -292,7 +292,7 @@ describe('OAuth2 LLM Chat and the OAuth2 LLM Provider credential in a real n8n 2
 		const output = (name: string) => JSON.stringify(result.runData?.[name]?.[0]?.data?.main?.[0]?.[0]?.json);
 		assert.match(output('Plain'), new RegExp(`Echo from sandbox-echo: ${question}`), explain(result));
 		assert.match(output('Proxy'), /does not send its access token here: the node's Proxy option/, explain(result));
-		assert.match(output('Ignore SSL Issues'), /does not send its access token here: the node's Ignore SSL Issues option/, explain(result));
+		assert.match(output('Ignore SSL Issues'), /does not send its access token here: the node's Ignore SSL Issues \(Insecure\) option/, explain(result));
 		assert.match(output('SSL Certificates'), /does not send its access token here: the node brings its own TLS certificates/, explain(result));
 		assert.match(output('Host header'), /does not send its access token here: a Host header/, explain(result));
 		assert.equal(capture.received.length, 0, 'the capture server received no request: no token, no header');
