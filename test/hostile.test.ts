@@ -98,6 +98,22 @@ describe('bounded answers from a token endpoint', () => {
 	});
 });
 
+describe('timeouts that are no number', () => {
+	it('a deadline or idle timeout of NaN (an expression gone wrong) falls back to the default instead of cutting a body that arrives in pieces', async () => {
+		const { exchange, openStream } = await import('../nodes/shared/transport/http');
+		const server = await hostileServer((_request, res) => {
+			res.write('{"ok"');
+			setTimeout(() => res.end(':1}'), 50);
+		});
+		const request = { method: 'GET' as const, url: `${server.origin}/`, headers: {}, maxResponseBytes: 1000 };
+		assert.equal((await exchange({ ...request, deadlineMs: Number.NaN })).bodyText, '{"ok":1}');
+		const stream = await openStream({ ...request, deadlineMs: 5000, idleTimeoutMs: Number.NaN });
+		let text = '';
+		for await (const piece of stream.chunks) text += piece;
+		assert.equal(text, '{"ok":1}');
+	});
+});
+
 describe('bounded answers from the LLM API', () => {
 	it('a 1 GiB gzip bomb is cut off at the configured limit; a 307 is reported and not followed; a drip meets the deadline', async () => {
 		const tokens = await startScriptedServer([]);

@@ -371,7 +371,8 @@ export async function openStream(request: HttpRequest & { idleTimeoutMs: number 
 	const deadlineMs = prepared.deadlineMs;
 	const body = response.data;
 	const headers = response.headers as Record<string, unknown>;
-	const idleMs = Math.max(1, Math.min(deadlineMs, request.idleTimeoutMs));
+	// Like the deadline, an idle timeout that is no number (an expression's NaN) falls back: setTimeout would fire at once.
+	const idleMs = Math.max(1, Math.min(deadlineMs, Number.isFinite(request.idleTimeoutMs) ? request.idleTimeoutMs : deadlineMs));
 	const failure = (error: unknown): TransportFailure => {
 		if (error instanceof TransportFailure) return error;
 		if (request.signal?.aborted) return new TransportFailure('aborted', 'The execution was cancelled');
