@@ -10,8 +10,6 @@ import type { OpenAiContentPart } from '../shared/wire/openai-wire';
 
 import { MAX_IMAGE_BYTES, MAX_IMAGE_BYTES_PER_ITEM, MAX_IMAGES_PER_ITEM, mebibytes } from '../shared/wire/image-policy';
 
-export { MAX_IMAGE_BYTES, MAX_IMAGE_BYTES_PER_ITEM, MAX_IMAGES_PER_ITEM };
-
 
 /** What n8n knows of a binary's size without reading it: `bytes` (2.x), else the base64 length of data held in memory. */
 function knownSize(entry: { bytes?: unknown; id?: unknown; data?: unknown }): number | undefined {

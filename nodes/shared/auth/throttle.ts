@@ -15,6 +15,7 @@ export const REFUSED_CLIENT_PAUSE_MS = 10_000;
 
 /** RFC 6749 §5.2 answers that no retry of the same request can change. */
 const REFUSALS = new Set(['invalid_client', 'unauthorized_client', 'invalid_grant', 'invalid_scope', 'unsupported_grant_type', 'access_denied']);
+const refusesClient = (error: OAuth2AuthenticationError | undefined) => error?.oauthError !== undefined && REFUSALS.has(error.oauthError);
 
 export class ThrottleWindow {
 	private untilMs = 0;
@@ -31,7 +32,7 @@ export class ThrottleWindow {
 		const pauseMs =
 			(error.retryAfterMs ?? 0) > maxRetryAfterMs
 				? error.retryAfterMs!
-				: error.oauthError !== undefined && REFUSALS.has(error.oauthError)
+				: refusesClient(error)
 					? REFUSED_CLIENT_PAUSE_MS
 					: 0;
 		if (pauseMs === 0) return;
@@ -43,7 +44,7 @@ export class ThrottleWindow {
 	error(providerName: string, nowMs: number): OAuth2AuthenticationError {
 		const seconds = Math.ceil((this.untilMs - nowMs) / 1000);
 		const cause = this.cause;
-		if (cause?.oauthError !== undefined && REFUSALS.has(cause.oauthError)) {
+		if (cause && refusesClient(cause)) {
 			const remembered = new OAuth2AuthenticationError(`${cause.message} (the same answer is given without asking again for another ${seconds} s)`, {
 				providerName,
 				status: cause.status,

@@ -134,9 +134,6 @@ function failureOf(error: unknown, request: HttpRequest, deadline: AbortSignal):
 	if (deadline.aborted) return new TransportFailure('deadline', `no complete answer within ${request.deadlineMs} ms`);
 	const code = typeof (error as { code?: unknown })?.code === 'string' ? ((error as { code: string }).code) : undefined;
 	const message = error instanceof Error ? error.message : '';
-	if (/maxContentLength size of/.test(message)) {
-		return new TransportFailure('too-large', `the answer is larger than ${request.maxResponseBytes} bytes`);
-	}
 	if (/blocked because/i.test(message)) return new TransportFailure('blocked', `n8n's SSRF protection blocked it: ${message.slice(0, 200)}`);
 	if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
 		return new TransportFailure('deadline', `no answer within ${request.deadlineMs} ms`, code);

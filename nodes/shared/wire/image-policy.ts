@@ -37,12 +37,6 @@ export const CHAT_MODEL_IMAGE_HINTS: ImageHints = {
 	inline: "binary data: the AI Agent's Passthrough Binary Images, or the Basic LLM Chain's Image (Binary) message instead of Image (URL)",
 };
 
-/** Throws when more images than MAX_IMAGES_PER_ITEM would go in one call. */
-export function checkImageCount(count: number): void {
-	if (count > MAX_IMAGES_PER_ITEM) {
-		throw new ParameterError('messages', `The request holds ${count} images; at most ${MAX_IMAGES_PER_ITEM} are sent per call`);
-	}
-}
 
 /** The bytes a data URL holds, from its length alone (no decoding). */
 export function dataUrlBytes(url: string): number {
@@ -65,7 +59,9 @@ export function checkImages(messages: OpenAiMessage[], allowRemote: boolean, hin
 			const url = part.image_url.url;
 			const which = `Image ${count + 1} (message ${messageIndex + 1})`;
 			count += 1;
-			checkImageCount(count);
+			if (count > MAX_IMAGES_PER_ITEM) {
+				throw new ParameterError('messages', `The request holds ${count} images; at most ${MAX_IMAGES_PER_ITEM} are sent per call`);
+			}
 			if (INLINE_IMAGE.test(url)) {
 				const bytes = dataUrlBytes(url);
 				if (bytes > MAX_IMAGE_BYTES) {
