@@ -40,6 +40,22 @@ export function median(values: number[]): number {
 	return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** The quartile at `q` (0.25, 0.75) by linear interpolation between the sorted values. */
+export function quantile(values: number[], q: number): number {
+	if (values.length === 0) return Number.NaN;
+	const sorted = [...values].sort((a, b) => a - b);
+	const at = (sorted.length - 1) * q;
+	const low = Math.floor(at);
+	return sorted[low] + (sorted[Math.min(low + 1, sorted.length - 1)] - sorted[low]) * (at - low);
+}
+
+/** "median (IQR q1–q3; min–max)": a ratio over paired rounds. */
+export function medianWithIqr(values: number[], digits = 3): string {
+	if (values.length < 2) return fmt(median(values), digits);
+	const f = (v: number) => v.toFixed(digits);
+	return `${f(median(values))} (IQR ${f(quantile(values, 0.25))}–${f(quantile(values, 0.75))}; ${f(Math.min(...values))}–${f(Math.max(...values))})`;
+}
+
 export function minMax(values: number[]): string {
 	if (values.length < 2) return '';
 	return `${fmt(Math.min(...values))}–${fmt(Math.max(...values))}`;

@@ -4,6 +4,7 @@
  * echoes back never brings a secret into an error, in any encoding.
  */
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 
 import type { INode } from 'n8n-workflow';
@@ -111,6 +112,49 @@ describe('timeouts that are no number', () => {
 		let text = '';
 		for await (const piece of stream.chunks) text += piece;
 		assert.equal(text, '{"ok":1}');
+	});
+});
+
+describe("one execution's cancel signal over many exchanges", () => {
+	it('40 exchanges in flight hold one listener on the signal between them, and its abort ends every one of them', async () => {
+		const { exchange, TransportFailure } = await import('../nodes/shared/transport/http');
+		let arrived = 0;
+		const server = await hostileServer((_request, res) => {
+			arrived++;
+			res.writeHead(200, { 'Content-Type': 'application/json' });
+			res.write('{"part":'); // and never the rest
+		});
+		const execution = new AbortController();
+		const warnings: Error[] = [];
+		const onWarning = (warning: Error) => warnings.push(warning);
+		process.on('warning', onWarning);
+		try {
+			const calls = Array.from({ length: 40 }, () =>
+				exchange({ method: 'GET', url: `${server.origin}/`, headers: {}, maxResponseBytes: 1000, deadlineMs: 60_000, signal: execution.signal }),
+			);
+			while (arrived < 40) await new Promise((resolve) => setTimeout(resolve, 10));
+			assert.equal(EventEmitter.getEventListeners(execution.signal, 'abort').length, 1);
+			execution.abort();
+			const results = await Promise.allSettled(calls);
+			for (const result of results) {
+				assert.equal(result.status, 'rejected');
+				assert.ok(result.reason instanceof TransportFailure && result.reason.kind === 'aborted', String(result.reason));
+			}
+			await new Promise((resolve) => setImmediate(resolve));
+			assert.deepEqual(warnings.map((w) => w.message), []);
+		} finally {
+			process.off('warning', onWarning);
+		}
+	});
+
+	it('an exchange that is over leaves the signal alone: a later abort cancels only what still runs', async () => {
+		const { exchange } = await import('../nodes/shared/transport/http');
+		const server = await hostileServer((_request, res) => res.end('{"ok":1}'));
+		const execution = new AbortController();
+		const request = { method: 'GET' as const, url: `${server.origin}/`, headers: {}, maxResponseBytes: 1000, deadlineMs: 60_000, signal: execution.signal };
+		for (let i = 0; i < 20; i++) assert.equal((await exchange(request)).bodyText, '{"ok":1}');
+		execution.abort();
+		await assert.rejects(exchange(request), (error: unknown) => (error as { kind?: string }).kind === 'aborted');
 	});
 });
 

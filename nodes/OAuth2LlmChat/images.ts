@@ -19,14 +19,21 @@ function knownSize(entry: { bytes?: unknown; id?: unknown; data?: unknown }): nu
 }
 const OPTION = 'options.imageBinaryProperties';
 
-export function imagePropertyNames(setting: string | undefined): string[] {
-	return (setting ?? '')
-		.split(',')
-		.map((name) => name.trim())
-		.filter((name) => name !== '');
+/** The last setting read and its names: one value for every item, unless it is an expression. */
+let lastSetting: { setting: string | undefined; names: readonly string[] } = { setting: undefined, names: [] };
+
+export function imagePropertyNames(setting: string | undefined): readonly string[] {
+	if (setting !== lastSetting.setting) {
+		const names = (setting ?? '')
+			.split(',')
+			.map((name) => name.trim())
+			.filter((name) => name !== '');
+		lastSetting = { setting, names: Object.freeze(names) };
+	}
+	return lastSetting.names;
 }
 
-export async function imageParts(context: IExecuteFunctions, itemIndex: number, names: string[]): Promise<OpenAiContentPart[]> {
+export async function imageParts(context: IExecuteFunctions, itemIndex: number, names: readonly string[]): Promise<OpenAiContentPart[]> {
 	const binary = context.getInputData()[itemIndex]?.binary ?? {};
 	const parts: OpenAiContentPart[] = [];
 	if (names.length > MAX_IMAGES_PER_ITEM) {

@@ -689,6 +689,8 @@ export interface RunChatNodeOptions {
 	continueOnFail?: boolean;
 	nodeTypeVersion?: number;
 	signal?: AbortSignal;
+	/** Node types to use instead of the harness's (the benchmark runs the built `dist` node this way). */
+	nodeTypes?: Record<string, INodeType | IVersionedNodeType>;
 }
 
 export interface RunChatNodeResult {
@@ -736,6 +738,7 @@ export async function runChatNode(opts: RunChatNodeOptions): Promise<RunChatNode
 			},
 		},
 		signal: opts.signal,
+		nodeTypes: opts.nodeTypes,
 	});
 	return {
 		items: outputItems(result.runData, CHAT_NODE_NAME),

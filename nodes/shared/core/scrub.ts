@@ -241,12 +241,26 @@ export const PUBLIC_HEADER_NAMES: ReadonlySet<string> = new Set([
 	'x-snowflake-authorization-token-type',
 ]);
 
+/**
+ * Per headers object: a provider's headers are parsed once per configuration and asked for on every
+ * call. Callers copy before adding (`[...secretHeaderValues(h), token]`), never push into this one.
+ */
+const secretHeaderValuesOf = new WeakMap<Record<string, string>, readonly string[]>();
+
 /** The values of a credential's Headers that count as secrets. */
-export function secretHeaderValues(headers: Record<string, string>): string[] {
-	return Object.entries(headers)
-		.filter(([name]) => !PUBLIC_HEADER_NAMES.has(name.toLowerCase()))
-		.map(([, value]) => value);
+export function secretHeaderValues(headers: Record<string, string>): readonly string[] {
+	let values = secretHeaderValuesOf.get(headers);
+	if (values === undefined) {
+		values = Object.freeze(
+			Object.entries(headers)
+				.filter(([name]) => !PUBLIC_HEADER_NAMES.has(name.toLowerCase()))
+				.map(([, value]) => value),
+		);
+		secretHeaderValuesOf.set(headers, values);
+	}
+	return values;
 }
+
 
 /**
  * A URL with every query value masked (gateways take keys as ?code= or ?subscription-key=), and no

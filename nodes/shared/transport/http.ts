@@ -11,7 +11,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import * as tls from 'node:tls';
 
@@ -129,14 +129,14 @@ function describe(error: unknown, code: string | undefined): string {
 	return message.slice(0, 200);
 }
 
-function failureOf(error: unknown, request: HttpRequest, deadline: AbortSignal): TransportFailure {
+function failureOf(error: unknown, request: HttpRequest, prepared: Pick<Prepared, 'deadlineMs' | 'deadlineExpired'>): TransportFailure {
 	if (request.signal?.aborted) return new TransportFailure('aborted', 'The execution was cancelled');
-	if (deadline.aborted) return new TransportFailure('deadline', `no complete answer within ${request.deadlineMs} ms`);
+	if (prepared.deadlineExpired()) return new TransportFailure('deadline', `no complete answer within ${prepared.deadlineMs} ms`);
 	const code = typeof (error as { code?: unknown })?.code === 'string' ? ((error as { code: string }).code) : undefined;
 	const message = error instanceof Error ? error.message : '';
 	if (/blocked because/i.test(message)) return new TransportFailure('blocked', `n8n's SSRF protection blocked it: ${message.slice(0, 200)}`);
 	if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
-		return new TransportFailure('deadline', `no answer within ${request.deadlineMs} ms`, code);
+		return new TransportFailure('deadline', `no answer within ${prepared.deadlineMs} ms`, code);
 	}
 	return new TransportFailure('network', describe(error, code), code);
 }
@@ -269,30 +269,96 @@ function axiosProxy(proxy: URL | undefined) {
 interface Prepared {
 	deadlineMs: number;
 	maxResponseBytes: number;
-	deadline: AbortSignal;
+	/** Aborts on the caller's cancellation and at the deadline. */
 	signal: AbortSignal;
+	/** Whether the deadline (not the caller) ended the exchange. */
+	deadlineExpired(): boolean;
+	/** The exchange is over: its deadline timer and its hold on the caller's signal go. Idempotent. */
+	release(): void;
 	filter: EgressFilter | undefined;
 }
 
 const deadlineMsOf = (request: HttpRequest) => Math.max(1, Math.floor(Number.isFinite(request.deadlineMs) ? request.deadlineMs : 60_000));
 
-/** The limits of one request, and n8n's SSRF verdict on its URL; throws TransportFailure('blocked'). */
-async function prepare(request: HttpRequest): Promise<Prepared> {
-	const filter = currentEgressFilter();
+/**
+ * The exchanges running under each caller signal (an n8n execution's cancel signal serves all its
+ * items): one listener per signal aborts them all, where a listener per exchange would pass Node's
+ * listener-leak warning at 11 items in flight, and AbortSignal.any costs weak references per call.
+ */
+const exchangesBySignal = new WeakMap<AbortSignal, Set<AbortController>>();
+
+function followCaller(signal: AbortSignal, controller: AbortController): () => void {
+	let running = exchangesBySignal.get(signal);
+	if (!running) {
+		const set = new Set<AbortController>();
+		running = set;
+		exchangesBySignal.set(signal, set);
+		signal.addEventListener('abort', () => {
+			for (const each of set) each.abort(signal.reason);
+			set.clear();
+		}, { once: true });
+	}
+	running.add(controller);
+	const set = running;
+	return () => set.delete(controller);
+}
+
+/**
+ * One controller per exchange, aborted by the caller or by one deadline timer, both dropped by
+ * release(): the deadline's cost is a timer, not AbortSignal.timeout plus AbortSignal.any (weak
+ * references and finalizers per call, issue 23's profile).
+ */
+function cancellation(request: HttpRequest, deadlineMs: number): Pick<Prepared, 'signal' | 'deadlineExpired' | 'release'> {
+	const controller = new AbortController();
+	let expired = false;
+	let unfollow: (() => void) | undefined;
+	if (request.signal?.aborted) controller.abort(request.signal.reason);
+	else if (request.signal) unfollow = followCaller(request.signal, controller);
+	const timer = setTimeout(() => {
+		expired = true;
+		controller.abort();
+		// A stream nobody read to its end is released here at the latest.
+		unfollow?.();
+		unfollow = undefined;
+	}, deadlineMs);
+	// Like AbortSignal.timeout's: the deadline alone does not keep n8n's process alive.
+	timer.unref();
+	return {
+		signal: controller.signal,
+		deadlineExpired: () => expired,
+		release: () => {
+			clearTimeout(timer);
+			unfollow?.();
+			unfollow = undefined;
+		},
+	};
+}
+
+/**
+ * The limits of one request, and n8n's SSRF verdict on its URL; throws TransportFailure('blocked').
+ * Without the protection this is synchronous: no await per request for a check that is not made.
+ */
+function prepare(request: HttpRequest): Prepared | Promise<Prepared> {
 	const deadlineMs = deadlineMsOf(request);
 	const maxResponseBytes = Number.isFinite(request.maxResponseBytes) && request.maxResponseBytes > 0 ? request.maxResponseBytes : 1024 * 1024;
-	const deadline = AbortSignal.timeout(deadlineMs);
-	const signal = request.signal ? AbortSignal.any([request.signal, deadline]) : deadline;
-	if (!filter && egressProtectionEnabled()) {
-		// Fail closed: the protection is on, and this n8n did not hand over its filter.
-		throw new TransportFailure('blocked', "n8n's SSRF protection is on, but its filter is not available to this package");
-	}
-	if (filter) {
-		// n8n's SSRF protection: the URL first (IP literals, host names), then every DNS answer (rebinding).
-		const verdict = await filter.validateUrl(request.url);
-		if (!verdict.ok) throw new TransportFailure('blocked', `n8n's SSRF protection blocked it: ${verdict.error.message.slice(0, 200)}`);
-	}
-	return { deadlineMs, maxResponseBytes, deadline, signal, filter };
+	if (!egressProtectionEnabled()) return { deadlineMs, maxResponseBytes, filter: undefined, ...cancellation(request, deadlineMs) };
+	const filter = currentEgressFilter();
+	// Fail closed: the protection is on, and this n8n did not hand over its filter.
+	if (!filter) throw new TransportFailure('blocked', "n8n's SSRF protection is on, but its filter is not available to this package");
+	// The deadline runs from here: n8n's check below counts against it.
+	const prepared: Prepared = { deadlineMs, maxResponseBytes, filter, ...cancellation(request, deadlineMs) };
+	// n8n's SSRF protection: the URL first (IP literals, host names), then every DNS answer (rebinding).
+	return filter.validateUrl(request.url).then(
+		(verdict) => {
+			if (verdict.ok) return prepared;
+			prepared.release();
+			throw new TransportFailure('blocked', `n8n's SSRF protection blocked it: ${verdict.error.message.slice(0, 200)}`);
+		},
+		(error: unknown) => {
+			prepared.release();
+			throw error;
+		},
+	);
 }
 
 function axiosConfig(request: HttpRequest, prepared: Prepared) {
@@ -302,8 +368,8 @@ function axiosConfig(request: HttpRequest, prepared: Prepared) {
 		url: request.url,
 		data: request.body,
 		headers: request.headers,
-		// The socket idle timeout; `deadline` bounds the whole exchange.
-		timeout: prepared.deadlineMs,
+		// No axios `timeout`: the deadline bounds the whole exchange, waiting for the headers included;
+		// axios's would be a second timer on the socket for the same bound.
 		signal: prepared.signal,
 		maxRedirects: 0,
 		maxBodyLength: Infinity,
@@ -313,25 +379,84 @@ function axiosConfig(request: HttpRequest, prepared: Prepared) {
 	};
 }
 
+/** The request sent and its headers received, the body not yet read; on failure the exchange is released. */
+async function send(request: HttpRequest): Promise<{ prepared: Prepared; response: AxiosResponse<Readable> }> {
+	let prepared: Prepared | undefined;
+	try {
+		const preparing = prepare(request);
+		prepared = preparing instanceof Promise ? await preparing : preparing;
+		return { prepared, response: await axios.request<Readable>({ ...axiosConfig(request, prepared), responseType: 'stream' }) };
+	} catch (error) {
+		prepared?.release();
+		if (error instanceof TransportFailure || !prepared) throw error;
+		throw failureOf(error, request, prepared);
+	}
+}
+
+/** What went wrong while the body was read, in the caller's words for running out of time. */
+function bodyFailure(error: unknown, request: HttpRequest, prepared: Prepared, deadlineMessage: string): TransportFailure {
+	if (error instanceof TransportFailure) return error;
+	if (request.signal?.aborted) return new TransportFailure('aborted', 'The execution was cancelled');
+	if (prepared.deadlineExpired()) return new TransportFailure('deadline', deadlineMessage);
+	return failureOf(error, request, prepared);
+}
+
+const tooLarge = (limit: number) => new TransportFailure('too-large', `the answer is larger than ${limit} bytes`);
+
+/**
+ * A whole body, up to `limit` bytes after decompression, read with the stream's own events: no async
+ * iterator and no string per piece (issue 23's profile). `keepStartWhenTooLarge`: an error answer too
+ * large to read whole is still an error answer, its start says enough.
+ */
+function readWhole(body: Readable, limit: number, signal: AbortSignal, fail: (error: unknown) => TransportFailure, keepStartWhenTooLarge: boolean): Promise<string> {
+	return new Promise((resolve, reject) => {
+		const pieces: Buffer[] = [];
+		let received = 0;
+		let settled = false;
+		const text = () => Buffer.concat(pieces).toString('utf8');
+		const settle = (error?: unknown) => {
+			if (settled) return;
+			settled = true;
+			signal.removeEventListener('abort', onAbort);
+			body.off('data', onData);
+			body.destroy();
+			if (error === undefined) resolve(text());
+			else if (keepStartWhenTooLarge && error instanceof TransportFailure && error.kind === 'too-large') resolve(text());
+			else reject(fail(error));
+		};
+		const onAbort = () => settle(fail(undefined));
+		const onData = (piece: Buffer) => {
+			if (received + piece.length > limit) return settle(tooLarge(limit));
+			received += piece.length;
+			pieces.push(piece);
+		};
+		if (signal.aborted) return onAbort();
+		signal.addEventListener('abort', onAbort);
+		body.on('data', onData);
+		finished(body, (error) => settle(error ?? undefined));
+	});
+}
+
 /**
  * One request and its whole answer. A 2xx body is read up to `maxResponseBytes`; an error body only up
  * to MAX_ERROR_BODY_BYTES whatever that limit (32 MiB for chat answers by default): its start says what
  * went wrong, and every byte of it would be scrubbed before anyone sees it.
  */
 export async function exchange(request: HttpRequest): Promise<HttpAnswer> {
-	const answer = await openStream({ ...request, idleTimeoutMs: request.deadlineMs });
-	if (answer.bodyText !== undefined) return { status: answer.status, headers: answer.headers, bodyText: answer.bodyText };
-	let bodyText = '';
+	const { prepared, response } = await send(request);
 	try {
-		for await (const text of answer.chunks) bodyText += text;
-	} catch (error) {
-		// Not a stream to the caller: its deadline is for the whole answer.
-		if (error instanceof TransportFailure && error.kind === 'deadline' && !request.signal?.aborted) {
-			throw new TransportFailure('deadline', `no complete answer within ${deadlineMsOf(request)} ms`, error.code);
-		}
-		throw error;
+		const ok = response.status >= 200 && response.status < 300;
+		const bodyText = await readWhole(
+			response.data,
+			ok ? prepared.maxResponseBytes : Math.min(prepared.maxResponseBytes, MAX_ERROR_BODY_BYTES),
+			prepared.signal,
+			(error) => bodyFailure(error, request, prepared, `no complete answer within ${prepared.deadlineMs} ms`),
+			!ok,
+		);
+		return { status: response.status, headers: response.headers as Record<string, unknown>, bodyText };
+	} finally {
+		prepared.release();
 	}
-	return { status: answer.status, headers: answer.headers, bodyText };
 }
 
 /** An answer read as it arrives (a server-sent event stream). */
@@ -355,71 +480,60 @@ export const MAX_ERROR_BODY_BYTES = 1024 * 1024;
  * whole stream.
  */
 export async function openStream(request: HttpRequest & { idleTimeoutMs: number }): Promise<StreamingAnswer> {
-	let prepared: Prepared | undefined;
-	let response: AxiosResponse<Readable>;
-	try {
-		prepared = await prepare(request);
-		response = await axios.request<Readable>({ ...axiosConfig(request, prepared), responseType: 'stream' });
-	} catch (error) {
-		if (error instanceof TransportFailure || !prepared) throw error;
-		throw failureOf(error, { ...request, deadlineMs: prepared.deadlineMs, maxResponseBytes: prepared.maxResponseBytes }, prepared.deadline);
-	}
-	const { signal, deadline, maxResponseBytes } = prepared;
-	const deadlineMs = prepared.deadlineMs;
+	const { prepared, response } = await send(request);
+	const { signal, maxResponseBytes, deadlineMs } = prepared;
 	const body = response.data;
 	const headers = response.headers as Record<string, unknown>;
+	const fail = (error: unknown) => bodyFailure(error, request, prepared, `the stream did not end within ${deadlineMs} ms`);
+
+	if (response.status < 200 || response.status >= 300) {
+		try {
+			const bodyText = await readWhole(body, Math.min(maxResponseBytes, MAX_ERROR_BODY_BYTES), signal, fail, true);
+			return { status: response.status, headers, bodyText, chunks: (async function* () {})(), close: () => undefined };
+		} finally {
+			prepared.release();
+		}
+	}
+
 	// Like the deadline, an idle timeout that is no number (an expression's NaN) falls back: setTimeout would fire at once.
 	const idleMs = Math.max(1, Math.min(deadlineMs, Number.isFinite(request.idleTimeoutMs) ? request.idleTimeoutMs : deadlineMs));
-	const failure = (error: unknown): TransportFailure => {
-		if (error instanceof TransportFailure) return error;
-		if (request.signal?.aborted) return new TransportFailure('aborted', 'The execution was cancelled');
-		if (deadline.aborted) return new TransportFailure('deadline', `the stream did not end within ${deadlineMs} ms`);
-		return failureOf(error, { ...request, deadlineMs, maxResponseBytes }, deadline);
-	};
-
-	async function* read(limit: number): AsyncGenerator<string, void, undefined> {
+	async function* read(): AsyncGenerator<string, void, undefined> {
 		const decoder = new StringDecoder('utf8');
 		let received = 0;
-		let idle: NodeJS.Timeout | undefined;
 		const stop = (reason: TransportFailure) => body.destroy(reason);
-		const onAbort = () => stop(failure(undefined));
-		const arm = () => {
-			clearTimeout(idle);
-			idle = setTimeout(() => stop(new TransportFailure('deadline', `the stream sent nothing for ${idleMs} ms`)), idleMs);
-		};
+		const onAbort = () => stop(fail(undefined));
+		// One timer, pushed back by each piece.
+		const idle = setTimeout(() => stop(new TransportFailure('deadline', `the stream sent nothing for ${idleMs} ms`)), idleMs);
 		if (signal.aborted) onAbort();
 		signal.addEventListener('abort', onAbort);
-		arm();
 		try {
 			for await (const piece of body as AsyncIterable<Buffer>) {
-				arm();
+				idle.refresh();
 				received += piece.length;
-				if (received > limit) throw new TransportFailure('too-large', `the answer is larger than ${limit} bytes`);
+				if (received > maxResponseBytes) throw tooLarge(maxResponseBytes);
 				const text = decoder.write(piece);
 				if (text !== '') yield text;
 			}
 			const rest = decoder.end();
 			if (rest !== '') yield rest;
 		} catch (error) {
-			throw failure(error);
+			throw fail(error);
 		} finally {
 			clearTimeout(idle);
 			signal.removeEventListener('abort', onAbort);
 			body.destroy();
+			prepared.release();
 		}
 	}
-
-	if (response.status < 200 || response.status >= 300) {
-		let bodyText = '';
-		try {
-			for await (const text of read(Math.min(maxResponseBytes, MAX_ERROR_BODY_BYTES))) bodyText += text;
-		} catch (error) {
-			// An error answer too large to read whole is still an error answer: its start says enough.
-			if (!(error instanceof TransportFailure && error.kind === 'too-large')) throw error;
-		}
-		return { status: response.status, headers, bodyText, chunks: (async function* () {})(), close: () => undefined };
-	}
-	return { status: response.status, headers, chunks: read(maxResponseBytes), close: () => body.destroy() };
+	return {
+		status: response.status,
+		headers,
+		chunks: read(),
+		close: () => {
+			body.destroy();
+			prepared.release();
+		},
+	};
 }
 
 /** Where a 3xx answer points, or "elsewhere"; the caller scrubs it (a Location can carry a code or token). */

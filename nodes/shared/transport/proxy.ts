@@ -14,11 +14,16 @@ const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443, ws: 80, ws
 
 type Environment = Record<string, string | undefined>;
 
-const variable = (env: Environment, name: string) => env[name.toLowerCase()] || env[name.toUpperCase()] || '';
+/** A variable in either case, lower case first (proxy-from-env's order); names in both cases made once, not per request. */
+const bothCases = (name: string) => [name.toLowerCase(), name.toUpperCase()] as const;
+const NO_PROXY = bothCases('no_proxy');
+const ALL_PROXY = bothCases('all_proxy');
+const SCHEME_PROXY: Record<string, readonly [string, string]> = { http: bothCases('http_proxy'), https: bothCases('https_proxy'), ws: bothCases('ws_proxy'), wss: bothCases('wss_proxy') };
+const variable = (env: Environment, [lower, upper]: readonly [string, string]) => env[lower] || env[upper] || '';
 
 /** Whether NO_PROXY lets `hostname:port` through the proxy. */
 function proxiedDespiteNoProxy(env: Environment, hostname: string, port: number): boolean {
-	const noProxy = variable(env, 'no_proxy').toLowerCase();
+	const noProxy = variable(env, NO_PROXY).toLowerCase();
 	if (noProxy === '') return true;
 	if (noProxy === '*') return false;
 	return noProxy.split(/[,\s]/).every((entry) => {
@@ -33,21 +38,34 @@ function proxiedDespiteNoProxy(env: Environment, hostname: string, port: number)
 	});
 }
 
+/** The URL's scheme, lower case; read without parsing where it is plain, as it is in every URL this package builds. */
+function schemeOf(url: string): string {
+	const plain = /^([a-z][a-z0-9+.-]*):/i.exec(url);
+	if (plain) return plain[1].toLowerCase();
+	try {
+		return new URL(url).protocol.replace(/:$/, '');
+	} catch {
+		return '';
+	}
+}
+
 /** The proxy URL for `url`, or undefined when the request goes direct. */
 export function proxyFor(url: string, env: Environment = process.env): URL | undefined {
+	// Most n8n instances set no proxy at all: then nothing else is read or parsed, per request.
+	const scheme = schemeOf(url);
+	const schemeProxy = SCHEME_PROXY[scheme] ?? bothCases(`${scheme}_proxy`);
+	let proxy = variable(env, schemeProxy) || variable(env, ALL_PROXY);
+	if (proxy === '') return undefined;
 	let target: URL;
 	try {
 		target = new URL(url);
 	} catch {
 		return undefined;
 	}
-	const scheme = target.protocol.replace(/:$/, '');
 	// `host` keeps an IPv6 literal's brackets; the port is cut off.
 	const hostname = target.host.replace(/:\d*$/, '').toLowerCase();
 	const port = Number.parseInt(target.port, 10) || DEFAULT_PORTS[scheme] || 0;
 	if (hostname === '' || !proxiedDespiteNoProxy(env, hostname, port)) return undefined;
-	let proxy = variable(env, `${scheme}_proxy`) || variable(env, 'all_proxy');
-	if (proxy === '') return undefined;
 	if (!proxy.includes('://')) proxy = `${scheme}://${proxy}`;
 	try {
 		return new URL(proxy);

@@ -48,11 +48,22 @@ export interface LlmCallOptions {
 	logger?: TokenCacheLogger;
 }
 
+/** URLs already joined: the same few per configuration, asked for on every call. */
+const joinedUrls = new Map<string, string>();
+const MAX_JOINED_URLS = 256;
+
 /** Appends `path` to the base URL's path, keeping its query (Azure's `?api-version=`). */
 export function joinUrl(baseUrl: string, path: string): string {
-	const url = new URL(baseUrl);
-	url.pathname = `${url.pathname.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
-	return url.toString();
+	const key = `${baseUrl}\n${path}`;
+	let joined = joinedUrls.get(key);
+	if (joined === undefined) {
+		const url = new URL(baseUrl);
+		url.pathname = `${url.pathname.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+		joined = url.toString();
+		if (joinedUrls.size >= MAX_JOINED_URLS) joinedUrls.clear();
+		joinedUrls.set(key, joined);
+	}
+	return joined;
 }
 
 function hintForStatus(status: number, freshTokenRejected: boolean): string | undefined {
