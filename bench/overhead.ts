@@ -202,10 +202,12 @@ export async function plainRun(sandbox: Sandbox, items: number, concurrency: num
 
 /** Paired rounds per concurrency when --runs does not say: enough for a narrow interquartile range. */
 const DEFAULT_ROUNDS = 15;
+/** Items per side and round: about a second of work, long enough that one GC or timer tick weighs little. */
+const ITEMS = 2000;
 export const NODE_VS_MINIMAL_TARGET = 0.97;
 
 export async function overheadBench(sandbox: Sandbox, options: BenchOptions): Promise<BenchSection> {
-	const items = options.quick ? 300 : 1000;
+	const items = options.quick ? 300 : ITEMS;
 	const rounds = options.quick ? 2 : options.runsGiven ? Math.max(options.runs, 3) : DEFAULT_ROUNDS;
 	const concurrencies = [10, 50];
 	await sandbox.configure({ tokenTtlSeconds: 3600, chatLatencyMs: 0 });
@@ -223,6 +225,10 @@ export async function overheadBench(sandbox: Sandbox, options: BenchOptions): Pr
 	const verdicts: string[] = [];
 	for (const concurrency of concurrencies) {
 		const rates = { node: [] as number[], plain: [] as number[], minimal: [] as number[] };
+		// CPU of this process per item (process.cpuUsage, user + system): the sandbox's share is not in it,
+		// so it moves less with the machine than items/s does.
+		const cpu = { node: [] as number[], plain: [] as number[], minimal: [] as number[] };
+		const cpuNodeVsMinimal: number[] = [];
 		const nodeVsMinimal: number[] = [];
 		const nodeVsPlain: number[] = [];
 		const minimalVsPlain: number[] = [];
@@ -238,8 +244,18 @@ export async function overheadBench(sandbox: Sandbox, options: BenchOptions): Pr
 			const order = sides.map((_, k) => sides[(round + k) % sides.length]);
 			if (round % 2 === 1) order.reverse();
 			const rate: Partial<Record<keyof typeof rates, number>> = {};
-			for (const [name, run] of order) rate[name] = await run();
-			for (const name of Object.keys(rates) as Array<keyof typeof rates>) rates[name].push(rate[name]!);
+			const cpuUs: Partial<Record<keyof typeof rates, number>> = {};
+			for (const [name, run] of order) {
+				const before = process.cpuUsage();
+				rate[name] = await run();
+				const used = process.cpuUsage(before);
+				cpuUs[name] = (used.user + used.system) / items;
+			}
+			for (const name of Object.keys(rates) as Array<keyof typeof rates>) {
+				rates[name].push(rate[name]!);
+				cpu[name].push(cpuUs[name]!);
+			}
+			cpuNodeVsMinimal.push(cpuUs.node! / cpuUs.minimal!);
 			nodeVsMinimal.push(rate.node! / rate.minimal!);
 			nodeVsPlain.push(rate.node! / rate.plain!);
 			minimalVsPlain.push(rate.minimal! / rate.plain!);
@@ -258,6 +274,8 @@ export async function overheadBench(sandbox: Sandbox, options: BenchOptions): Pr
 			medianWithIqr(nodeVsMinimal),
 			medianWithIqr(minimalVsPlain),
 			medianWithIqr(nodeVsPlain),
+			`${fmt(median(cpu.node), 0)} / ${fmt(median(cpu.minimal), 0)} / ${fmt(median(cpu.plain), 0)}`,
+			medianWithIqr(cpuNodeVsMinimal),
 		]);
 		const own = median(nodeVsMinimal);
 		const q1 = quantile(nodeVsMinimal, 0.25);
@@ -276,11 +294,12 @@ export async function overheadBench(sandbox: Sandbox, options: BenchOptions): Pr
 			`- **Paired rounds**: each round runs every side once, back to back, in an order that rotates and reverses between rounds; each ratio is taken within its round. The table gives the median of the ${rounds} per-round ratios with its interquartile range (IQR, the middle half of the rounds) and the extremes. items/s columns: median (min–max) over the rounds.`,
 			`- Load average (1/5/15 min) when this benchmark started: ${loadBefore}; when it ended: ${loadAfter}.`,
 			'- All three hit the same sandbox, whose per-request work (a JWT signature check with jose, JSON) runs in its own process on the same 2 cores: absolute items/s are the machine\'s limit; the ratios are what the sides add.',
+			'- **CPU µs per item**: CPU time of the benchmark process (user + system, `process.cpuUsage`) during that side\'s run, divided by the items, median over the rounds; the sandbox\'s CPU is not in it. **CPU per item: node ÷ minimal** is the per-round ratio (median, IQR): what the package adds in CPU, steadier than items/s, which also move with the sandbox and the machine.',
 			'- Where the node\'s CPU goes per item, against the minimal node: the "CPU profile" section below (`bench/profile.ts`).',
 		].join('\n'),
 		tables: [
 			table(
-				['concurrency', 'items', 'rounds', 'node items/s', 'minimal n8n node items/s', 'plain axios items/s', 'node ÷ minimal', 'minimal ÷ plain', 'node ÷ plain'],
+				['concurrency', 'items', 'rounds', 'node items/s', 'minimal n8n node items/s', 'plain axios items/s', 'node ÷ minimal', 'minimal ÷ plain', 'node ÷ plain', 'CPU µs per item: node / minimal / plain', 'CPU per item: node ÷ minimal'],
 				rows,
 			),
 		],

@@ -147,6 +147,27 @@ describe("one execution's cancel signal over many exchanges", () => {
 		}
 	});
 
+	// The test's own timeout: without the deadline this exchange would wait forever.
+	it('a server that takes the request and never answers meets the deadline, before any header; a cancelled caller sends nothing', { timeout: 10_000 }, async () => {
+		const { exchange, TransportFailure } = await import('../nodes/shared/transport/http');
+		let arrived = 0;
+		const server = await hostileServer(() => {
+			arrived++; // and no answer, ever
+		});
+		const request = { method: 'POST' as const, url: `${server.origin}/`, headers: {}, body: '{}', maxResponseBytes: 1000, deadlineMs: 300 };
+		await assert.rejects(exchange(request), (error: unknown) => {
+			assert.ok(error instanceof TransportFailure, String(error));
+			assert.equal(error.kind, 'deadline');
+			assert.match(error.message, /within 300 ms/);
+			return true;
+		});
+		assert.equal(arrived, 1);
+		const cancelled = new AbortController();
+		cancelled.abort();
+		await assert.rejects(exchange({ ...request, signal: cancelled.signal }), (error: unknown) => (error as { kind?: string }).kind === 'aborted');
+		assert.equal(arrived, 1, 'nothing was sent for a cancelled caller');
+	});
+
 	it('an exchange that is over leaves the signal alone: a later abort cancels only what still runs', async () => {
 		const { exchange } = await import('../nodes/shared/transport/http');
 		const server = await hostileServer((_request, res) => res.end('{"ok":1}'));

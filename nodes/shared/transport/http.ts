@@ -9,8 +9,8 @@
 import axios, { type AxiosResponse, type Method } from 'axios';
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { finished, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import * as tls from 'node:tls';
@@ -269,8 +269,8 @@ function axiosProxy(proxy: URL | undefined) {
 interface Prepared {
 	deadlineMs: number;
 	maxResponseBytes: number;
-	/** Aborts on the caller's cancellation and at the deadline. */
-	signal: AbortSignal;
+	/** axios's transport for this exchange: it hands over the request, so that stop() can end it. */
+	transport: { request: typeof httpRequest };
 	/** Whether the deadline (not the caller) ended the exchange. */
 	deadlineExpired(): boolean;
 	/** The exchange is over: its deadline timer and its hold on the caller's signal go. Idempotent. */
@@ -280,57 +280,76 @@ interface Prepared {
 
 const deadlineMsOf = (request: HttpRequest) => Math.max(1, Math.floor(Number.isFinite(request.deadlineMs) ? request.deadlineMs : 60_000));
 
-/**
- * The exchanges running under each caller signal (an n8n execution's cancel signal serves all its
- * items): one listener per signal aborts them all, where a listener per exchange would pass Node's
- * listener-leak warning at 11 items in flight, and AbortSignal.any costs weak references per call.
- */
-const exchangesBySignal = new WeakMap<AbortSignal, Set<AbortController>>();
-
-function followCaller(signal: AbortSignal, controller: AbortController): () => void {
-	let running = exchangesBySignal.get(signal);
-	if (!running) {
-		const set = new Set<AbortController>();
-		running = set;
-		exchangesBySignal.set(signal, set);
-		signal.addEventListener('abort', () => {
-			for (const each of set) each.abort(signal.reason);
-			set.clear();
-		}, { once: true });
-	}
-	running.add(controller);
-	const set = running;
-	return () => set.delete(controller);
+interface Stoppable {
+	stop(reason: Error): void;
 }
 
 /**
- * One controller per exchange, aborted by the caller or by one deadline timer, both dropped by
- * release(): the deadline's cost is a timer, not AbortSignal.timeout plus AbortSignal.any (weak
- * references and finalizers per call, issue 23's profile).
+ * The exchanges running under each caller signal (an n8n execution's cancel signal serves all its
+ * items): one listener per signal ends them all, where a listener per exchange would pass Node's
+ * listener-leak warning at 11 items in flight.
  */
-function cancellation(request: HttpRequest, deadlineMs: number): Pick<Prepared, 'signal' | 'deadlineExpired' | 'release'> {
-	const controller = new AbortController();
+const exchangesBySignal = new WeakMap<AbortSignal, Set<Stoppable>>();
+
+function followCaller(signal: AbortSignal, exchange: Stoppable): () => void {
+	let running = exchangesBySignal.get(signal);
+	if (!running) {
+		const set = new Set<Stoppable>();
+		running = set;
+		exchangesBySignal.set(signal, set);
+		signal.addEventListener('abort', () => {
+			for (const each of set) each.stop(new Error('The execution was cancelled'));
+			set.clear();
+		}, { once: true });
+	}
+	running.add(exchange);
+	const set = running;
+	return () => set.delete(exchange);
+}
+
+/**
+ * How an exchange ends early: the caller's cancellation or one deadline timer destroys its request
+ * (and with it the answer being read), both dropped by release(). The request comes from axios's
+ * `transport` hook, the same http/https.request axios calls itself with maxRedirects 0: no
+ * AbortController, no AbortSignal.timeout/any and no axios signal subscription per call, which were
+ * a fifth of what this package cost per item (issue 23's profile).
+ */
+function cancellation(request: HttpRequest, deadlineMs: number): Pick<Prepared, 'transport' | 'deadlineExpired' | 'release'> {
+	let sent: ClientRequest | undefined;
+	let stopped: Error | undefined;
 	let expired = false;
 	let unfollow: (() => void) | undefined;
-	if (request.signal?.aborted) controller.abort(request.signal.reason);
-	else if (request.signal) unfollow = followCaller(request.signal, controller);
-	const timer = setTimeout(() => {
-		expired = true;
-		controller.abort();
-		// A stream nobody read to its end is released here at the latest.
+	const exchange: Stoppable = {
+		stop(reason) {
+			if (stopped) return;
+			stopped = reason;
+			sent?.destroy(reason);
+		},
+	};
+	const release = () => {
+		clearTimeout(timer);
 		unfollow?.();
 		unfollow = undefined;
+	};
+	if (request.signal) unfollow = followCaller(request.signal, exchange);
+	const timer = setTimeout(() => {
+		expired = true;
+		exchange.stop(new Error(`no complete answer within ${deadlineMs} ms`));
+		// A stream nobody read to its end is released here at the latest.
+		release();
 	}, deadlineMs);
 	// Like AbortSignal.timeout's: the deadline alone does not keep n8n's process alive.
 	timer.unref();
 	return {
-		signal: controller.signal,
-		deadlineExpired: () => expired,
-		release: () => {
-			clearTimeout(timer);
-			unfollow?.();
-			unfollow = undefined;
+		transport: {
+			request: ((options: RequestOptions, callback?: (response: IncomingMessage) => void) => {
+				sent = (options.protocol === 'https:' ? httpsRequest : httpRequest)(options, callback);
+				if (stopped) sent.destroy(stopped);
+				return sent;
+			}) as typeof httpRequest,
 		},
+		deadlineExpired: () => expired,
+		release,
 	};
 }
 
@@ -368,9 +387,9 @@ function axiosConfig(request: HttpRequest, prepared: Prepared) {
 		url: request.url,
 		data: request.body,
 		headers: request.headers,
-		// No axios `timeout`: the deadline bounds the whole exchange, waiting for the headers included;
-		// axios's would be a second timer on the socket for the same bound.
-		signal: prepared.signal,
+		// No axios `timeout` and no `signal`: the deadline and the caller's cancellation end the request
+		// through the transport (see cancellation()); the deadline bounds the whole exchange.
+		transport: prepared.transport,
 		maxRedirects: 0,
 		maxBodyLength: Infinity,
 		validateStatus: () => true,
@@ -381,6 +400,7 @@ function axiosConfig(request: HttpRequest, prepared: Prepared) {
 
 /** The request sent and its headers received, the body not yet read; on failure the exchange is released. */
 async function send(request: HttpRequest): Promise<{ prepared: Prepared; response: AxiosResponse<Readable> }> {
+	if (request.signal?.aborted) throw new TransportFailure('aborted', 'The execution was cancelled');
 	let prepared: Prepared | undefined;
 	try {
 		const preparing = prepare(request);
@@ -408,7 +428,7 @@ const tooLarge = (limit: number) => new TransportFailure('too-large', `the answe
  * iterator and no string per piece (issue 23's profile). `keepStartWhenTooLarge`: an error answer too
  * large to read whole is still an error answer, its start says enough.
  */
-function readWhole(body: Readable, limit: number, signal: AbortSignal, fail: (error: unknown) => TransportFailure, keepStartWhenTooLarge: boolean): Promise<string> {
+function readWhole(body: Readable, limit: number, fail: (error: unknown) => TransportFailure, keepStartWhenTooLarge: boolean): Promise<string> {
 	return new Promise((resolve, reject) => {
 		const pieces: Buffer[] = [];
 		let received = 0;
@@ -417,21 +437,18 @@ function readWhole(body: Readable, limit: number, signal: AbortSignal, fail: (er
 		const settle = (error?: unknown) => {
 			if (settled) return;
 			settled = true;
-			signal.removeEventListener('abort', onAbort);
 			body.off('data', onData);
 			body.destroy();
 			if (error === undefined) resolve(text());
 			else if (keepStartWhenTooLarge && error instanceof TransportFailure && error.kind === 'too-large') resolve(text());
 			else reject(fail(error));
 		};
-		const onAbort = () => settle(fail(undefined));
+		// Cancellation and the deadline destroy the request, and with it this body: `finished` reports it.
 		const onData = (piece: Buffer) => {
 			if (received + piece.length > limit) return settle(tooLarge(limit));
 			received += piece.length;
 			pieces.push(piece);
 		};
-		if (signal.aborted) return onAbort();
-		signal.addEventListener('abort', onAbort);
 		body.on('data', onData);
 		finished(body, (error) => settle(error ?? undefined));
 	});
@@ -449,7 +466,6 @@ export async function exchange(request: HttpRequest): Promise<HttpAnswer> {
 		const bodyText = await readWhole(
 			response.data,
 			ok ? prepared.maxResponseBytes : Math.min(prepared.maxResponseBytes, MAX_ERROR_BODY_BYTES),
-			prepared.signal,
 			(error) => bodyFailure(error, request, prepared, `no complete answer within ${prepared.deadlineMs} ms`),
 			!ok,
 		);
@@ -481,14 +497,14 @@ export const MAX_ERROR_BODY_BYTES = 1024 * 1024;
  */
 export async function openStream(request: HttpRequest & { idleTimeoutMs: number }): Promise<StreamingAnswer> {
 	const { prepared, response } = await send(request);
-	const { signal, maxResponseBytes, deadlineMs } = prepared;
+	const { maxResponseBytes, deadlineMs } = prepared;
 	const body = response.data;
 	const headers = response.headers as Record<string, unknown>;
 	const fail = (error: unknown) => bodyFailure(error, request, prepared, `the stream did not end within ${deadlineMs} ms`);
 
 	if (response.status < 200 || response.status >= 300) {
 		try {
-			const bodyText = await readWhole(body, Math.min(maxResponseBytes, MAX_ERROR_BODY_BYTES), signal, fail, true);
+			const bodyText = await readWhole(body, Math.min(maxResponseBytes, MAX_ERROR_BODY_BYTES), fail, true);
 			return { status: response.status, headers, bodyText, chunks: (async function* () {})(), close: () => undefined };
 		} finally {
 			prepared.release();
@@ -500,12 +516,8 @@ export async function openStream(request: HttpRequest & { idleTimeoutMs: number 
 	async function* read(): AsyncGenerator<string, void, undefined> {
 		const decoder = new StringDecoder('utf8');
 		let received = 0;
-		const stop = (reason: TransportFailure) => body.destroy(reason);
-		const onAbort = () => stop(fail(undefined));
-		// One timer, pushed back by each piece.
-		const idle = setTimeout(() => stop(new TransportFailure('deadline', `the stream sent nothing for ${idleMs} ms`)), idleMs);
-		if (signal.aborted) onAbort();
-		signal.addEventListener('abort', onAbort);
+		// One timer, pushed back by each piece. Cancellation and the deadline destroy the request, and with it the body.
+		const idle = setTimeout(() => body.destroy(new TransportFailure('deadline', `the stream sent nothing for ${idleMs} ms`)), idleMs);
 		try {
 			for await (const piece of body as AsyncIterable<Buffer>) {
 				idle.refresh();
@@ -520,7 +532,6 @@ export async function openStream(request: HttpRequest & { idleTimeoutMs: number 
 			throw fail(error);
 		} finally {
 			clearTimeout(idle);
-			signal.removeEventListener('abort', onAbort);
 			body.destroy();
 			prepared.release();
 		}
