@@ -4,7 +4,9 @@
  * Self time is summed per function and per origin (this package, n8n-workflow, n8n-core, axios, Node's
  * own code, GC, idle) and divided by the items, so the two sides compare per item.
  *
- *   node --import tsx bench/profile.ts [--concurrency=50] [--items=1500] [--rounds=4] [--top=25]
+ *   npm run build && node --import tsx bench/profile.ts [--concurrency=50] [--items=1500] [--rounds=8] [--top=25]
+ *
+ * It profiles the built `dist` (what n8n loads): build first, or it profiles the last build.
  *
  * The sandbox runs in its own process, so its JWT checks are not in this profile.
  */
@@ -12,7 +14,8 @@ import { Session } from 'node:inspector/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { startSandbox } from '../test/sandbox/sandbox';
+import { startSandbox, type Sandbox } from '../test/sandbox/sandbox';
+import { type BenchOptions, type BenchSection, loadNow, table } from './lib';
 import { minimalRun, nodeRun } from './overhead';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
@@ -58,13 +61,14 @@ function selfTimes(profile: Profile): { byFunction: Map<string, number>; byOrigi
 	let totalUs = 0;
 	for (let i = 0; i < profile.samples.length; i++) {
 		const node = byId.get(profile.samples[i]);
-		const us = profile.timeDeltas[i] ?? 0;
+		// DevTools' reading: a sample stands for the time until the next one.
+		const us = profile.timeDeltas[i + 1] ?? 0;
 		if (!node) continue;
 		const { functionName, url, lineNumber } = node.callFrame;
 		const seen = new Set<string>();
 		for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
 			const frame = byId.get(id)!.callFrame;
-			const name = `${frame.functionName || '(anonymous)'} ${path.basename(frame.url)}`;
+			const name = `${frame.functionName || '(anonymous)'} ${frame.url ? path.relative(REPO_ROOT, frame.url.replace(/^file:\/\//, '')) : ''}:${frame.lineNumber + 1}`;
 			if (seen.has(name)) continue;
 			seen.add(name);
 			inclusive.set(name, (inclusive.get(name) ?? 0) + us);
@@ -79,20 +83,22 @@ function selfTimes(profile: Profile): { byFunction: Map<string, number>; byOrigi
 	return { byFunction, byOrigin, inclusive, totalUs };
 }
 
-async function main(): Promise<void> {
-	const { values } = parseArgs({
-		options: {
-			concurrency: { type: 'string', default: '50' },
-			items: { type: 'string', default: '1500' },
-			rounds: { type: 'string', default: '8' },
-			top: { type: 'string', default: '25' },
-		},
-	});
-	const concurrency = Number(values.concurrency);
-	const items = Number(values.items);
-	const rounds = Number(values.rounds);
-	const top = Number(values.top);
-	const sandbox = await startSandbox();
+type SideProfile = ReturnType<typeof selfTimes>;
+
+export interface SideProfiles {
+	concurrency: number;
+	/** Items per side in all (items × rounds). */
+	items: number;
+	node: SideProfile;
+	minimal: SideProfile;
+}
+
+/**
+ * Profiles benchmark 2's node and its minimal node at one concurrency. Rounds alternate the sides
+ * (node, minimal, minimal, node…), each profiled on its own and summed per side: a slower spell of the
+ * machine then falls on both sides alike.
+ */
+export async function profileSides(sandbox: Sandbox, concurrency: number, items: number, rounds: number): Promise<SideProfiles> {
 	const session = new Session();
 	session.connect();
 	try {
@@ -102,10 +108,9 @@ async function main(): Promise<void> {
 			await minimalRun(sandbox, 300, concurrency);
 		}
 		await session.post('Profiler.enable');
+		// 200 µs between samples: fine enough for functions of a few µs per item over thousands of items.
 		await session.post('Profiler.setSamplingInterval', { interval: 200 });
-		// Rounds alternate the sides (node, minimal, minimal, node…), each profiled on its own and summed per
-		// side: a slower spell of the machine then falls on both sides alike.
-		const empty = () => ({ byFunction: new Map<string, number>(), byOrigin: new Map<string, number>(), inclusive: new Map<string, number>(), totalUs: 0 });
+		const empty = (): SideProfile => ({ byFunction: new Map(), byOrigin: new Map(), inclusive: new Map(), totalUs: 0 });
 		const results = { node: empty(), minimal: empty() };
 		const add = (into: Map<string, number>, from: Map<string, number>) => {
 			for (const [k, v] of from) into.set(k, (into.get(k) ?? 0) + v);
@@ -124,6 +129,73 @@ async function main(): Promise<void> {
 			}
 			await sandbox.reset();
 		}
+		await session.post('Profiler.disable');
+		return { concurrency, items: items * rounds, ...results };
+	} finally {
+		session.disconnect();
+	}
+}
+
+const busyUs = (side: SideProfile) => side.totalUs - (side.byOrigin.get('idle') ?? 0);
+
+/** The report's section: CPU per item by origin, and this package's functions with their share. */
+export async function profileBench(sandbox: Sandbox, options: BenchOptions): Promise<BenchSection> {
+	const items = options.quick ? 300 : 1000;
+	const rounds = options.quick ? 2 : 8;
+	const loadBefore = loadNow();
+	const p = await profileSides(sandbox, 50, items, rounds);
+	const loadAfter = loadNow();
+	const perItem = (us: number) => us / p.items;
+	const f1 = (us: number) => perItem(us).toFixed(1);
+	const origins = [...new Set([...p.node.byOrigin.keys(), ...p.minimal.byOrigin.keys()])]
+		.filter((o) => o !== 'idle')
+		.sort((a, b) => (p.node.byOrigin.get(b) ?? 0) - (p.node.byOrigin.get(a) ?? 0));
+	const originRows = origins
+		.filter((o) => perItem(Math.max(p.node.byOrigin.get(o) ?? 0, p.minimal.byOrigin.get(o) ?? 0)) >= 0.5)
+		.map((o) => [o, f1(p.node.byOrigin.get(o) ?? 0), f1(p.minimal.byOrigin.get(o) ?? 0), f1((p.node.byOrigin.get(o) ?? 0) - (p.minimal.byOrigin.get(o) ?? 0))]);
+	originRows.push(['**busy CPU in all**', f1(busyUs(p.node)), f1(busyUs(p.minimal)), f1(busyUs(p.node) - busyUs(p.minimal))]);
+	const own = [...p.node.byFunction.entries()].filter(([k]) => k.startsWith('this package')).sort((a, b) => b[1] - a[1]);
+	const ownTotal = own.reduce((sum, [, us]) => sum + us, 0);
+	const shown = own.slice(0, 20);
+	const functionRows = shown.map(([k, us]) => {
+		const [, name] = k.split(' | ');
+		return [`\`${name.replace(/ dist\/nodes\//, ' nodes/').replace(/\.js:\d+$/, '.ts')}\``, f1(us), `${((us / busyUs(p.node)) * 100).toFixed(2)} %`];
+	});
+	const rest = ownTotal - shown.reduce((sum, [, us]) => sum + us, 0);
+	functionRows.push([`${own.length - shown.length} other functions of this package`, f1(rest), `${((rest / busyUs(p.node)) * 100).toFixed(2)} %`]);
+	functionRows.push(['**this package in all**', f1(ownTotal), `${((ownTotal / busyUs(p.node)) * 100).toFixed(1)} %`]);
+	return {
+		title: 'CPU profile: where the node\'s time goes',
+		about: [
+			`A V8 CPU profile (\`bench/profile.ts\`, node:inspector, a sample every 200 µs) of the benchmark process while benchmark 2's built node and its minimal n8n node each process ${p.items} items at concurrency ${p.concurrency}, in ${rounds} alternating rounds (node, minimal, minimal, node…), each side's samples summed. Self time per item: what a function itself ran, not what it called. The sandbox runs in its own process and is not in it. Run it alone with \`node --import tsx bench/profile.ts\` (more detail: top functions, inclusive times).`,
+			`- Load average when the profile started: ${loadBefore}; when it ended: ${loadAfter}.`,
+			'- By origin: this package\'s own functions; axios; n8n (n8n-workflow, n8n-core, luxon for its expression dates); Node\'s own code (http, streams, timers, promises); the garbage collector. The minimal node uses follow-redirects through axios (it keeps axios\'s default of following redirects), which this package turns off.',
+			'- The profiler itself slows both sides alike; compare the columns, not the absolute µs with benchmark 2\'s CPU column.',
+		].join('\n'),
+		tables: [
+			table(['origin', 'node µs/item', 'minimal µs/item', 'node − minimal'], originRows),
+			table(['this package\'s function (self time)', 'µs per item', 'share of the node\'s busy CPU'], functionRows),
+		],
+		verdicts: [],
+	};
+}
+
+async function main(): Promise<void> {
+	const { values } = parseArgs({
+		options: {
+			concurrency: { type: 'string', default: '50' },
+			items: { type: 'string', default: '1500' },
+			rounds: { type: 'string', default: '8' },
+			top: { type: 'string', default: '25' },
+		},
+	});
+	const concurrency = Number(values.concurrency);
+	const items = Number(values.items);
+	const rounds = Number(values.rounds);
+	const top = Number(values.top);
+	const sandbox = await startSandbox();
+	try {
+		const results = await profileSides(sandbox, concurrency, items, rounds);
 		const n = items * rounds;
 		const perItem = (us: number) => (us / n).toFixed(1);
 		const origins = new Set([...results.node.byOrigin.keys(), ...results.minimal.byOrigin.keys()]);
@@ -153,12 +225,11 @@ async function main(): Promise<void> {
 			process.stdout.write(`  ${perItem(us).padStart(7)}  ${k}\n`);
 		}
 	} finally {
-		session.disconnect();
 		await sandbox.stop();
 	}
 }
 
-main().then(
+if (require.main === module) main().then(
 	() => process.exit(0),
 	(error: unknown) => {
 		process.stderr.write(`profile failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

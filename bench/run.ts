@@ -1,9 +1,9 @@
 /**
  * Benchmarks of the token cache and the OAuth2 LLM Chat node against the alternatives (issue 5).
  *
- *   node --import tsx bench/run.ts [--only=<name>[,<name>…]] [--runs=N] [--quick] [--out=FILE] [--no-write]
+ *   node --expose-gc --import tsx bench/run.ts [--only=<name>[,<name>…]] [--runs=N] [--quick] [--out=FILE] [--no-write]
  *
- * Names: tokens, overhead, latency, n8n, memory, scrub, queue, streaming. Default: all, 5 runs each, and the report is written
+ * Names: tokens, overhead, profile, latency, n8n, memory, scrub, queue, streaming. Default: all, 5 runs each, and the report is written
  * to BENCHMARKS.md (with --quick or --only to $TMPDIR/n8n-nodes-oauth2-llm-bench-last-run.md instead,
  * unless --out says otherwise)
  * and printed to stdout. Progress goes to stderr.
@@ -24,6 +24,7 @@ import { latencyBench } from './latency';
 import { memoryBench } from './memory';
 import { n8nCompareBench } from './n8n-compare';
 import { overheadBench } from './overhead';
+import { profileBench } from './profile';
 import { queueBench } from './queue';
 import { scrubBench } from './scrub';
 import { streamingBench } from './streaming';
@@ -34,6 +35,7 @@ const REPO_ROOT = path.resolve(__dirname, '..');
 const BENCHMARKS: Record<string, { title: string; needsSandbox: boolean; run: (sandbox: Sandbox | undefined, options: BenchOptions) => Promise<BenchSection> }> = {
 	tokens: { title: 'Token requests', needsSandbox: true, run: async (s, o) => await tokenRequestsBench(s!, o) },
 	overhead: { title: 'Node overhead', needsSandbox: true, run: async (s, o) => await overheadBench(s!, o) },
+	profile: { title: 'CPU profile', needsSandbox: true, run: async (s, o) => await profileBench(s!, o) },
 	latency: { title: 'Latency-bound throughput', needsSandbox: true, run: async (s, o) => await latencyBench(s!, o) },
 	n8n: { title: 'Inside a real n8n', needsSandbox: true, run: async (s, o) => await n8nCompareBench(s!, o, REPO_ROOT) },
 	memory: { title: 'Memory', needsSandbox: false, run: async (_s, o) => await memoryBench(o, REPO_ROOT) },
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
 	}
 	const totalS = (performance.now() - started) / 1000;
 
-	const command = ['node --import tsx bench/run.ts', ...process.argv.slice(2)].join(' ');
+	const command = [`node${process.execArgv.includes('--expose-gc') ? ' --expose-gc' : ''} --import tsx bench/run.ts`, ...process.argv.slice(2)].join(' ');
 	const loadAfter = loadNow();
 	const revisionAtEnd = gitRevision(REPO_ROOT);
 	const loaded = Math.max(Number(loadBefore.split(' / ')[0]), Number(loadAfter.split(' / ')[0]), Number(loadAfter.split(' / ')[1])) > machine.cores;
@@ -115,10 +117,10 @@ async function main(): Promise<void> {
 		'',
 		'```sh',
 		'npm ci',
-		'npm run bench                                   # all five, 5 runs each, writes BENCHMARKS.md',
-		'node --import tsx bench/run.ts --only=tokens     # one benchmark (tokens, overhead, latency, n8n, memory)',
-		'node --import tsx bench/run.ts --quick           # small sizes, 1 run: for debugging',
-		'node --import tsx bench/run.ts --runs=9          # more runs per median',
+		'npm run bench                                   # all of them, writes BENCHMARKS.md',
+		'node --expose-gc --import tsx bench/run.ts --only=tokens     # one benchmark (tokens, overhead, profile, latency, n8n, memory, scrub, queue, streaming)',
+		'node --expose-gc --import tsx bench/run.ts --quick           # small sizes, 1 run: for debugging',
+		'node --expose-gc --import tsx bench/run.ts --runs=9          # more runs per median (benchmark 2: rounds, a multiple of 6)',
 		'```',
 		'',
 		'Benchmark 4 needs the built package (`npm run build`, which `npm run bench` does first) and installs n8n 2.41.1 into `~/.cache/n8n-nodes-oauth2-llm/` on first use (several minutes, once). Run on a quiet machine: the sandbox, the benchmark process and n8n share the CPU.',

@@ -144,6 +144,12 @@ function failureOf(error: unknown, request: HttpRequest, prepared: Pick<Prepared
 type Lookup = ReturnType<EgressFilter['createSecureLookup']>;
 
 /**
+ * This package's own axios instance: community packages in one n8n share an npm tree, and may share
+ * one axios; defaults or interceptors another package sets on the global instance do not reach here.
+ */
+const client = axios.create();
+
+/**
  * Node 24 copies its whole store (bundle, NODE_EXTRA_CA_CERTS, --use-openssl-ca directories) when a CA
  * is added to a context; Node 20 starts the copy from the bundle alone and drops NODE_EXTRA_CA_CERTS
  * (test/client-auth.test.ts shows it on Node 20; Node 24 was checked by hand). There they are added back. `getCACertificates` arrived
@@ -271,6 +277,8 @@ interface Prepared {
 	maxResponseBytes: number;
 	/** axios's transport for this exchange: it hands over the request, so that stop() can end it. */
 	transport: { request: typeof httpRequest };
+	/** The answer's body, once there: stop() ends it too. */
+	reading(body: Readable): void;
 	/** Whether the deadline (not the caller) ended the exchange. */
 	deadlineExpired(): boolean;
 	/** The exchange is over: its deadline timer and its hold on the caller's signal go. Idempotent. */
@@ -290,6 +298,11 @@ interface Stoppable {
  * listener-leak warning at 11 items in flight.
  */
 const exchangesBySignal = new WeakMap<AbortSignal, Set<Stoppable>>();
+
+/** How many exchanges under `signal` are still followed (tests: finished ones must not pile up). */
+export function followedExchanges(signal: AbortSignal): number {
+	return exchangesBySignal.get(signal)?.size ?? 0;
+}
 
 function followCaller(signal: AbortSignal, exchange: Stoppable): () => void {
 	let running = exchangesBySignal.get(signal);
@@ -314,39 +327,49 @@ function followCaller(signal: AbortSignal, exchange: Stoppable): () => void {
  * AbortController, no AbortSignal.timeout/any and no axios signal subscription per call, which were
  * a fifth of what this package cost per item (issue 23's profile).
  */
-function cancellation(request: HttpRequest, deadlineMs: number): Pick<Prepared, 'transport' | 'deadlineExpired' | 'release'> {
+function cancellation(request: HttpRequest, deadlineMs: number): Pick<Prepared, 'transport' | 'reading' | 'deadlineExpired' | 'release'> {
 	let sent: ClientRequest | undefined;
+	let body: Readable | undefined;
 	let stopped: Error | undefined;
 	let expired = false;
 	let unfollow: (() => void) | undefined;
-	const exchange: Stoppable = {
-		stop(reason) {
-			if (stopped) return;
-			stopped = reason;
-			sent?.destroy(reason);
-		},
-	};
 	const release = () => {
 		clearTimeout(timer);
 		unfollow?.();
 		unfollow = undefined;
 	};
+	const exchange: Stoppable = {
+		stop(reason) {
+			if (stopped) return;
+			stopped = reason;
+			// The body too, with the reason: destroying the request alone dumps an answer that has fully
+			// arrived, which a reader not yet done with it would take for a whole one.
+			body?.destroy(reason);
+			sent?.destroy(reason);
+			// Over: nothing keeps the request (its headers hold the token) until the deadline.
+			release();
+		},
+	};
 	if (request.signal) unfollow = followCaller(request.signal, exchange);
 	const timer = setTimeout(() => {
 		expired = true;
 		exchange.stop(new Error(`no complete answer within ${deadlineMs} ms`));
-		// A stream nobody read to its end is released here at the latest.
-		release();
 	}, deadlineMs);
 	// Like AbortSignal.timeout's: the deadline alone does not keep n8n's process alive.
 	timer.unref();
 	return {
 		transport: {
 			request: ((options: RequestOptions, callback?: (response: IncomingMessage) => void) => {
+				// Stopped while n8n's check or axios's set-up ran: no connection, no TLS handshake, nothing sent.
+				// axios turns the throw into the request's failure.
+				if (stopped) throw stopped;
 				sent = (options.protocol === 'https:' ? httpsRequest : httpRequest)(options, callback);
-				if (stopped) sent.destroy(stopped);
 				return sent;
 			}) as typeof httpRequest,
+		},
+		reading: (answer) => {
+			body = answer;
+			if (stopped) answer.destroy(stopped);
 		},
 		deadlineExpired: () => expired,
 		release,
@@ -387,8 +410,9 @@ function axiosConfig(request: HttpRequest, prepared: Prepared) {
 		url: request.url,
 		data: request.body,
 		headers: request.headers,
-		// No axios `timeout` and no `signal`: the deadline and the caller's cancellation end the request
-		// through the transport (see cancellation()); the deadline bounds the whole exchange.
+		// No axios timeout (0 whatever a default says) and no `signal`: the deadline and the caller's
+		// cancellation end the request through the transport (see cancellation()).
+		timeout: 0,
 		transport: prepared.transport,
 		maxRedirects: 0,
 		maxBodyLength: Infinity,
@@ -404,8 +428,11 @@ async function send(request: HttpRequest): Promise<{ prepared: Prepared; respons
 	let prepared: Prepared | undefined;
 	try {
 		const preparing = prepare(request);
-		prepared = preparing instanceof Promise ? await preparing : preparing;
-		return { prepared, response: await axios.request<Readable>({ ...axiosConfig(request, prepared), responseType: 'stream' }) };
+		// Told apart by shape, not by `instanceof Promise`: a thenable from another realm must still be awaited.
+		prepared = typeof (preparing as Partial<PromiseLike<Prepared>>).then === 'function' ? await preparing : (preparing as Prepared);
+		const response = await client.request<Readable>({ ...axiosConfig(request, prepared), responseType: 'stream' });
+		prepared.reading(response.data);
+		return { prepared, response };
 	} catch (error) {
 		prepared?.release();
 		if (error instanceof TransportFailure || !prepared) throw error;

@@ -18,7 +18,7 @@ type Environment = Record<string, string | undefined>;
 const bothCases = (name: string) => [name.toLowerCase(), name.toUpperCase()] as const;
 const NO_PROXY = bothCases('no_proxy');
 const ALL_PROXY = bothCases('all_proxy');
-const SCHEME_PROXY: Record<string, readonly [string, string]> = { http: bothCases('http_proxy'), https: bothCases('https_proxy'), ws: bothCases('ws_proxy'), wss: bothCases('wss_proxy') };
+const SCHEME_PROXY = new Map(['http', 'https', 'ws', 'wss'].map((scheme) => [scheme, bothCases(`${scheme}_proxy`)]));
 const variable = (env: Environment, [lower, upper]: readonly [string, string]) => env[lower] || env[upper] || '';
 
 /** Whether NO_PROXY lets `hostname:port` through the proxy. */
@@ -53,7 +53,7 @@ function schemeOf(url: string): string {
 export function proxyFor(url: string, env: Environment = process.env): URL | undefined {
 	// Most n8n instances set no proxy at all: then nothing else is read or parsed, per request.
 	const scheme = schemeOf(url);
-	const schemeProxy = SCHEME_PROXY[scheme] ?? bothCases(`${scheme}_proxy`);
+	const schemeProxy = SCHEME_PROXY.get(scheme) ?? bothCases(`${scheme}_proxy`);
 	let proxy = variable(env, schemeProxy) || variable(env, ALL_PROXY);
 	if (proxy === '') return undefined;
 	let target: URL;

@@ -48,22 +48,31 @@ export interface LlmCallOptions {
 	logger?: TokenCacheLogger;
 }
 
-/** URLs already joined: the same few per configuration, asked for on every call. */
-const joinedUrls = new Map<string, string>();
-const MAX_JOINED_URLS = 256;
-
 /** Appends `path` to the base URL's path, keeping its query (Azure's `?api-version=`). */
 export function joinUrl(baseUrl: string, path: string): string {
-	const key = `${baseUrl}\n${path}`;
-	let joined = joinedUrls.get(key);
-	if (joined === undefined) {
-		const url = new URL(baseUrl);
-		url.pathname = `${url.pathname.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
-		joined = url.toString();
-		if (joinedUrls.size >= MAX_JOINED_URLS) joinedUrls.clear();
-		joinedUrls.set(key, joined);
+	const url = new URL(baseUrl);
+	url.pathname = `${url.pathname.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+	return url.toString();
+}
+
+/**
+ * The call's URL, joined once per configuration (a provider is parsed once per execution and called
+ * once per item), and forgotten with it: a Base URL may carry a key in its query.
+ */
+const urlsByProvider = new WeakMap<ProviderConfig, Map<string, string>>();
+
+function apiUrl(provider: ProviderConfig, path: string): string {
+	let urls = urlsByProvider.get(provider);
+	if (!urls) {
+		urls = new Map();
+		urlsByProvider.set(provider, urls);
 	}
-	return joined;
+	let url = urls.get(path);
+	if (url === undefined) {
+		url = joinUrl(provider.baseUrl, path);
+		urls.set(path, url);
+	}
+	return url;
 }
 
 function hintForStatus(status: number, freshTokenRejected: boolean): string | undefined {
@@ -140,7 +149,7 @@ function startCall(path: string, options: LlmCallOptions): Call {
 		options,
 		tokens: options.tokens ?? sharedTokenCache(),
 		clock: options.clock ?? systemClock,
-		url: joinUrl(provider.baseUrl, path),
+		url: apiUrl(provider, path),
 		maxResponseBytes,
 		// Same 1 s / 2 s / 4 s backoff as token requests; the retry count and Retry-After cap are the LLM's own.
 		policy: { ...TOKEN_RETRY_POLICY, maxRetries: options.maxRetries ?? DEFAULT_LLM_MAX_RETRIES, maxRetryAfterMs: MAX_LLM_RETRY_AFTER_MS },
