@@ -4,7 +4,9 @@
  * concurrency, the same request body and a token fetched once from the same server.
  */
 import axios from 'axios';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
 import * as path from 'node:path';
 import {
 	NodeConnectionTypes,
@@ -37,6 +39,7 @@ import {
 
 const MINIMAL_NODE_TYPE = 'benchMinimalChat';
 const REPO_ROOT = path.resolve(__dirname, '..');
+const execFileAsync = promisify(execFile);
 
 /**
  * The least a node inside n8n can do for the same job: the same `messages` parameter (with the same
@@ -220,14 +223,29 @@ const collectGarbage = (globalThis as { gc?: () => void }).gc ?? (() => undefine
 const ITEMS = 1500;
 export const NODE_VS_MINIMAL_TARGET = 0.97;
 
-export async function overheadBench(sandbox: Sandbox, options: BenchOptions): Promise<BenchSection> {
+/** One concurrency's rounds: per-round rates, CPU per item and ratios. */
+export interface OverheadMeasurement {
+	node: string;
+	concurrency: number;
+	items: number;
+	rounds: number;
+	rates: { node: number[]; minimal: number[]; plain: number[] };
+	cpuUsPerItem: { node: number[]; minimal: number[]; plain: number[] };
+	nodeVsMinimal: number[];
+	minimalVsPlain: number[];
+	nodeVsPlain: number[];
+	cpuNodeVsMinimal: number[];
+	loadBefore: string;
+	loadAfter: string;
+}
+
+/** Benchmark 2's rounds on the Node running this process. */
+export async function measureOverhead(sandbox: Sandbox, options: BenchOptions): Promise<OverheadMeasurement[]> {
 	const items = options.quick ? 300 : ITEMS;
 	// An even number, so that node and minimal each come first equally often.
 	const rounds = options.quick ? 2 : options.runsGiven ? Math.max(4, Math.ceil(options.runs / 2) * 2) : DEFAULT_ROUNDS;
-	const concurrencies = [10, 50];
 	await sandbox.configure({ tokenTtlSeconds: 3600, chatLatencyMs: 0 });
 	await sandbox.reset();
-	const loadBefore = loadNow();
 
 	// Warm-up of all three paths (JIT, keep-alive sockets, the sandbox's JWKS): not counted.
 	for (let i = 0; i < 3; i++) {
@@ -236,17 +254,25 @@ export async function overheadBench(sandbox: Sandbox, options: BenchOptions): Pr
 		await plainRun(sandbox, 300, 50);
 	}
 
-	const rows: Array<Array<string | number>> = [];
-	const verdicts: string[] = [];
-	for (const concurrency of concurrencies) {
-		const rates = { node: [] as number[], plain: [] as number[], minimal: [] as number[] };
-		// CPU of this process per item (process.cpuUsage, user + system): the sandbox's share is not in it,
-		// so it moves less with the machine than items/s does.
-		const cpu = { node: [] as number[], plain: [] as number[], minimal: [] as number[] };
-		const cpuNodeVsMinimal: number[] = [];
-		const nodeVsMinimal: number[] = [];
-		const nodeVsPlain: number[] = [];
-		const minimalVsPlain: number[] = [];
+	const measurements: OverheadMeasurement[] = [];
+	for (const concurrency of [10, 50]) {
+		const loadBefore = loadNow();
+		const m: OverheadMeasurement = {
+			node: process.version,
+			concurrency,
+			items,
+			rounds,
+			rates: { node: [], minimal: [], plain: [] },
+			// CPU of this process per item (process.cpuUsage, user + system): the sandbox's share is not in it,
+			// so it moves less with the machine than items/s does.
+			cpuUsPerItem: { node: [], minimal: [], plain: [] },
+			nodeVsMinimal: [],
+			minimalVsPlain: [],
+			nodeVsPlain: [],
+			cpuNodeVsMinimal: [],
+			loadBefore,
+			loadAfter: '',
+		};
 		const run = { node: nodeRun, minimal: minimalRun, plain: plainRun };
 		for (let round = 0; round < rounds; round++) {
 			// The ratio is taken within the round, never across rounds.
@@ -262,60 +288,118 @@ export async function overheadBench(sandbox: Sandbox, options: BenchOptions): Pr
 				cpuMicros[name] += used.user + used.system;
 				done[name] += items;
 			}
-			const rate: Record<keyof typeof rates, number> = { node: done.node / seconds.node, minimal: done.minimal / seconds.minimal, plain: done.plain / seconds.plain };
-			const cpuUs: Record<keyof typeof rates, number> = { node: cpuMicros.node / done.node, minimal: cpuMicros.minimal / done.minimal, plain: cpuMicros.plain / done.plain };
-			for (const name of Object.keys(rates) as Array<keyof typeof rates>) {
-				rates[name].push(rate[name]);
-				cpu[name].push(cpuUs[name]);
+			const rate = { node: done.node / seconds.node, minimal: done.minimal / seconds.minimal, plain: done.plain / seconds.plain };
+			for (const name of ['node', 'minimal', 'plain'] as const) {
+				m.rates[name].push(rate[name]);
+				m.cpuUsPerItem[name].push(cpuMicros[name] / done[name]);
 			}
-			cpuNodeVsMinimal.push(cpuUs.node / cpuUs.minimal);
-			nodeVsMinimal.push(rate.node / rate.minimal);
-			nodeVsPlain.push(rate.node / rate.plain);
-			minimalVsPlain.push(rate.minimal / rate.plain);
+			m.cpuNodeVsMinimal.push(cpuMicros.node / done.node / (cpuMicros.minimal / done.minimal));
+			m.nodeVsMinimal.push(rate.node / rate.minimal);
+			m.nodeVsPlain.push(rate.node / rate.plain);
+			m.minimalVsPlain.push(rate.minimal / rate.plain);
 			options.log(
-				`  concurrency ${concurrency} round ${round + 1}/${rounds} (${order.join(', ')}): node ${fmt(rate.node)} items/s, minimal ${fmt(rate.minimal)}, plain ${fmt(rate.plain)}; node/minimal ${rate.node / rate.minimal >= 0 ? (rate.node / rate.minimal).toFixed(3) : ''}`,
+				`  ${process.version} concurrency ${concurrency} round ${round + 1}/${rounds} (${order.join(', ')}): node ${fmt(rate.node)} items/s, minimal ${fmt(rate.minimal)}, plain ${fmt(rate.plain)}; node/minimal ${(rate.node / rate.minimal).toFixed(3)}`,
 			);
 			await sandbox.reset();
 		}
-		rows.push([
-			concurrency,
-			items,
-			rounds,
-			spread(rates.node, 0),
-			spread(rates.minimal, 0),
-			spread(rates.plain, 0),
-			medianWithIqr(nodeVsMinimal),
-			medianWithIqr(minimalVsPlain),
-			medianWithIqr(nodeVsPlain),
-			`${fmt(median(cpu.node), 0)} / ${fmt(median(cpu.minimal), 0)} / ${fmt(median(cpu.plain), 0)}`,
-			medianWithIqr(cpuNodeVsMinimal),
-		]);
-		const own = median(nodeVsMinimal);
-		const q1 = quantile(nodeVsMinimal, 0.25);
-		verdicts.push(
-			`2 (concurrency ${concurrency}): ${own >= NODE_VS_MINIMAL_TARGET ? '**met**' : '**missed**'}, the node reaches ${own.toFixed(3)} of the minimal n8n node's items/s, median of ${rounds} paired rounds (IQR ${q1.toFixed(3)}–${quantile(nodeVsMinimal, 0.75).toFixed(3)}; target ≥ ${NODE_VS_MINIMAL_TARGET}). Inside n8n any node reaches ${median(minimalVsPlain).toFixed(2)} of a plain axios loop (n8n's workflow set-up and per-item parameter evaluation); this node ${median(nodeVsPlain).toFixed(2)}.`,
-		);
+		m.loadAfter = loadNow();
+		measurements.push(m);
 	}
-	const loadAfter = loadNow();
+	return measurements;
+}
 
+/**
+ * The same rounds under another Node (OAUTH2_LLM_BENCH_OTHER_NODE, which bench/run.ts sets to the Node it
+ * was started with when it moves on to n8n 2.x's Node 24): a child process with its own sandbox.
+ */
+async function measureOnOtherNode(nodeBin: string, options: BenchOptions): Promise<OverheadMeasurement[]> {
+	const args = ['--expose-gc', '--import', 'tsx', path.join(__dirname, 'overhead.ts'), ...(options.quick ? ['--quick'] : []), ...(options.runsGiven ? [`--runs=${options.runs}`] : [])];
+	const { stdout } = await execFileAsync(nodeBin, args, { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, OAUTH2_LLM_BENCH_OTHER_NODE: '' } });
+	return JSON.parse(stdout) as OverheadMeasurement[];
+}
+
+function rowOf(m: OverheadMeasurement): Array<string | number> {
+	return [
+		m.node,
+		m.concurrency,
+		m.items,
+		m.rounds,
+		spread(m.rates.node, 0),
+		spread(m.rates.minimal, 0),
+		spread(m.rates.plain, 0),
+		medianWithIqr(m.nodeVsMinimal),
+		medianWithIqr(m.minimalVsPlain),
+		medianWithIqr(m.nodeVsPlain),
+		`${fmt(median(m.cpuUsPerItem.node), 0)} / ${fmt(median(m.cpuUsPerItem.minimal), 0)} / ${fmt(median(m.cpuUsPerItem.plain), 0)}`,
+		medianWithIqr(m.cpuNodeVsMinimal),
+		`${m.loadBefore.split(' / ')[0]} → ${m.loadAfter.split(' / ')[0]}`,
+	];
+}
+
+function verdictOf(m: OverheadMeasurement, judged: boolean): string {
+	const own = median(m.nodeVsMinimal);
+	const iqr = `IQR ${quantile(m.nodeVsMinimal, 0.25).toFixed(3)}–${quantile(m.nodeVsMinimal, 0.75).toFixed(3)}`;
+	const verdict = judged ? (own >= NODE_VS_MINIMAL_TARGET ? '**met**' : '**missed**') : 'for comparison';
+	return `2 (concurrency ${m.concurrency}, Node ${m.node}): ${verdict}, the node reaches ${own.toFixed(3)} of the minimal n8n node's items/s, median of ${m.rounds} paired rounds (${iqr}; target ≥ ${NODE_VS_MINIMAL_TARGET}); CPU per item ${median(m.cpuNodeVsMinimal).toFixed(3)}× the minimal node's. Inside n8n any node reaches ${median(m.minimalVsPlain).toFixed(2)} of a plain axios loop; this node ${median(m.nodeVsPlain).toFixed(2)}.`;
+}
+
+export async function overheadBench(sandbox: Sandbox, options: BenchOptions): Promise<BenchSection> {
+	const here = await measureOverhead(sandbox, options);
+	const otherNode = process.env.OAUTH2_LLM_BENCH_OTHER_NODE;
+	let other: OverheadMeasurement[] = [];
+	if (otherNode) {
+		options.log(`  the same rounds on ${otherNode} (n8n 1.x's Node line), in a child process with its own sandbox…`);
+		other = await measureOnOtherNode(otherNode, options);
+	}
+	const { items, rounds } = here[0];
 	return {
 		title: '2. Node overhead',
 		about: [
 			`Items per second through ${items} items against the sandbox chat API with no added latency, three sides in paired rounds: **the node** (Source → OAuth2 LLM Chat in n8n-core's \`WorkflowExecute\`, in the benchmark process, the built \`dist\` code that n8n loads, a fresh token cache per run so its one token request is included), **a minimal n8n node** in the same \`WorkflowExecute\`, and **a plain axios loop** outside n8n.`,
+			`- **Node**: the runtime of the benchmark process. ${here[0].node} is the Node that n8n 2.x runs on (the target is judged there)${other.length > 0 ? `; ${other[0].node}, the Node of n8n 1.x installs, ran the same rounds right after, in a child process with its own sandbox` : ''}.`,
 			'- **minimal n8n node**: a benchmark-only node that does the least possible for the same job: reads the same `messages` parameter (same `={{ $json.q }}` expression) and `model` per item through n8n\'s `getNodeParameter`, one axios POST per item with a token fetched once (timed), same concurrency; no token cache, deadline, size limit, SSRF or proxy rule, retries, error mapping or output shaping. **node ÷ minimal** is what this package adds; the target is ≥ 0.97.',
 			'- **plain axios loop**: `concurrency` workers sending the same body with a token fetched once (timed). **minimal ÷ plain** is what running inside n8n costs any node.',
-			`- **Paired rounds**: each round runs every side once, back to back, mirror-symmetric: node, minimal, plain, minimal, node, and the next round minimal, node, plain, node, minimal (a drift of the machine that is linear over a round falls on node and minimal alike; each comes first in half the rounds), a side\'s rate in the round being its items over its runs\' time together, with a full garbage collection before each run, outside the timed part; each ratio is taken within its round. The table gives the median of the ${rounds} per-round ratios with its interquartile range (IQR, the middle half of the rounds) and the extremes. items/s columns: median (min–max) over the rounds.`,
-			`- Load average (1/5/15 min) when this benchmark started: ${loadBefore}; when it ended: ${loadAfter}.`,
+			`- **Paired rounds**: each round runs node, minimal, plain, minimal, node, and the next round minimal, node, plain, node, minimal (a drift of the machine that is linear over a round falls on node and minimal alike; each comes first in half the rounds); a side\'s rate in the round is its items over its runs\' time together; a full garbage collection runs before each run, outside the timed part. Each ratio is taken within its round. The table gives the median of the ${rounds} per-round ratios with its interquartile range (IQR, the middle half of the rounds) and the extremes; items/s: median (min–max) over the rounds.`,
+			'- **load**: the 1-minute load average when that row\'s rounds started and ended (2 cores: above 2, other work competed).',
 			'- All three hit the same sandbox, whose per-request work (a JWT signature check with jose, JSON) runs in its own process on the same 2 cores: absolute items/s are the machine\'s limit; the ratios are what the sides add.',
-			'- **CPU µs per item**: CPU time of the benchmark process (user + system, `process.cpuUsage`) during that side\'s run, divided by the items, median over the rounds; the sandbox\'s CPU is not in it, and every thread of the process is (GC helpers, libuv), where the CPU profile sees the main thread only. **CPU per item: node ÷ minimal** is the per-round ratio (median, IQR): what the package adds in CPU, steadier than items/s, which also move with the sandbox and the machine.',
+			'- **CPU µs per item**: CPU time of the benchmark process (user + system, `process.cpuUsage`) during that side\'s runs, divided by the items, median over the rounds; the sandbox\'s CPU is not in it, and every thread of the process is (GC helpers, libuv), where the CPU profile sees the main thread only. **CPU per item: node ÷ minimal** is the per-round ratio (median, IQR).',
 			'- Where the node\'s CPU goes per item, against the minimal node: the "CPU profile" section below (`bench/profile.ts`).',
 		].join('\n'),
 		tables: [
 			table(
-				['concurrency', 'items', 'rounds', 'node items/s', 'minimal n8n node items/s', 'plain axios items/s', 'node ÷ minimal', 'minimal ÷ plain', 'node ÷ plain', 'CPU µs per item: node / minimal / plain', 'CPU per item: node ÷ minimal'],
-				rows,
+				['Node', 'concurrency', 'items', 'rounds', 'node items/s', 'minimal n8n node items/s', 'plain axios items/s', 'node ÷ minimal', 'minimal ÷ plain', 'node ÷ plain', 'CPU µs per item: node / minimal / plain', 'CPU per item: node ÷ minimal', 'load'],
+				[...here, ...other].map(rowOf),
 			),
 		],
-		verdicts,
+		verdicts: [...here.map((m) => verdictOf(m, true)), ...other.map((m) => verdictOf(m, false))],
 	};
+}
+
+/** As a child of overheadBench (another Node): its own sandbox, the measurements as JSON on stdout. */
+async function childMain(): Promise<void> {
+	const { startSandbox } = await import('../test/sandbox/sandbox');
+	const quick = process.argv.includes('--quick');
+	const runsArg = process.argv.find((a) => a.startsWith('--runs='));
+	const options: BenchOptions = {
+		runs: runsArg ? Number(runsArg.slice('--runs='.length)) : 5,
+		runsGiven: runsArg !== undefined,
+		quick,
+		log: (message) => process.stderr.write(`[bench child] ${message}\n`),
+	};
+	const sandbox = await startSandbox();
+	try {
+		process.stdout.write(JSON.stringify(await measureOverhead(sandbox, options)));
+	} finally {
+		await sandbox.stop();
+	}
+}
+
+if (require.main === module) {
+	childMain().then(
+		() => process.exit(0),
+		(error: unknown) => {
+			process.stderr.write(`overhead child failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+			process.exit(1);
+		},
+	);
 }

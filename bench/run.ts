@@ -17,7 +17,9 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { N8N_VERSION } from '../test/harness/n8n';
+import { spawn } from 'node:child_process';
+
+import { N8N_VERSION, n8n2NodeBin } from '../test/harness/n8n';
 import { startSandbox, type Sandbox } from '../test/sandbox/sandbox';
 import { type BenchOptions, type BenchSection, gitRevision, loadNow, machineInfo } from './lib';
 import { latencyBench } from './latency';
@@ -48,7 +50,25 @@ function log(message: string): void {
 	process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
 
+/**
+ * The benchmarks run on the Node that n8n 2.x runs on (24): started on an older one (n8n 1.x's, 20 here),
+ * this process hands over to Node 24 and tells it where the first Node is, so that benchmark 2 measures
+ * both lines. Returns the exit code of the handover, or undefined when this process is the one to run.
+ */
+async function onN8n2Node(): Promise<number | undefined> {
+	if (Number(process.versions.node.split('.')[0]) >= 24) return undefined;
+	const nodeBin = await n8n2NodeBin();
+	log(`moving to ${nodeBin} (n8n 2.x's Node); benchmark 2 also runs on ${process.execPath} (${process.version})`);
+	const child = spawn(nodeBin, [...process.execArgv, ...process.argv.slice(1)], {
+		stdio: 'inherit',
+		env: { ...process.env, OAUTH2_LLM_BENCH_OTHER_NODE: process.execPath },
+	});
+	return await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+}
+
 async function main(): Promise<void> {
+	const handedOver = await onN8n2Node();
+	if (handedOver !== undefined) process.exit(handedOver);
 	const { values } = parseArgs({
 		options: {
 			only: { type: 'string' },
@@ -102,7 +122,7 @@ async function main(): Promise<void> {
 		'## Machine and run',
 		'',
 		`- CPU: ${machine.cpuModel}, ${machine.cores} cores; memory ${machine.memoryGiB} GiB; ${machine.os}`,
-		`- Node ${machine.node} (benchmark process and sandbox); n8n ${N8N_VERSION} (benchmark 4 runs it on its own Node 24, see test/harness/n8n.ts)`,
+		`- Node ${machine.node} (benchmark process and sandbox: the Node n8n 2.x runs on; \`npm run bench\` moves to it when started on an older one)${process.env.OAUTH2_LLM_BENCH_OTHER_NODE ? `, and for benchmark 2 also ${process.env.OAUTH2_LLM_BENCH_OTHER_NODE}` : ''}; n8n ${N8N_VERSION} (benchmark 4 runs it on Node 24 too, see test/harness/n8n.ts)`,
 		`- Date: ${machine.date}; commit ${revisionAtStart}${revisionAtEnd !== revisionAtStart ? ` at the start, ${revisionAtEnd} at the end (the code changed during the run: child processes started later, such as benchmark 5's and n8n's, may have run newer code)` : ''}`,
 		`- Command: \`${command}\` — ${runs} run(s) per measurement${quick ? ', quick sizes (debugging only, not representative)' : ''}; total ${totalS.toFixed(0)} s`,
 		`- Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}. On a ${machine.cores}-core machine, a load above ~${machine.cores} means other work competed for the CPU and absolute numbers (items/s, wall times) are pessimistic; ratios measured side by side suffer less.`,
@@ -120,7 +140,7 @@ async function main(): Promise<void> {
 		'npm run bench                                   # all of them, writes BENCHMARKS.md',
 		'node --expose-gc --import tsx bench/run.ts --only=tokens     # one benchmark (tokens, overhead, profile, latency, n8n, memory, scrub, queue, streaming)',
 		'node --expose-gc --import tsx bench/run.ts --quick           # small sizes, 1 run: for debugging',
-		'node --expose-gc --import tsx bench/run.ts --runs=9          # more runs per median (benchmark 2: rounds, a multiple of 6)',
+		'node --expose-gc --import tsx bench/run.ts --runs=9          # more runs per median (benchmark 2: rounds, an even number)',
 		'```',
 		'',
 		'Benchmark 4 needs the built package (`npm run build`, which `npm run bench` does first) and installs n8n 2.41.1 into `~/.cache/n8n-nodes-oauth2-llm/` on first use (several minutes, once). Run on a quiet machine: the sandbox, the benchmark process and n8n share the CPU.',

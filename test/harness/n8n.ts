@@ -393,6 +393,11 @@ interface NodeRuntime {
 	nodeDir: string;
 }
 
+/** The Node that n8n 2.x runs on (installed from the npm registry when the machine has none): the benchmarks run on it. */
+export async function n8n2NodeBin(): Promise<string> {
+	return (await ensureNode()).nodeBin;
+}
+
 async function ensureNode(): Promise<NodeRuntime> {
 	const onPath = await findNodeOnPath();
 	if (onPath) {
