@@ -57,18 +57,22 @@ function log(message: string): void {
  */
 async function onN8n2Node(): Promise<number | undefined> {
 	if (Number(process.versions.node.split('.')[0]) >= 24) return undefined;
+	// Handed over once: a Node that calls itself 24 and is not would otherwise hand over for ever.
+	if (process.env.OAUTH2_LLM_BENCH_HANDED_OVER) throw new Error(`the Node installed for n8n 2.x is ${process.version}, not 24 or later`);
 	const nodeBin = await n8n2NodeBin();
 	log(`moving to ${nodeBin} (n8n 2.x's Node); benchmark 2 also runs on ${process.execPath} (${process.version})`);
 	const child = spawn(nodeBin, [...process.execArgv, ...process.argv.slice(1)], {
 		stdio: 'inherit',
-		env: { ...process.env, OAUTH2_LLM_BENCH_OTHER_NODE: process.execPath },
+		env: { ...process.env, OAUTH2_LLM_BENCH_OTHER_NODE: process.execPath, OAUTH2_LLM_BENCH_HANDED_OVER: '1' },
 	});
-	return await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+	for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
+	return await new Promise<number>((resolve, reject) => {
+		child.on('error', reject);
+		child.on('exit', (code) => resolve(code ?? 1));
+	});
 }
 
 async function main(): Promise<void> {
-	const handedOver = await onN8n2Node();
-	if (handedOver !== undefined) process.exit(handedOver);
 	const { values } = parseArgs({
 		options: {
 			only: { type: 'string' },
@@ -87,6 +91,9 @@ async function main(): Promise<void> {
 		if (!BENCHMARKS[name]) throw new Error(`unknown benchmark "${name}"; known: ${Object.keys(BENCHMARKS).join(', ')}`);
 	}
 	const options: BenchOptions = { runs, runsGiven: values.runs !== undefined, quick, log };
+	// The arguments are checked first: a mistyped one does not install Node 24.
+	const handedOver = await onN8n2Node();
+	if (handedOver !== undefined) process.exit(handedOver);
 	const machine = machineInfo();
 	const loadBefore = loadNow();
 	const revisionAtStart = gitRevision(REPO_ROOT);
@@ -122,7 +129,7 @@ async function main(): Promise<void> {
 		'## Machine and run',
 		'',
 		`- CPU: ${machine.cpuModel}, ${machine.cores} cores; memory ${machine.memoryGiB} GiB; ${machine.os}`,
-		`- Node ${machine.node} (benchmark process and sandbox: the Node n8n 2.x runs on; \`npm run bench\` moves to it when started on an older one)${process.env.OAUTH2_LLM_BENCH_OTHER_NODE ? `, and for benchmark 2 also ${process.env.OAUTH2_LLM_BENCH_OTHER_NODE}` : ''}; n8n ${N8N_VERSION} (benchmark 4 runs it on Node 24 too, see test/harness/n8n.ts)`,
+		`- Node ${machine.node} (benchmark process and sandbox: the Node n8n 2.x runs on; \`npm run bench\` moves to it when started on an older one)${process.env.OAUTH2_LLM_BENCH_OTHER_NODE && names.includes('overhead') ? `, and for benchmark 2 also ${process.env.OAUTH2_LLM_BENCH_OTHER_NODE}` : ''}; n8n ${N8N_VERSION} (benchmark 4 runs it on Node 24 too, see test/harness/n8n.ts)`,
 		`- Date: ${machine.date}; commit ${revisionAtStart}${revisionAtEnd !== revisionAtStart ? ` at the start, ${revisionAtEnd} at the end (the code changed during the run: child processes started later, such as benchmark 5's and n8n's, may have run newer code)` : ''}`,
 		`- Command: \`${command}\` — ${runs} run(s) per measurement${quick ? ', quick sizes (debugging only, not representative)' : ''}; total ${totalS.toFixed(0)} s`,
 		`- Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}. On a ${machine.cores}-core machine, a load above ~${machine.cores} means other work competed for the CPU and absolute numbers (items/s, wall times) are pessimistic; ratios measured side by side suffer less.`,

@@ -115,6 +115,53 @@ describe('timeouts that are no number', () => {
 	});
 });
 
+describe('a slow consumer of a stream', () => {
+	it('the idle timeout counts the server\'s silence, not the time the consumer takes with each piece', { timeout: 30_000 }, async () => {
+		const { openStream } = await import('../nodes/shared/transport/http');
+		const server = await hostileServer((_request, res) => {
+			res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+			res.write('a');
+			setTimeout(() => res.write('b'), 20);
+			setTimeout(() => res.end('c'), 40);
+		});
+		const stream = await openStream({ method: 'GET', url: `${server.origin}/`, headers: {}, maxResponseBytes: 1000, deadlineMs: 20_000, idleTimeoutMs: 300 });
+		let text = '';
+		for await (const piece of stream.chunks) {
+			text += piece;
+			await new Promise((resolve) => setTimeout(resolve, 500)); // longer than the idle timeout, on the consumer's side
+		}
+		assert.equal(text, 'abc');
+	});
+});
+
+describe("another package's axios defaults", () => {
+	it('set on a shared axios before this package loads (no certificate check, a fetch adapter, a 1 ms timeout, a header), none of them reaches its requests', { timeout: 60_000 }, async () => {
+		const { execFile } = await import('node:child_process');
+		const seen: Array<Record<string, unknown>> = [];
+		const server = await hostileServer((request, res) => {
+			seen.push(request.headers);
+			setTimeout(() => res.end('{"ok":1}'), 50);
+		});
+		// A fresh process: the defaults are changed first, as a package loaded earlier in n8n would.
+		const script = [
+			"const axios = require('axios').default;",
+			"axios.defaults.headers.common['X-Foreign'] = 'other-package';",
+			'axios.defaults.timeout = 1;',
+			"axios.defaults.adapter = 'fetch';",
+			"axios.defaults.httpsAgent = new (require('node:https').Agent)({ rejectUnauthorized: false });",
+			"const { exchange } = require('./nodes/shared/transport/http');",
+			`exchange({ method: 'POST', url: ${JSON.stringify(`${server.origin}/`)}, headers: { 'Content-Type': 'application/json' }, body: '{}', maxResponseBytes: 1000, deadlineMs: 10000 })`,
+			'  .then((answer) => process.stdout.write(JSON.stringify({ status: answer.status, body: answer.bodyText })), (error) => process.stdout.write(JSON.stringify({ error: String(error) })));',
+		].join('\n');
+		const stdout = await new Promise<string>((resolve, reject) =>
+			execFile(process.execPath, ['--import', 'tsx', '-e', script], { cwd: process.cwd(), timeout: 50_000 }, (error, out) => (error ? reject(error) : resolve(out))),
+		);
+		assert.deepEqual(JSON.parse(stdout), { status: 200, body: '{"ok":1}' }, 'the 1 ms timeout and the fetch adapter did not apply');
+		assert.equal(seen.length, 1);
+		assert.equal(seen[0]['x-foreign'], undefined, 'no header of the other package');
+	});
+});
+
 describe("one execution's cancel signal over many exchanges", () => {
 	it('40 exchanges in flight hold one listener on the signal between them, and its abort ends every one of them', { timeout: 30_000 }, async () => {
 		const { exchange, TransportFailure } = await import('../nodes/shared/transport/http');

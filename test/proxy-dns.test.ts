@@ -6,6 +6,7 @@
  * be answered by n8n's (every connection is new: the servers close each one).
  */
 import assert from 'node:assert/strict';
+import { lookup as dnsLookup } from 'node:dns';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, LookupFunction } from 'node:net';
@@ -175,5 +176,24 @@ describe('an https request through the administrator\'s HTTPS_PROXY', () => {
 		});
 		assert.ok(tunnels.length >= 2 && tunnels.every((target) => target === `localhost:${httpsPort}`), tunnels.join(', '));
 		assert.deepEqual(lookups, []);
+	});
+});
+
+describe("n8n's SSRF check under the exchange's deadline", () => {
+	it('a DNS answer that never comes during the check does not hold the exchange past its deadline, nor past the execution being cancelled', { timeout: 30_000 }, async () => {
+		// n8n's filter as it behaves when its resolver never answers.
+		// (The last test of this file: the filter it leaves in place meets no other test; each file runs in its own process.)
+		const silent: EgressFilter = { validateUrl: async () => await new Promise<never>(() => undefined), createSecureLookup: () => dnsLookup as unknown as LookupFunction };
+		await withEnvironment({}, async () => {
+			rememberEgressFilter({ getSecureEgressFilter: () => silent });
+			await assert.rejects(
+				exchange({ method: 'GET', url: `http://localhost:${httpPort}/`, headers: {}, maxResponseBytes: 1024, deadlineMs: 1000 }),
+				(error: unknown) => error instanceof TransportFailure && error.kind === 'deadline',
+			);
+			const execution = new AbortController();
+			const pending = exchange({ method: 'GET', url: `http://localhost:${httpPort}/`, headers: {}, maxResponseBytes: 1024, deadlineMs: 60_000, signal: execution.signal });
+			setTimeout(() => execution.abort(), 100);
+			await assert.rejects(pending, (error: unknown) => error instanceof TransportFailure && error.kind === 'aborted');
+		});
 	});
 });

@@ -6,10 +6,12 @@
  * otherwise hold it forever). Never throws a raw axios error: its `config` holds the request's
  * headers and body, secrets included.
  */
-import axios, { type AxiosResponse, type Method } from 'axios';
+import { Axios, type AxiosResponse, type Method } from 'axios';
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import * as http from 'node:http';
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import * as https from 'node:https';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { finished, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -144,10 +146,28 @@ function failureOf(error: unknown, request: HttpRequest, prepared: Pick<Prepared
 type Lookup = ReturnType<EgressFilter['createSecureLookup']>;
 
 /**
- * This package's own axios instance: community packages in one n8n share an npm tree, and may share
- * one axios; defaults or interceptors another package sets on the global instance do not reach here.
+ * This package's own axios instance, with defaults of its own and nothing else: community packages in
+ * one n8n share an npm tree and may share one axios, whose global defaults (an https agent that does not
+ * check certificates, an adapter that ignores `transport`, headers, transforms) or interceptors another
+ * package may set. None of them reaches these requests.
  */
-const client = axios.create();
+const client = new Axios({
+	adapter: 'http',
+	headers: {},
+	transformRequest: [(data: unknown) => data],
+	transformResponse: [(data: unknown) => data],
+	responseType: 'stream',
+	decompress: true,
+	httpVersion: 1,
+	// No axios timeout and no `signal`: the deadline and the caller's cancellation end the request through
+	// the transport (see cancellation()).
+	timeout: 0,
+	maxRedirects: 0,
+	maxBodyLength: Infinity,
+	// Counted after decompression by the readers here, with the caller's limit.
+	maxContentLength: -1,
+	validateStatus: () => true,
+} as unknown as ConstructorParameters<typeof Axios>[0]);
 
 /**
  * Node 24 copies its whole store (bundle, NODE_EXTRA_CA_CERTS, --use-openssl-ca directories) when a CA
@@ -207,6 +227,9 @@ export function secureContextFor(material: TlsMaterial): tls.SecureContext {
 	return context;
 }
 
+const httpGlobalAgent = () => http.globalAgent;
+const httpsGlobalAgent = () => https.globalAgent;
+
 interface Agents {
 	httpAgent?: HttpAgent;
 	httpsAgent?: HttpsAgent;
@@ -232,7 +255,8 @@ function retire(agent: HttpAgent | HttpsAgent | undefined): void {
  */
 function agentsFor(filter: EgressFilter | undefined, material: TlsMaterial | undefined, proxied: boolean): Agents {
 	const filtered = !!filter && !proxied;
-	if (!filtered && !material) return {};
+	// Node's own agents, named (read now: n8n may have replaced them), so that no axios default stands in.
+	if (!filtered && !material) return { httpAgent: httpGlobalAgent(), httpsAgent: httpsGlobalAgent() };
 	let byMaterial = filter ? agentsByFilter.get(filter) : agentsWithoutFilter;
 	if (!byMaterial) {
 		byMaterial = new Map();
@@ -279,6 +303,8 @@ interface Prepared {
 	transport: { request: typeof httpRequest };
 	/** The answer's body, once there: stop() ends it too. */
 	reading(body: Readable): void;
+	/** `work` (n8n's SSRF check), unless the deadline or the caller stops the exchange first: then that reason. */
+	stoppedWhile<T>(work: Promise<T>): Promise<T>;
 	/** Whether the deadline (not the caller) ended the exchange. */
 	deadlineExpired(): boolean;
 	/** The exchange is over: its deadline timer and its hold on the caller's signal go. Idempotent. */
@@ -327,12 +353,13 @@ function followCaller(signal: AbortSignal, exchange: Stoppable): () => void {
  * AbortController, no AbortSignal.timeout/any and no axios signal subscription per call, which were
  * a fifth of what this package cost per item (issue 23's profile).
  */
-function cancellation(request: HttpRequest, deadlineMs: number): Pick<Prepared, 'transport' | 'reading' | 'deadlineExpired' | 'release'> {
+function cancellation(request: HttpRequest, deadlineMs: number): Pick<Prepared, 'transport' | 'reading' | 'deadlineExpired' | 'release' | 'stoppedWhile'> {
 	let sent: ClientRequest | undefined;
 	let body: Readable | undefined;
 	let stopped: Error | undefined;
 	let expired = false;
 	let unfollow: (() => void) | undefined;
+	let rejectWaiting: ((reason: Error) => void) | undefined;
 	const release = () => {
 		clearTimeout(timer);
 		unfollow?.();
@@ -342,6 +369,7 @@ function cancellation(request: HttpRequest, deadlineMs: number): Pick<Prepared, 
 		stop(reason) {
 			if (stopped) return;
 			stopped = reason;
+			rejectWaiting?.(reason);
 			// The body too, with the reason: destroying the request alone dumps an answer that has fully
 			// arrived, which a reader not yet done with it would take for a whole one.
 			body?.destroy(reason);
@@ -373,6 +401,13 @@ function cancellation(request: HttpRequest, deadlineMs: number): Pick<Prepared, 
 		},
 		deadlineExpired: () => expired,
 		release,
+		stoppedWhile: (work) => {
+			if (stopped) return Promise.reject(stopped);
+			const stop = new Promise<never>((_resolve, reject) => {
+				rejectWaiting = reject;
+			});
+			return Promise.race([work, stop]);
+		},
 	};
 }
 
@@ -390,7 +425,8 @@ function prepare(request: HttpRequest): Prepared | Promise<Prepared> {
 	// The deadline runs from here: n8n's check below counts against it.
 	const prepared: Prepared = { deadlineMs, maxResponseBytes, filter, ...cancellation(request, deadlineMs) };
 	// n8n's SSRF protection: the URL first (IP literals, host names), then every DNS answer (rebinding).
-	return filter.validateUrl(request.url).then(
+	// A DNS answer that does not come does not hold the exchange past its deadline or its cancellation.
+	return prepared.stoppedWhile(filter.validateUrl(request.url)).then(
 		(verdict) => {
 			if (verdict.ok) return prepared;
 			prepared.release();
@@ -398,7 +434,7 @@ function prepare(request: HttpRequest): Prepared | Promise<Prepared> {
 		},
 		(error: unknown) => {
 			prepared.release();
-			throw error;
+			throw request.signal?.aborted || prepared.deadlineExpired() ? failureOf(error, request, prepared) : error;
 		},
 	);
 }
@@ -410,13 +446,7 @@ function axiosConfig(request: HttpRequest, prepared: Prepared) {
 		url: request.url,
 		data: request.body,
 		headers: request.headers,
-		// No axios timeout (0 whatever a default says) and no `signal`: the deadline and the caller's
-		// cancellation end the request through the transport (see cancellation()).
-		timeout: 0,
 		transport: prepared.transport,
-		maxRedirects: 0,
-		maxBodyLength: Infinity,
-		validateStatus: () => true,
 		proxy: axiosProxy(proxy),
 		...agentsFor(prepared.filter, request.tls, proxy !== undefined),
 	};
@@ -430,7 +460,7 @@ async function send(request: HttpRequest): Promise<{ prepared: Prepared; respons
 		const preparing = prepare(request);
 		// Told apart by shape, not by `instanceof Promise`: a thenable from another realm must still be awaited.
 		prepared = typeof (preparing as Partial<PromiseLike<Prepared>>).then === 'function' ? await preparing : (preparing as Prepared);
-		const response = await client.request<Readable>({ ...axiosConfig(request, prepared), responseType: 'stream' });
+		const response = await client.request<Readable>(axiosConfig(request, prepared));
 		prepared.reading(response.data);
 		return { prepared, response };
 	} catch (error) {
@@ -540,18 +570,30 @@ export async function openStream(request: HttpRequest & { idleTimeoutMs: number 
 
 	// Like the deadline, an idle timeout that is no number (an expression's NaN) falls back: setTimeout would fire at once.
 	const idleMs = Math.max(1, Math.min(deadlineMs, Number.isFinite(request.idleTimeoutMs) ? request.idleTimeoutMs : deadlineMs));
+	// The server's silence between pieces is bounded; cancellation and the deadline destroy the request, and
+	// with it the body.
+	let idle: NodeJS.Timeout | undefined;
+	const armIdle = () => {
+		idle = setTimeout(() => body.destroy(new TransportFailure('deadline', `the stream sent nothing for ${idleMs} ms`)), idleMs);
+		idle.unref();
+	};
 	async function* read(): AsyncGenerator<string, void, undefined> {
 		const decoder = new StringDecoder('utf8');
 		let received = 0;
-		// One timer, pushed back by each piece. Cancellation and the deadline destroy the request, and with it the body.
-		const idle = setTimeout(() => body.destroy(new TransportFailure('deadline', `the stream sent nothing for ${idleMs} ms`)), idleMs);
+		armIdle();
 		try {
 			for await (const piece of body as AsyncIterable<Buffer>) {
-				idle.refresh();
 				received += piece.length;
 				if (received > maxResponseBytes) throw tooLarge(maxResponseBytes);
 				const text = decoder.write(piece);
-				if (text !== '') yield text;
+				if (text === '') {
+					idle?.refresh();
+					continue;
+				}
+				// Not running while the consumer has the piece: its time is not the server's silence.
+				clearTimeout(idle);
+				yield text;
+				armIdle();
 			}
 			const rest = decoder.end();
 			if (rest !== '') yield rest;
@@ -568,6 +610,7 @@ export async function openStream(request: HttpRequest & { idleTimeoutMs: number 
 		headers,
 		chunks: read(),
 		close: () => {
+			clearTimeout(idle);
 			body.destroy();
 			prepared.release();
 		},
