@@ -9,9 +9,7 @@
 import { Axios, type AxiosResponse, type Method } from 'axios';
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import * as http from 'node:http';
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import * as https from 'node:https';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { finished, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -227,9 +225,6 @@ export function secureContextFor(material: TlsMaterial): tls.SecureContext {
 	return context;
 }
 
-const httpGlobalAgent = () => http.globalAgent;
-const httpsGlobalAgent = () => https.globalAgent;
-
 interface Agents {
 	httpAgent?: HttpAgent;
 	httpsAgent?: HttpsAgent;
@@ -255,8 +250,9 @@ function retire(agent: HttpAgent | HttpsAgent | undefined): void {
  */
 function agentsFor(filter: EgressFilter | undefined, material: TlsMaterial | undefined, proxied: boolean): Agents {
 	const filtered = !!filter && !proxied;
-	// Node's own agents, named (read now: n8n may have replaced them), so that no axios default stands in.
-	if (!filtered && !material) return { httpAgent: httpGlobalAgent(), httpsAgent: httpsGlobalAgent() };
+	// Node's own agents (n8n's, where it replaced them): the instance's defaults name none that could stand
+	// in, and naming them here would hand https.globalAgent's options (a 5 s socket timeout) to axios's CONNECT tunnel.
+	if (!filtered && !material) return {};
 	let byMaterial = filter ? agentsByFilter.get(filter) : agentsWithoutFilter;
 	if (!byMaterial) {
 		byMaterial = new Map();
