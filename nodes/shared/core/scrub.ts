@@ -261,7 +261,6 @@ export function secretHeaderValues(headers: Record<string, string>): readonly st
 	return values;
 }
 
-
 /**
  * A URL with every query value masked (gateways take keys as ?code= or ?subscription-key=), and no
  * user:password. A URL that has neither comes back as it is.

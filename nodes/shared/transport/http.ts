@@ -129,9 +129,15 @@ function describe(error: unknown, code: string | undefined): string {
 	return message.slice(0, 200);
 }
 
-function failureOf(error: unknown, request: HttpRequest, prepared: Pick<Prepared, 'deadlineMs' | 'deadlineExpired'>): TransportFailure {
+/** `deadlineMessage`: what running out of time is called where it happened (a stream says so). */
+function failureOf(
+	error: unknown,
+	request: HttpRequest,
+	prepared: Pick<Prepared, 'deadlineMs' | 'deadlineExpired'>,
+	deadlineMessage = `no complete answer within ${prepared.deadlineMs} ms`,
+): TransportFailure {
 	if (request.signal?.aborted) return new TransportFailure('aborted', 'The execution was cancelled');
-	if (prepared.deadlineExpired()) return new TransportFailure('deadline', `no complete answer within ${prepared.deadlineMs} ms`);
+	if (prepared.deadlineExpired()) return new TransportFailure('deadline', deadlineMessage);
 	const code = typeof (error as { code?: unknown })?.code === 'string' ? ((error as { code: string }).code) : undefined;
 	const message = error instanceof Error ? error.message : '';
 	if (/blocked because/i.test(message)) return new TransportFailure('blocked', `n8n's SSRF protection blocked it: ${message.slice(0, 200)}`);
@@ -347,7 +353,7 @@ function followCaller(signal: AbortSignal, exchange: Stoppable): () => void {
  * (and with it the answer being read), both dropped by release(). The request comes from axios's
  * `transport` hook, the same http/https.request axios calls itself with maxRedirects 0: no
  * AbortController, no AbortSignal.timeout/any and no axios signal subscription per call, which were
- * a fifth of what this package cost per item (issue 23's profile).
+ * among the largest per-call costs in issue 23's first profile.
  */
 function cancellation(request: HttpRequest, deadlineMs: number): Pick<Prepared, 'transport' | 'reading' | 'deadlineExpired' | 'release' | 'stoppedWhile'> {
 	let sent: ClientRequest | undefined;
@@ -466,13 +472,16 @@ async function send(request: HttpRequest): Promise<{ prepared: Prepared; respons
 	}
 }
 
-/** What went wrong while the body was read, in the caller's words for running out of time. */
+/** What went wrong while the body was read: a failure of this file's own as it is, anything else mapped. */
 function bodyFailure(error: unknown, request: HttpRequest, prepared: Prepared, deadlineMessage: string): TransportFailure {
-	if (error instanceof TransportFailure) return error;
-	if (request.signal?.aborted) return new TransportFailure('aborted', 'The execution was cancelled');
-	if (prepared.deadlineExpired()) return new TransportFailure('deadline', deadlineMessage);
-	return failureOf(error, request, prepared);
+	return error instanceof TransportFailure ? error : failureOf(error, request, prepared, deadlineMessage);
 }
+
+const isSuccess = (status: number) => status >= 200 && status < 300;
+
+/** The most of an answer that is read: an error answer's start says what went wrong (MAX_ERROR_BODY_BYTES). */
+const readLimitBytes = (prepared: Prepared, status: number) =>
+	isSuccess(status) ? prepared.maxResponseBytes : Math.min(prepared.maxResponseBytes, MAX_ERROR_BODY_BYTES);
 
 const tooLarge = (limit: number) => new TransportFailure('too-large', `the answer is larger than ${limit} bytes`);
 
@@ -515,12 +524,11 @@ function readWhole(body: Readable, limit: number, fail: (error: unknown) => Tran
 export async function exchange(request: HttpRequest): Promise<HttpAnswer> {
 	const { prepared, response } = await send(request);
 	try {
-		const ok = response.status >= 200 && response.status < 300;
 		const bodyText = await readWhole(
 			response.data,
-			ok ? prepared.maxResponseBytes : Math.min(prepared.maxResponseBytes, MAX_ERROR_BODY_BYTES),
+			readLimitBytes(prepared, response.status),
 			(error) => bodyFailure(error, request, prepared, `no complete answer within ${prepared.deadlineMs} ms`),
-			!ok,
+			!isSuccess(response.status),
 		);
 		return { status: response.status, headers: response.headers as Record<string, unknown>, bodyText };
 	} finally {
@@ -555,9 +563,9 @@ export async function openStream(request: HttpRequest & { idleTimeoutMs: number 
 	const headers = response.headers as Record<string, unknown>;
 	const fail = (error: unknown) => bodyFailure(error, request, prepared, `the stream did not end within ${deadlineMs} ms`);
 
-	if (response.status < 200 || response.status >= 300) {
+	if (!isSuccess(response.status)) {
 		try {
-			const bodyText = await readWhole(body, Math.min(maxResponseBytes, MAX_ERROR_BODY_BYTES), fail, true);
+			const bodyText = await readWhole(body, readLimitBytes(prepared, response.status), fail, true);
 			return { status: response.status, headers, bodyText, chunks: (async function* () {})(), close: () => undefined };
 		} finally {
 			prepared.release();

@@ -18,7 +18,7 @@ type Environment = Record<string, string | undefined>;
 const bothCases = (name: string) => [name.toLowerCase(), name.toUpperCase()] as const;
 const NO_PROXY = bothCases('no_proxy');
 const ALL_PROXY = bothCases('all_proxy');
-const SCHEME_PROXY = new Map(['http', 'https', 'ws', 'wss'].map((scheme) => [scheme, bothCases(`${scheme}_proxy`)]));
+const SCHEME_PROXY = new Map(Object.keys(DEFAULT_PORTS).map((scheme) => [scheme, bothCases(`${scheme}_proxy`)]));
 const variable = (env: Environment, [lower, upper]: readonly [string, string]) => env[lower] || env[upper] || '';
 
 /** Whether NO_PROXY lets `hostname:port` through the proxy. */
