@@ -23,6 +23,7 @@ function heapUsedAfterGc(): number {
 
 function config(clientId: string): TokenEndpointConfig {
 	return {
+		grantType: 'clientCredentials',
 		tokenUrl: TOKEN_URL,
 		clientId,
 		clientSecret: `secret-of-${clientId}`,

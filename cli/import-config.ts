@@ -15,6 +15,7 @@ import { writeFileAtomically } from './atomic-write';
 import { publicApiBase, upsertCredentials } from './n8n-api';
 import { defaultReceiptsFile, Receipts } from './receipts';
 import { serviceKeyOf, serviceKeyToCredentials, type ServiceKeyOptions } from './sap-service-key';
+import { googleServiceAccountToCredentials, type GoogleServiceAccountOptions } from './google-service-account';
 
 export const EXIT = {
 	OK: 0,
@@ -28,6 +29,7 @@ const COMMAND = 'n8n-nodes-oauth2-llm';
 const DEFAULT_OUTPUT = 'n8n-credentials.json';
 
 export const HELP = `Usage: npx ${COMMAND} <litellm_config.json | sap-service-key.json> [options]
+       npx ${COMMAND} --google-service-account <key.json> --location <loc> [--project <id>] [options]
 
 Turns every provider under "oauth2_providers" in a LiteLLM-style config file into an n8n
 "OAuth2 LLM Provider" credential (type ${CREDENTIAL_TYPE}), named after the provider.
@@ -67,6 +69,16 @@ SAP AI Core service key (the JSON of a service key, bare or as {"credentials": {
       --name <name>          Credential name (default: SAP AI Core <identityzone>).
   An x509 key (certificate + key) becomes a TLS Client Certificate credential on its certurl; a
   secret key becomes HTTP Basic (raw) on its url. The token URL is {certurl or url}/oauth/token.
+
+Google service account key, for Vertex AI (a JWT Bearer credential, no client secret):
+      --google-service-account <key.json>
+                             The key JSON (type service_account). Its private_key signs the
+                             assertion; client_email is its issuer; scope cloud-platform.
+      --project <id>         The Google Cloud project (default: the key's project_id).
+      --location <loc>       The Vertex AI location (us-central1, europe-west4, global…); the
+                             Base URL is Vertex AI's OpenAI-compatible endpoint there.
+      --name <name>          Credential name (default: Vertex AI <project> <location>).
+      --allow-token-uri      Accept a token_uri that is not https on googleapis.com.
 
 Provider keys (snake_case): client_id, client_secret, token_url (required); scope, refresh_token
 (a refresh-token provider may go without client_secret), base_url or api_base,
@@ -119,6 +131,8 @@ interface Args {
 	/** Where the ids this CLI created through the public API are recorded (receipts.ts). */
 	stateFile: string;
 	serviceKey: ServiceKeyOptions;
+	/** Set with --google-service-account: configPath is then the key file. */
+	google?: GoogleServiceAccountOptions;
 }
 
 function parse(argv: string[], env: Io['env']): Args | 'help' {
@@ -140,6 +154,10 @@ function parse(argv: string[], env: Io['env']): Args | 'help' {
 				'resource-group': { type: 'string' },
 				'api-version': { type: 'string' },
 				name: { type: 'string' },
+				'google-service-account': { type: 'string' },
+				project: { type: 'string' },
+				location: { type: 'string' },
+				'allow-token-uri': { type: 'boolean' },
 				help: { type: 'boolean', short: 'h' },
 			},
 		});
@@ -148,6 +166,18 @@ function parse(argv: string[], env: Io['env']): Args | 'help' {
 	}
 	const { values, positionals } = parsed;
 	if (values.help) return 'help';
+	const googleKey = values['google-service-account'];
+	if (googleKey !== undefined) {
+		if (positionals.length > 0) throw new UsageError(`--google-service-account takes the key file; no other file at once (got ${positionals.join(', ')})`);
+		for (const option of ['deployment', 'resource-group', 'api-version', 'base-url', 'keep-env-references'] as const) {
+			if (values[option] !== undefined) throw new UsageError(`--${option} is not used with --google-service-account`);
+		}
+		positionals.push(googleKey);
+	} else {
+		for (const option of ['project', 'location', 'allow-token-uri'] as const) {
+			if (values[option] !== undefined) throw new UsageError(`--${option} is only used with --google-service-account`);
+		}
+	}
 	if (positionals.length === 0) throw new UsageError('no config file given');
 	if (positionals.length > 1) throw new UsageError(`one config file at a time (got ${positionals.length}: ${positionals.join(', ')})`);
 	const n8nUrl = values['n8n-url'];
@@ -179,6 +209,9 @@ function parse(argv: string[], env: Io['env']): Args | 'help' {
 		apiKey,
 		stateFile: path.resolve(values['state-file'] ?? defaultReceiptsFile(env as NodeJS.ProcessEnv)),
 		serviceKey: { deployment: values.deployment, resourceGroup: values['resource-group'], apiVersion: values['api-version'], name: values.name },
+		...(googleKey !== undefined
+			? { google: { project: values.project, location: values.location, name: values.name, allowTokenUri: values['allow-token-uri'] === true } }
+			: {}),
 	};
 }
 
@@ -189,6 +222,11 @@ function convert(text: string, args: Args, env: Io['env']) {
 		parsed = JSON.parse(text);
 	} catch {
 		parsed = undefined; // configToCredentials reports where
+	}
+	if (args.google) {
+		// Never JSON.parse's message: it quotes the text around the error, which is the private key.
+		if (parsed === undefined) return { credentials: [], issues: [{ path: '(file)', message: 'is not valid JSON; give the service account key file as Google wrote it' }], notes: [], envReferences: [] };
+		return googleServiceAccountToCredentials(parsed, args.google);
 	}
 	const serviceKey = serviceKeyOf(parsed);
 	if (serviceKey) return serviceKeyToCredentials(serviceKey, args.serviceKey);

@@ -23,6 +23,7 @@ import { createHash } from 'node:crypto';
 import { maskQueryValues, PUBLIC_HEADER_NAMES, REDACTED, scrubText } from '../nodes/shared/core/scrub';
 import {
 	CERTIFICATE_FIELDS,
+	IDENTITY_FIELDS,
 	type ProviderConfig,
 	type ProviderField,
 	type ProviderFieldsInput,
@@ -71,6 +72,15 @@ export interface LlmProviderCredentialData {
 	jwtCertificateChain?: boolean;
 	caCertificate?: string;
 	useClientCertificateForApi?: boolean;
+	// Issue 21's fields, likewise only when set.
+	grantType?: string;
+	issuerUrl?: string;
+	jwtIssuer?: string;
+	jwtSubject?: string;
+	jwtScopeClaim?: boolean;
+	subjectTokenType?: string;
+	requestedTokenType?: string;
+	managedIdentityClientId?: string;
 }
 
 /** One entry of the array that `n8n import:credentials --input <file>` reads. */
@@ -143,6 +153,14 @@ export const PROVIDER_KEYS: Readonly<Record<string, ProviderField>> = {
 	jwt_certificate_chain: 'jwtCertificateChain',
 	ca_certificate: 'caCertificate',
 	use_client_certificate_for_api: 'useClientCertificateForApi',
+	grant_type: 'grantType',
+	issuer_url: 'issuerUrl',
+	jwt_issuer: 'jwtIssuer',
+	jwt_subject: 'jwtSubject',
+	jwt_scope_claim: 'jwtScopeClaim',
+	subject_token_type: 'subjectTokenType',
+	requested_token_type: 'requestedTokenType',
+	managed_identity_client_id: 'managedIdentityClientId',
 };
 
 /** The seed schema's `provider_name` (CrewAI fills it from the key): allowed when it repeats the key. */
@@ -171,6 +189,14 @@ const PREFERRED_KEY: Record<ProviderField, string> = {
 	jwtCertificateChain: 'jwt_certificate_chain',
 	caCertificate: 'ca_certificate',
 	useClientCertificateForApi: 'use_client_certificate_for_api',
+	grantType: 'grant_type',
+	issuerUrl: 'issuer_url',
+	jwtIssuer: 'jwt_issuer',
+	jwtSubject: 'jwt_subject',
+	jwtScopeClaim: 'jwt_scope_claim',
+	subjectTokenType: 'subject_token_type',
+	requestedTokenType: 'requested_token_type',
+	managedIdentityClientId: 'managed_identity_client_id',
 };
 
 /** Names other tools use for the same values (RFC 7591 token_endpoint_auth_method, snake_case). */
@@ -183,6 +209,17 @@ const VALUE_ALIASES: Partial<Record<ProviderField, Record<string, string>>> = {
 		tls_client_auth: 'tlsClientAuth',
 		// The client's side of RFC 8705 §2.2 is the same: a certificate on the connection.
 		self_signed_tls_client_auth: 'tlsClientAuth',
+		workload_identity: 'workloadIdentity',
+	},
+	grantType: {
+		client_credentials: 'clientCredentials',
+		refresh_token: 'refreshToken',
+		jwt_bearer: 'jwtBearer',
+		'urn:ietf:params:oauth:grant-type:jwt-bearer': 'jwtBearer',
+		token_exchange: 'tokenExchange',
+		'urn:ietf:params:oauth:grant-type:token-exchange': 'tokenExchange',
+		azure_managed_identity: 'azureManagedIdentity',
+		google_metadata_server: 'googleMetadataServer',
 	},
 	basicAuthEncoding: { form_encoded: 'formEncoded' },
 };
@@ -199,6 +236,8 @@ const RESOLVED_NOW_FIELDS: ReadonlySet<ProviderField> = new Set([
 	'jwtAlgorithm',
 	'jwtCertificateChain',
 	'useClientCertificateForApi',
+	'grantType',
+	'jwtScopeClaim',
 ]);
 const SECRET_FIELDS: ReadonlySet<ProviderField> = new Set(['clientSecret', 'refreshToken', 'privateKey', 'privateKeyPassphrase']);
 const JSON_FIELDS: ReadonlySet<ProviderField> = new Set(['headers', 'additionalTokenParameters']);
@@ -431,7 +470,8 @@ function validate(
 		return copy;
 	};
 
-	const result = safeParseProviderFields(withStandIns(skip), ctx.name);
+	// The environment of n8n, not of this shell, fills in AKS's defaults (workload-identity.ts).
+	const result = safeParseProviderFields(withStandIns(skip), ctx.name, {});
 	if (result.ok) return result.config;
 
 	for (const issue of result.issues) {
@@ -500,7 +540,7 @@ function credentialData(
 	// The certificate fields, written only when set (an n8n with an older version of this package rejects
 	// unknown fields), as given: PEM text, or a boolean / option value.
 	const written = data as unknown as Record<string, unknown>;
-	for (const field of CERTIFICATE_FIELDS) {
+	for (const field of [...CERTIFICATE_FIELDS, ...IDENTITY_FIELDS]) {
 		const value = input[field];
 		if (typeof value === 'boolean') {
 			if (value) written[field] = true;

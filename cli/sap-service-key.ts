@@ -94,7 +94,7 @@ export function serviceKeyToCredentials(key: Record<string, unknown>, options: S
 				{ clientAuthentication: 'header', basicAuthEncoding: 'raw', clientSecret: secret }),
 	};
 	const name = text(options.name) ?? `SAP AI Core ${text(key.identityzone) ?? new URL(authUrl).hostname.split('.')[0]}`;
-	const result = safeParseProviderFields(input, name);
+	const result = safeParseProviderFields(input, name, {});
 	if (!result.ok) {
 		const mapped = result.issues.map((issue) => ({
 			path: SOURCE_OF[issue.field.split('.')[0]] ?? issue.field,

@@ -13,7 +13,14 @@ import { OAuth2AuthenticationError, OAuth2Error } from '../nodes/shared/core/err
 import { n8nAtLeast } from '../nodes/shared/n8n/n8n-version';
 import { isOwnSecureContext, secureContextFor } from '../nodes/shared/transport/http';
 import { requestOptionsRefusal } from '../nodes/shared/n8n/request-guard';
-import { DEFAULT_EXPIRY_BUFFER_SECONDS, MAX_EXPIRY_BUFFER_SECONDS, parseProviderConfig, type ProviderConfig } from '../nodes/shared/config/provider-config';
+import {
+	DEFAULT_EXPIRY_BUFFER_SECONDS,
+	DEFAULT_SUBJECT_TOKEN_TYPE,
+	MAX_EXPIRY_BUFFER_SECONDS,
+	parseProviderConfig,
+	PLATFORM_GRANTS,
+	type ProviderConfig,
+} from '../nodes/shared/config/provider-config';
 import { sharedTokenCache } from '../nodes/shared/auth/token-cache';
 import type { AccessToken } from '../nodes/shared/auth/token-policy';
 
@@ -76,6 +83,24 @@ const LOADED_AS_PACKAGE = __dirname.split(path.sep).includes('node_modules');
  *   preAuthentication and fails for an unsaved credential ("Found credential with no ID").
  */
 const REPLAY_ON_FAILURE = LOADED_AS_PACKAGE && n8nAtLeast(2, 41);
+
+/** Grants that take no Token URL, client or client authentication: the platform's endpoint is fixed. */
+const HIDE_FOR_PLATFORM = { grantType: [...PLATFORM_GRANTS] };
+
+/**
+ * A field of the signing key, shown for the client authentications that use it and again for the JWT
+ * bearer grant, which signs its assertion with Private Key whatever the client authentication. n8n
+ * keeps only the values of fields it shows (also when it runs a workflow), and a property shows when
+ * ALL its conditions hold; so the second case is a second property of the same name, shown exactly when
+ * the first is not (n8n's node-helpers treats same-named properties that way).
+ */
+function alsoForJwtBearer(property: INodeProperties): INodeProperties[] {
+	const methods = property.displayOptions?.show?.clientAuthentication ?? [];
+	return [
+		{ ...property, displayOptions: { show: { clientAuthentication: methods }, hide: HIDE_FOR_PLATFORM } },
+		{ ...property, required: false, displayOptions: { show: { grantType: ['jwtBearer'] }, hide: { clientAuthentication: methods } } },
+	];
+}
 
 /** What n8n stores in the hidden Token Renewal field: a marker, never a token. */
 const TOKEN_RENEWAL_MARKER = 'in-process-cache';
@@ -154,20 +179,73 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 				'Base of the OpenAI-compatible API: /chat/completions and /models are appended to it. A query string (Azure\'s ?api-version=…) is kept.',
 		},
 		{
+			displayName: 'Grant Type',
+			name: 'grantType',
+			type: 'options',
+			default: 'clientCredentials',
+			options: [
+				{
+					name: 'Client Credentials',
+					value: 'clientCredentials',
+					description: 'The client\'s own token (RFC 6749 §4.4). A credential that has a Refresh Token uses it, as before Grant Type existed.',
+				},
+				{ name: 'Refresh Token', value: 'refreshToken', description: 'A refresh token issued to you (RFC 6749 §6); rotated ones are followed' },
+				{
+					name: 'JWT Bearer (Service Account)',
+					value: 'jwtBearer',
+					description: 'An assertion signed with Private Key (RFC 7523): Google service accounts for Vertex AI, Salesforce, SAP',
+				},
+				{
+					name: 'Token Exchange (Federation)',
+					value: 'tokenExchange',
+					description: 'Exchanges the workload\'s federated token (RFC 8693): Databricks token federation, Keycloak',
+				},
+				{
+					name: 'Azure Managed Identity',
+					value: 'azureManagedIdentity',
+					description: 'The identity of the Azure VM, AKS node, App Service or Container App n8n runs on; no secret',
+				},
+				{
+					name: 'Google Metadata Server',
+					value: 'googleMetadataServer',
+					description: 'The service account of the GCE VM, GKE workload or Cloud Run service n8n runs on; no secret',
+				},
+			],
+		},
+		{
 			displayName: 'Token URL',
 			name: 'tokenUrl',
 			type: 'string',
 			default: '',
-			required: true,
+			displayOptions: { hide: HIDE_FOR_PLATFORM },
 			placeholder: 'https://login.example.com/oauth2/token',
-			description: 'The OAuth2 token endpoint that issues access tokens for the client credentials grant',
+			hint: 'Leave empty to find it from Issuer URL, or (Workload Identity) from AZURE_TENANT_ID',
+			description: 'The OAuth2 token endpoint that issues access tokens',
+		},
+		{
+			displayName: 'Issuer URL',
+			name: 'issuerUrl',
+			type: 'string',
+			default: '',
+			displayOptions: { hide: HIDE_FOR_PLATFORM },
+			placeholder: 'https://login.example.com/realms/llm',
+			hint: 'Optional. When Token URL is empty, the token endpoint comes from this issuer\'s metadata (RFC 8414 or OpenID Connect discovery); the Test also warns about methods the issuer does not advertise.',
 		},
 		{
 			displayName: 'Client ID',
 			name: 'clientId',
 			type: 'string',
 			default: '',
-			required: true,
+			displayOptions: { hide: HIDE_FOR_PLATFORM },
+			hint: 'Required, except with Client Authentication None for JWT Bearer (Google) or Token Exchange, and with Workload Identity where AZURE_CLIENT_ID is set',
+		},
+		{
+			displayName: 'Managed Identity Client ID',
+			name: 'managedIdentityClientId',
+			type: 'string',
+			default: '',
+			displayOptions: { show: { grantType: ['azureManagedIdentity'] } },
+			hint: 'Optional. The client ID of a user-assigned managed identity; empty uses the system-assigned one.',
 		},
 		{
 			displayName: 'Client Secret',
@@ -177,7 +255,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			default: '',
 			// Not `required`: a refresh-token credential goes without one, and n8n 2.41 would then refuse to
 			// create it (it checks required fields that have displayOptions). provider-config.ts says when it is needed.
-			displayOptions: { hide: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] } },
+			displayOptions: { hide: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth', 'workloadIdentity', 'none'], ...HIDE_FOR_PLATFORM } },
 		},
 		{
 			displayName: 'Scope',
@@ -185,7 +263,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			type: 'string',
 			default: '',
 			placeholder: 'e.g. all-apis or https://cognitiveservices.azure.com/.default',
-			hint: 'Space-separated. Leave empty if your provider needs none.',
+			hint: 'Space-separated. Leave empty if your provider needs none. Azure Managed Identity: the one resource, e.g. https://cognitiveservices.azure.com/.default',
 			description: 'Space-separated scopes to ask for; leave empty if the provider needs none',
 		},
 		{
@@ -193,6 +271,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'clientAuthentication',
 			type: 'options',
 			default: 'body',
+			displayOptions: { hide: HIDE_FOR_PLATFORM },
 			options: [
 				{
 					name: 'Send Credentials in Body',
@@ -219,6 +298,16 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 					value: 'tlsClientAuth',
 					description: 'The client certificate on the TLS connection, no secret (tls_client_auth, RFC 8705): SAP x509 service keys, Keycloak, Auth0',
 				},
+				{
+					name: 'Workload Identity (Federated Token)',
+					value: 'workloadIdentity',
+					description: 'The JWT in the file that AZURE_FEDERATED_TOKEN_FILE (or OAUTH2_LLM_FEDERATED_TOKEN_FILE) names, re-read for every token: AKS workload identity to Entra ID',
+				},
+				{
+					name: 'None',
+					value: 'none',
+					description: 'Only client_id, or nothing when Client ID is empty: public clients, Google service accounts, federation policies',
+				},
 			],
 		},
 		{
@@ -226,7 +315,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'basicAuthEncoding',
 			type: 'options',
 			default: 'formEncoded',
-			displayOptions: { show: { clientAuthentication: ['header'] } },
+			displayOptions: { show: { clientAuthentication: ['header'] }, hide: HIDE_FOR_PLATFORM },
 			options: [
 				{
 					name: 'Form-Encoded (RFC 6749)',
@@ -240,7 +329,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 				},
 			],
 		},
-		{
+		...alsoForJwtBearer({
 			displayName: 'Private Key',
 			name: 'privateKey',
 			type: 'string',
@@ -251,8 +340,8 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			placeholder: '-----BEGIN PRIVATE KEY-----',
 			description:
 				'PEM private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC P-256). Line breaks written as \\n, as SAP service keys carry them, are accepted.',
-		},
-		{
+		}),
+		...alsoForJwtBearer({
 			displayName: 'Private Key Passphrase',
 			name: 'privateKeyPassphrase',
 			type: 'string',
@@ -260,7 +349,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			default: '',
 			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] } },
 			hint: 'Only for an encrypted key (-----BEGIN ENCRYPTED PRIVATE KEY-----)',
-		},
+		}),
 		{
 			displayName: 'Certificate',
 			name: 'certificate',
@@ -268,12 +357,12 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			// Public, but n8n's convention (its SSL Certificates credential) masks certificates like keys.
 			typeOptions: { password: true, rows: 4 },
 			default: '',
-			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] } },
+			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] }, hide: HIDE_FOR_PLATFORM },
 			placeholder: '-----BEGIN CERTIFICATE-----',
 			hint: 'Required for TLS Client Certificate. With Private Key JWT it adds the x5t#S256 thumbprint that Entra ID needs.',
 			description: 'PEM client certificate for the Private Key, leaf first (a chain is allowed)',
 		},
-		{
+		...alsoForJwtBearer({
 			displayName: 'JWT Algorithm',
 			name: 'jwtAlgorithm',
 			type: 'options',
@@ -286,8 +375,8 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 				{ name: 'ES256', value: 'ES256', description: 'ECDSA P-256 with SHA-256' },
 				{ name: 'HS256', value: 'HS256', description: 'HMAC SHA-256 with the client secret (Client Secret JWT only)' },
 			],
-		},
-		{
+		}),
+		...alsoForJwtBearer({
 			displayName: 'JWT Key ID',
 			name: 'jwtKeyId',
 			// A key's public name (the JWS kid header), not a secret: the rule goes by the word "Key".
@@ -296,8 +385,8 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			default: '',
 			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'clientSecretJwt'] } },
 			hint: 'Optional. The kid header, when the provider holds several keys for this client.',
-		},
-		{
+		}),
+		...alsoForJwtBearer({
 			displayName: 'JWT Audience',
 			name: 'jwtAudience',
 			type: 'string',
@@ -305,6 +394,55 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'clientSecretJwt'] } },
 			placeholder: 'Default: the Token URL',
 			hint: 'Optional. The assertion\'s aud. Entra ID, Okta and Keycloak take the Token URL; Auth0 wants its issuer URL with a trailing slash.',
+		}),
+		{
+			displayName: 'JWT Issuer',
+			name: 'jwtIssuer',
+			type: 'string',
+			default: '',
+			required: true,
+			displayOptions: { show: { grantType: ['jwtBearer'] } },
+			placeholder: 'e.g. n8n-vertex@my-project.iam.gserviceaccount.com',
+			hint: 'The assertion\'s iss. Google: the service account key\'s client_email.',
+		},
+		{
+			displayName: 'JWT Subject',
+			name: 'jwtSubject',
+			type: 'string',
+			default: '',
+			displayOptions: { show: { grantType: ['jwtBearer'] } },
+			hint: 'Optional. The assertion\'s sub: the user or account the token is for (Salesforce: the user name). Google: leave empty.',
+		},
+		{
+			displayName: 'Scope in Assertion',
+			name: 'jwtScopeClaim',
+			type: 'boolean',
+			default: false,
+			displayOptions: { show: { grantType: ['jwtBearer'] } },
+			description: 'Whether Scope goes into the assertion\'s scope claim instead of the token request, as Google requires',
+		},
+		// A token type's URI (RFC 8693 §3), not a token: the rule goes by the word "Token".
+		// eslint-disable-next-line @n8n/community-nodes/credential-password-field
+		{
+			displayName: 'Subject Token Type',
+			name: 'subjectTokenType',
+			// eslint-disable-next-line n8n-nodes-base/cred-class-field-type-options-password-missing
+			type: 'string',
+			default: DEFAULT_SUBJECT_TOKEN_TYPE,
+			displayOptions: { show: { grantType: ['tokenExchange'] } },
+			hint: 'The subject token is the JWT in the file that OAUTH2_LLM_FEDERATED_TOKEN_FILE (or AZURE_FEDERATED_TOKEN_FILE) names, read anew for every token.',
+		},
+		// A token type's URI (RFC 8693 §3), not a token: the rule goes by the word "Token".
+		// eslint-disable-next-line @n8n/community-nodes/credential-password-field
+		{
+			displayName: 'Requested Token Type',
+			name: 'requestedTokenType',
+			// eslint-disable-next-line n8n-nodes-base/cred-class-field-type-options-password-missing
+			type: 'string',
+			default: '',
+			displayOptions: { show: { grantType: ['tokenExchange'] } },
+			placeholder: 'e.g. urn:ietf:params:oauth:token-type:access_token',
+			hint: 'Optional. Leave empty to take what the server issues by default.',
 		},
 		// A switch, not a secret: the rule goes by the word "Certificate" in its name.
 		// eslint-disable-next-line @n8n/community-nodes/credential-password-field
@@ -313,7 +451,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'jwtCertificateChain',
 			type: 'boolean',
 			default: false,
-			displayOptions: { show: { clientAuthentication: ['privateKeyJwt'] } },
+			displayOptions: { show: { clientAuthentication: ['privateKeyJwt'] }, hide: HIDE_FOR_PLATFORM },
 			description: 'Whether to put the Certificate chain in the assertion\'s x5c header (Entra ID subject name + issuer authentication)',
 		},
 		// A switch, not a secret: the rule goes by the word "Certificate" in its name.
@@ -323,7 +461,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'useClientCertificateForApi',
 			type: 'boolean',
 			default: false,
-			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] } },
+			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] }, hide: HIDE_FOR_PLATFORM },
 			description: 'Whether to present the client certificate to the LLM API too, for gateways that require mTLS',
 		},
 		{
@@ -341,6 +479,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			displayName: 'Additional Token Parameters',
 			name: 'additionalTokenParameters',
 			type: 'json',
+			displayOptions: { hide: HIDE_FOR_PLATFORM },
 			default: '{}',
 			hint: 'Optional. Extra fields for the token request, e.g. {"audience": "https://llm.example.com"}',
 			description:
@@ -351,8 +490,9 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'refreshToken',
 			type: 'string',
 			typeOptions: { password: true },
+			displayOptions: { show: { grantType: ['clientCredentials', 'refreshToken'] } },
 			default: '',
-			hint: 'Optional. Leave empty to use the client credentials grant.',
+			hint: 'Required for the Refresh Token grant. With Client Credentials, leave it empty.',
 			description:
 				'Optional. When set, access tokens come from the refresh_token grant instead of client credentials; a rotated refresh token is used from then on (until n8n restarts).',
 		},

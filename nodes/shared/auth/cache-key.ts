@@ -48,11 +48,27 @@ export function refreshFamilyKey(config: TokenEndpointConfig): string {
 	return JSON.stringify([config.tokenUrl, digest(config.refreshToken), clientAuthenticationParts(config)]);
 }
 
+/**
+ * What the other grants ask for: another issuer, subject or audience in the assertion, another token
+ * type, another managed identity is another token. The federated token file's content is not part of
+ * it: the platform rotates it, and the identity it proves stays the same.
+ */
+function grantParts(config: TokenEndpointConfig): unknown[] {
+	const assertion = config.grantAssertion;
+	return [
+		config.grantType,
+		config.issuerUrl ?? '',
+		assertion ? [assertion.issuer, assertion.subject ?? '', assertion.audience ?? '', assertion.scopeInClaim, assertion.algorithm, assertion.keyId ?? ''] : [],
+		config.tokenExchange ? [config.tokenExchange.subjectTokenType, config.tokenExchange.requestedTokenType ?? ''] : [],
+		config.managedIdentityClientId ?? '',
+	];
+}
+
 function computeCacheKey(config: TokenEndpointConfig): string {
 	const parameters = Object.entries(config.additionalTokenParameters).sort(([a], [b]) => a.localeCompare(b));
 	return createHash('sha256')
 		// The CA decides whom n8n trusts as the token endpoint: another CA, another token (or none). It is no
 		// part of the refresh family: a new CA must not fork it and replay a rotated-away refresh token.
-		.update(JSON.stringify([config.tokenUrl, config.scope ?? '', parameters, digest(config.refreshToken), clientAuthenticationParts(config), digest(config.tls?.caPems?.join(''))]))
+		.update(JSON.stringify([config.tokenUrl, config.scope ?? '', parameters, digest(config.refreshToken), clientAuthenticationParts(config), digest(config.tls?.caPems?.join('')), grantParts(config)]))
 		.digest('base64url');
 }

@@ -172,7 +172,7 @@ export class TokenCache {
 	private startFetch(entry: CacheEntry, config: TokenEndpointConfig, context: TokenRequestContext): Promise<AccessToken> {
 		const fetch = (async () => {
 			try {
-				const issued = config.refreshToken ? await this.refreshGrant(config, context) : await this.tokenRequest(config, context);
+				const issued = config.grantType === 'refreshToken' ? await this.refreshGrant(config, context) : await this.tokenRequest(config, context);
 				const obtainedAtMs = this.clock.nowMs();
 				const token: AccessToken = {
 					accessToken: issued.accessToken,

@@ -1,12 +1,16 @@
 /**
- * One token request on the wire (RFC 6749 §4.4 client credentials, §6 refresh token): grant, client
+ * One token request on the wire: the grant (RFC 6749 §4.4 client credentials, §6 refresh token,
+ * RFC 7523 §2.1 JWT bearer, RFC 8693 token exchange, or a platform's metadata endpoint), client
  * authentication, response parsing. No caching and no retries here: token-cache.ts owns those.
  */
-import { CLIENT_ASSERTION_TYPE, signClientAssertion } from '../keys/client-assertion';
+import { CLIENT_ASSERTION_TYPE, signClientAssertion, signGrantAssertion } from '../keys/client-assertion';
+import { readFederatedToken, type Environment } from '../keys/workload-identity';
+import { discoverIssuer } from './discovery';
+import { platformTokenRequest, PLATFORM_TOKEN_TIMEOUT_MS, type PlatformTokenRequest } from './platform-identity';
 import { certificateDateWarning } from '../keys/client-key';
 import { markScrubbed, OAuth2AuthenticationError, type AuthenticationErrorOptions } from '../core/errors';
 import { exchange, isTransientFailure, redirectTarget, requestNeverArrived, tlsFailureHint, TransportFailure, type HttpAnswer } from '../transport/http';
-import { secretsOf, type TokenEndpointConfig } from '../config/provider-config';
+import { PLATFORM_GRANTS, secretsOf, type TokenEndpointConfig } from '../config/provider-config';
 import { providerWordsOf } from '../core/provider-error';
 import { parseRetryAfterMs } from '../transport/retry';
 import { boundedServerText, formEncode, scrubValue, urlForMessage } from '../core/scrub';
@@ -33,7 +37,24 @@ export interface TokenRequestOptions {
 	signal?: AbortSignal;
 	/** The refresh token to use now: the configured one, or the one the server rotated it to. */
 	refreshToken?: string;
+	/** n8n's environment (workload identity file, platform endpoints); tests pass their own. */
+	env?: Environment;
 }
+
+export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+/** What proves the grant and the client in one token request; each is a secret, made or read for this request only. */
+export interface TokenProofs {
+	refreshToken?: string;
+	clientAssertion?: string;
+	/** jwtBearer: the grant's signed assertion. */
+	grantAssertion?: string;
+	/** tokenExchange: the federated token file's content. */
+	subjectToken?: string;
+}
+
+const proofValues = (proofs: TokenProofs) => [proofs.refreshToken, proofs.clientAssertion, proofs.grantAssertion, proofs.subjectToken];
 
 export function basicAuthorization(config: TokenEndpointConfig): string {
 	const encode = config.basicAuthEncoding === 'raw' ? (value: string) => value : formEncode;
@@ -50,41 +71,74 @@ export interface TokenHttpRequest {
  * The client_assertion for this request (RFC 7523 §2.2), or undefined for the other methods. Signed
  * anew on every call: a retry must not resend a used `jti`.
  */
-export function clientAssertionFor(config: TokenEndpointConfig, wallNowMs: number): string | undefined {
+export function clientAssertionFor(config: TokenEndpointConfig, wallNowMs: number, tokenUrl = config.tokenUrl): string | undefined {
 	if (!config.assertion) return undefined;
 	const key = config.assertion.algorithm === 'HS256'
 		? { clientSecret: config.clientSecret }
 		: { privateKeyPem: config.privateKeyPem ?? '', passphrase: config.privateKeyPassphrase };
-	return signClientAssertion(config.assertion, key, config.clientId, wallNowMs / 1000);
+	return signClientAssertion({ ...config.assertion, audience: config.assertion.audience ?? tokenUrl }, key, config.clientId, wallNowMs / 1000);
 }
 
-export function buildTokenRequest(config: TokenEndpointConfig, refreshToken?: string, clientAssertion?: string): TokenHttpRequest {
-	const form = new URLSearchParams();
-	if (refreshToken) {
-		form.set('grant_type', 'refresh_token');
-		form.set('refresh_token', refreshToken);
-	} else {
-		form.set('grant_type', 'client_credentials');
+/** The JWT bearer grant's assertion (RFC 7523 §2.1), signed anew for every request. */
+export function grantAssertionFor(config: TokenEndpointConfig, wallNowMs: number, tokenUrl = config.tokenUrl): string | undefined {
+	const settings = config.grantAssertion;
+	if (!settings) return undefined;
+	return signGrantAssertion(
+		settings,
+		{ issuer: settings.issuer, subject: settings.subject, audience: settings.audience ?? tokenUrl, scope: settings.scopeInClaim ? config.scope : undefined },
+		{ privateKeyPem: config.privateKeyPem ?? '', passphrase: config.privateKeyPassphrase },
+		wallNowMs / 1000,
+	);
+}
+
+function setGrant(form: URLSearchParams, config: TokenEndpointConfig, proofs: TokenProofs): void {
+	switch (config.grantType) {
+		case 'refreshToken':
+			form.set('grant_type', 'refresh_token');
+			form.set('refresh_token', proofs.refreshToken ?? '');
+			return;
+		case 'jwtBearer':
+			form.set('grant_type', JWT_BEARER_GRANT);
+			form.set('assertion', proofs.grantAssertion ?? '');
+			return;
+		case 'tokenExchange':
+			form.set('grant_type', TOKEN_EXCHANGE_GRANT);
+			form.set('subject_token', proofs.subjectToken ?? '');
+			form.set('subject_token_type', config.tokenExchange?.subjectTokenType ?? '');
+			if (config.tokenExchange?.requestedTokenType) form.set('requested_token_type', config.tokenExchange.requestedTokenType);
+			return;
+		default:
+			form.set('grant_type', 'client_credentials');
 	}
-	if (config.scope) form.set('scope', config.scope);
+}
+
+export function buildTokenRequest(config: TokenEndpointConfig, proofs: TokenProofs = {}): TokenHttpRequest {
+	const form = new URLSearchParams();
+	setGrant(form, config, proofs);
+	// Google takes the scope in the assertion and nowhere else.
+	if (config.scope && !config.grantAssertion?.scopeInClaim) form.set('scope', config.scope);
 	for (const [name, value] of Object.entries(config.additionalTokenParameters)) form.set(name, value);
+	const clientAssertion = proofs.clientAssertion;
 
 	const headers: Record<string, string> = {
 		'Content-Type': 'application/x-www-form-urlencoded',
 		Accept: 'application/json',
 	};
+	// Only where there is one: a Google service account and a Databricks account-wide policy go without.
+	const nameClient = () => config.clientId && form.set('client_id', config.clientId);
 	if (clientAssertion !== undefined) {
 		// RFC 7521 §4.2: client_id is optional beside an assertion, but Entra ID and XSUAA want it.
-		form.set('client_id', config.clientId);
+		nameClient();
 		form.set('client_assertion_type', CLIENT_ASSERTION_TYPE);
 		form.set('client_assertion', clientAssertion);
-	} else if (config.clientAuthentication === 'tlsClientAuth') {
+	} else if (config.clientAuthentication === 'tlsClientAuth' || config.clientAuthentication === 'none') {
 		// RFC 8705 §2: the certificate on the connection authenticates; the body names the client.
-		form.set('client_id', config.clientId);
+		// RFC 6749 §2.1: a public client (or a federation policy) names itself and proves nothing.
+		nameClient();
 	} else if (config.clientAuthentication === 'header' && config.clientSecret) {
 		headers.Authorization = basicAuthorization(config);
 	} else {
-		form.set('client_id', config.clientId);
+		nameClient();
 		if (config.clientSecret) form.set('client_secret', config.clientSecret);
 	}
 	return { headers, body: form.toString() };
@@ -158,6 +212,10 @@ function clientProofHint(config: TokenEndpointConfig, wallNowMs: number): string
 	const dates = certificateDateWarning(config.certificateValidity, wallNowMs);
 	const datesNote = dates ? ` ${dates}` : '';
 	switch (config.clientAuthentication) {
+		case 'workloadIdentity':
+			return "The provider did not accept the federated token as the client's proof: check the federated credential at the provider against the token (Entra ID: issuer, subject system:serviceaccount:<namespace>:<name>, audience api://AzureADTokenExchange; AADSTS700213 means one of them does not match) and Client ID.";
+		case 'none':
+			return 'The provider wants this client to authenticate: choose the method it expects in Client Authentication.';
 		case 'privateKeyJwt':
 			return `The provider did not accept the signed client assertion: check that the public key or certificate of Private Key is registered for this Client ID, JWT Algorithm, JWT Key ID (kid), JWT Audience (default: the Token URL), and the n8n host's clock.${datesNote}`;
 		case 'clientSecretJwt':
@@ -176,11 +234,18 @@ function hintFor(oauthError: string | undefined, status: number, config: TokenEn
 		case 'invalid_scope':
 			return 'Check the Scope field: the provider does not grant that scope to this client.';
 		case 'unauthorized_client':
-			return 'The provider does not let this client use this grant type; enable client credentials for the client at the provider.';
+			return `The provider does not let this client use this grant type; enable ${GRANT_NAMES[config.grantType]} for the client at the provider.`;
 		case 'invalid_grant':
-			return config.refreshToken
-				? 'The refresh token was rejected (expired, revoked or already rotated): put a fresh one in Refresh Token.'
-				: 'The provider rejected the grant; check Scope and Additional Token Parameters.';
+			switch (config.grantType) {
+				case 'refreshToken':
+					return 'The refresh token was rejected (expired, revoked or already rotated): put a fresh one in Refresh Token.';
+				case 'jwtBearer':
+					return "The provider did not accept the signed assertion: check JWT Issuer (Google: the key's client_email), that Private Key is that account's key (Google: private_key, with JWT Key ID its private_key_id), JWT Audience (default: the Token URL), Scope in Assertion, and the n8n host's clock.";
+				case 'tokenExchange':
+					return "The provider did not accept the subject token (the federated token file): check the federation policy at the provider (issuer, subject, audience) against the token, and Subject Token Type.";
+				default:
+					return 'The provider rejected the grant; check Scope and Additional Token Parameters.';
+			}
 		case 'unsupported_grant_type':
 			return 'The provider does not support this grant on this endpoint; check Token URL.';
 		case 'invalid_request':
@@ -192,6 +257,29 @@ function hintFor(oauthError: string | undefined, status: number, config: TokenEn
 			if (isRetryableStatus(status)) return 'The token endpoint is unavailable; try again later.';
 			return 'Check the credential fields against the provider\'s documentation.';
 	}
+}
+
+const GRANT_NAMES: Record<TokenEndpointConfig['grantType'], string> = {
+	clientCredentials: 'the client credentials grant',
+	refreshToken: 'the refresh token grant',
+	jwtBearer: 'the JWT bearer grant (urn:ietf:params:oauth:grant-type:jwt-bearer)',
+	tokenExchange: 'token exchange (urn:ietf:params:oauth:grant-type:token-exchange)',
+	azureManagedIdentity: 'managed identity',
+	googleMetadataServer: 'the metadata server',
+};
+
+/**
+ * RFC 8693 §2.2.1: a token exchange answer names what it issued, and `token_type` says how to use it;
+ * `N_A` (not an access token in OAuth's sense) is what some servers answer for a JWT that the API still
+ * takes as a bearer token. Anything else (DPoP, MAC) cannot be sent as `Authorization: Bearer`.
+ */
+function exchangedTokenProblem(body: Record<string, unknown>): string | undefined {
+	if (typeof body.issued_token_type !== 'string' || body.issued_token_type === '') return 'without issued_token_type (RFC 8693 §2.2.1 requires it), so it is not a token exchange answer';
+	const tokenType = typeof body.token_type === 'string' ? body.token_type : '';
+	if (!/^(bearer|n_a)$/i.test(tokenType)) {
+		return `with token_type ${JSON.stringify(tokenType.slice(0, 40))}, which cannot be sent as a bearer token`;
+	}
+	return undefined;
 }
 
 function accessTokenProblem(accessToken: unknown): string | undefined {
@@ -220,6 +308,7 @@ export function parseTokenResponse(
 	providerName: string,
 	wallNowMs: number,
 	extraSecrets: ReadonlyArray<string | undefined> = [],
+	platform?: PlatformTokenRequest,
 ): IssuedToken {
 	const secrets = [...secretsOf(config), ...extraSecrets];
 	const contentType = typeof response.headers['content-type'] === 'string' ? response.headers['content-type'] : undefined;
@@ -236,6 +325,14 @@ export function parseTokenResponse(
 				providerName,
 				status: response.status,
 				hint: 'Check Token URL: it must be the provider\'s OAuth2 token endpoint, not a login page or API URL.',
+			});
+		}
+		const exchangeProblem = config.grantType === 'tokenExchange' ? exchangedTokenProblem(body) : undefined;
+		if (exchangeProblem !== undefined) {
+			throw new OAuth2AuthenticationError(`The token endpoint of ${providerName} answered the token exchange ${boundedServerText(exchangeProblem, secrets, 300)}`, {
+				providerName,
+				status: response.status,
+				hint: 'Ask for an access token: set Requested Token Type to urn:ietf:params:oauth:token-type:access_token, or check Token URL.',
 			});
 		}
 		return {
@@ -267,7 +364,7 @@ export function parseTokenResponse(
 		oauthErrorDescription,
 		retryable,
 		retryAfterMs,
-		hint: hintFor(rfcError, response.status, config, wallNowMs),
+		hint: platform && !retryable ? platform.hint : hintFor(rfcError, response.status, config, wallNowMs),
 		originalError: {
 			name: 'TokenEndpointResponse',
 			message: JSON.stringify(body === undefined ? boundedServerText(response.bodyText, secrets, 500) : scrubValue(body, secrets)),
@@ -295,10 +392,10 @@ function transportHint(failure: TransportFailure): string | undefined {
 	}
 }
 
-/** One POST to the token endpoint. Throws OAuth2AuthenticationError (retryable or not), never a raw axios error. */
+/** One token request. Throws OAuth2AuthenticationError (retryable or not), never a raw axios error. */
 export async function requestToken(config: TokenEndpointConfig, options: TokenRequestOptions): Promise<IssuedToken> {
 	try {
-		return await sendTokenRequest(config, options);
+		return PLATFORM_GRANTS.includes(config.grantType) ? await sendPlatformRequest(config, options) : await sendTokenRequest(config, options);
 	} catch (error) {
 		// Every word from the server in it is scrubbed of these already (see n8n-errors.ts).
 		markScrubbed(error, [...secretsOf(config), options.refreshToken]);
@@ -306,25 +403,53 @@ export async function requestToken(config: TokenEndpointConfig, options: TokenRe
 	}
 }
 
-async function sendTokenRequest(config: TokenEndpointConfig, options: TokenRequestOptions): Promise<IssuedToken> {
-	let assertion: string | undefined;
+/** Where the POST goes: Token URL, or the issuer's metadata when only Issuer URL is given. */
+async function tokenEndpointOf(config: TokenEndpointConfig, options: TokenRequestOptions): Promise<string> {
+	if (config.tokenUrl || !config.issuerUrl) return config.tokenUrl;
+	const metadata = await discoverIssuer(config.issuerUrl, {
+		providerName: options.providerName,
+		nowMs: options.wallNowMs(),
+		timeoutMs: options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS,
+		signal: options.signal,
+		tls: config.tls?.caPems ? { caPems: config.tls.caPems } : undefined,
+	});
+	return metadata.tokenEndpoint;
+}
+
+/** The assertions signed and the federated token read for this one request. */
+async function proofsFor(config: TokenEndpointConfig, tokenUrl: string, options: TokenRequestOptions): Promise<TokenProofs> {
+	const env = options.env ?? process.env;
+	const needsFederatedToken = config.clientAuthentication === 'workloadIdentity' || config.grantType === 'tokenExchange';
+	// Read anew for every request: the platform rotates it (see workload-identity.ts).
+	const federatedToken = needsFederatedToken ? await readFederatedToken(env, options.providerName) : undefined;
 	try {
-		assertion = clientAssertionFor(config, options.wallNowMs());
+		const wallNowMs = options.wallNowMs();
+		return {
+			refreshToken: config.grantType === 'refreshToken' ? options.refreshToken : undefined,
+			clientAssertion: config.clientAuthentication === 'workloadIdentity' ? federatedToken : clientAssertionFor(config, wallNowMs, tokenUrl),
+			grantAssertion: grantAssertionFor(config, wallNowMs, tokenUrl),
+			subjectToken: config.grantType === 'tokenExchange' ? federatedToken : undefined,
+		};
 	} catch (error) {
 		// OpenSSL's words ("unsupported padding mode"…) name no key material; the key itself is the suspect.
-		throw new OAuth2AuthenticationError(`Could not sign the client assertion for ${options.providerName}: ${boundedServerText(String((error as Error)?.message ?? error), secretsOf(config), 200)}`, {
+		throw new OAuth2AuthenticationError(`Could not sign the ${config.grantAssertion ? 'assertion' : 'client assertion'} for ${options.providerName}: ${boundedServerText(String((error as Error)?.message ?? error), [...secretsOf(config), federatedToken], 200)}`, {
 			providerName: options.providerName,
 			hint: 'Check that Private Key and JWT Algorithm fit each other (RSA: RS256 or PS256; RSA-PSS: PS256; EC P-256: ES256).',
 		});
 	}
-	const request = buildTokenRequest(config, options.refreshToken, assertion);
-	const secrets = [...secretsOf(config), options.refreshToken, assertion];
+}
+
+async function sendTokenRequest(config: TokenEndpointConfig, options: TokenRequestOptions): Promise<IssuedToken> {
+	const tokenUrl = await tokenEndpointOf(config, options);
+	const proofs = await proofsFor(config, tokenUrl, options);
+	const request = buildTokenRequest(config, proofs);
+	const secrets = [...secretsOf(config), ...proofValues(proofs)];
 	const timeoutMs = options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
 	let answer: HttpAnswer;
 	try {
 		answer = await exchange({
 			method: 'POST',
-			url: config.tokenUrl,
+			url: tokenUrl,
 			headers: request.headers,
 			body: request.body,
 			maxResponseBytes: MAX_TOKEN_RESPONSE_BYTES,
@@ -336,9 +461,9 @@ async function sendTokenRequest(config: TokenEndpointConfig, options: TokenReque
 		const failure = error instanceof TransportFailure ? error : new TransportFailure('network', 'unexpected failure');
 		// A refresh grant whose answer was lost may have consumed a rotating refresh token already: sending it
 		// again would be reuse, which Auth0, Okta and Keycloak answer by revoking the whole family.
-		const lostRefresh = options.refreshToken !== undefined && !requestNeverArrived(failure) && failure.kind !== 'aborted';
+		const lostRefresh = proofs.refreshToken !== undefined && !requestNeverArrived(failure) && failure.kind !== 'aborted';
 		throw new OAuth2AuthenticationError(
-			`Could not reach the token endpoint of ${options.providerName} at ${urlForMessage(config.tokenUrl, secrets)}: ${boundedServerText(failure.message, secrets, 300)}` +
+			`Could not reach the token endpoint of ${options.providerName} at ${urlForMessage(tokenUrl, secrets)}: ${boundedServerText(failure.message, secrets, 300)}` +
 				(lostRefresh ? '; the refresh token is not sent again, since the server may have used it already' : ''),
 			{
 				providerName: options.providerName,
@@ -355,10 +480,53 @@ async function sendTokenRequest(config: TokenEndpointConfig, options: TokenReque
 	if (location !== undefined) {
 		// A redirected POST turns into a GET and loses the grant, or carries the secret to another host: reported, never followed.
 		throw new OAuth2AuthenticationError(
-			`The token endpoint of ${options.providerName} redirects (HTTP ${answer.status}) to ${urlForMessage(location, secrets, config.tokenUrl)}; redirects are not followed`,
+			`The token endpoint of ${options.providerName} redirects (HTTP ${answer.status}) to ${urlForMessage(location, secrets, tokenUrl)}; redirects are not followed`,
 			{ providerName: options.providerName, status: answer.status, hint: 'Put the final token endpoint URL in Token URL.' },
 		);
 	}
-	// The configured and the rotated refresh token are both scrubbed.
-	return parseTokenResponse(answer, config, options.providerName, options.wallNowMs(), [options.refreshToken, assertion]);
+	// The configured and the rotated refresh token, the assertions and the federated token are all scrubbed.
+	return parseTokenResponse(answer, config, options.providerName, options.wallNowMs(), proofValues(proofs));
+}
+
+/** A GET to the platform's metadata endpoint: fixed host, no proxy, no redirects, a short deadline, a bounded answer. */
+async function sendPlatformRequest(config: TokenEndpointConfig, options: TokenRequestOptions): Promise<IssuedToken> {
+	let platform: PlatformTokenRequest;
+	try {
+		platform = platformTokenRequest(config, options.env ?? process.env);
+	} catch (error) {
+		throw new OAuth2AuthenticationError(`${(error as Error).message}`, { providerName: options.providerName, hint: 'Ask the n8n administrator to correct or remove that variable.' });
+	}
+	const secrets = [...secretsOf(config), ...platform.secrets];
+	let answer: HttpAnswer;
+	try {
+		answer = await exchange({
+			method: 'GET',
+			url: platform.url,
+			headers: platform.headers,
+			maxResponseBytes: MAX_TOKEN_RESPONSE_BYTES,
+			deadlineMs: Math.min(options.timeoutMs ?? PLATFORM_TOKEN_TIMEOUT_MS, PLATFORM_TOKEN_TIMEOUT_MS),
+			signal: options.signal,
+			platformEndpoint: true,
+		});
+	} catch (error) {
+		const failure = error instanceof TransportFailure ? error : new TransportFailure('network', 'unexpected failure');
+		throw new OAuth2AuthenticationError(
+			`Could not reach ${platform.endpointName} for ${options.providerName}: ${boundedServerText(failure.message, secrets, 300)}`,
+			{
+				providerName: options.providerName,
+				retryable: isTransientFailure(failure),
+				originalError: { name: failure.name, message: boundedServerText(failure.message, secrets, 300), ...(failure.code ? { code: failure.code } : {}) },
+				hint: platform.hint,
+			},
+		);
+	}
+	const location = redirectTarget(answer);
+	if (location !== undefined) {
+		throw new OAuth2AuthenticationError(`${platform.endpointName} redirects (HTTP ${answer.status}); redirects are not followed`, {
+			providerName: options.providerName,
+			status: answer.status,
+			hint: platform.hint,
+		});
+	}
+	return parseTokenResponse(answer, config, options.providerName, options.wallNowMs(), platform.secrets, platform);
 }

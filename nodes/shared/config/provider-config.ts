@@ -6,6 +6,7 @@
 import { z } from 'zod';
 
 import type { AssertionSettings } from '../keys/client-assertion';
+import { azureWorkloadDefaults, type Environment } from '../keys/workload-identity';
 import {
 	apiUsesClientCertificate,
 	CLIENT_AUTHENTICATIONS,
@@ -25,11 +26,48 @@ export type { ClientAuthentication } from '../keys/client-key';
 export const DEFAULT_EXPIRY_BUFFER_SECONDS = 60;
 export const MAX_EXPIRY_BUFFER_SECONDS = 3600;
 
+/**
+ * How tokens are obtained. The first two are RFC 6749 §4.4 and §6; `jwtBearer` is RFC 7523 §2.1,
+ * `tokenExchange` RFC 8693; the last two ask the platform the workflow runs on, with no secret at all.
+ */
+export const GRANT_TYPES = ['clientCredentials', 'refreshToken', 'jwtBearer', 'tokenExchange', 'azureManagedIdentity', 'googleMetadataServer'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
+/** Grants that ask a fixed platform endpoint: no Token URL, no client, no client authentication. */
+export const PLATFORM_GRANTS: readonly GrantType[] = ['azureManagedIdentity', 'googleMetadataServer'];
+export const DEFAULT_SUBJECT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+
+/**
+ * The grant a credential uses. One saved before Grant Type existed (or whose n8n filled in the default)
+ * keeps what it did: a Refresh Token means the refresh grant.
+ */
+export function effectiveGrantType(input: { grantType?: unknown; refreshToken?: unknown }): GrantType | undefined {
+	const chosen = emptyToUndefined(input.grantType) ?? 'clientCredentials';
+	if (!GRANT_TYPES.includes(chosen as GrantType)) return undefined;
+	return chosen === 'clientCredentials' && emptyToUndefined(input.refreshToken) !== undefined ? 'refreshToken' : (chosen as GrantType);
+}
+
 /** RFC 6749 §2.3.1: client id and secret are form-encoded before they go into the Basic header. */
 export type BasicAuthEncoding = 'formEncoded' | 'raw';
 
+/** The JWT bearer grant's own assertion (RFC 7523 §2.1), signed with Private Key. */
+export interface GrantAssertionSettings {
+	algorithm: AssertionSettings['algorithm'];
+	keyId?: string;
+	issuer: string;
+	subject?: string;
+	/** Undefined: the token endpoint's URL. */
+	audience?: string;
+	/** Google: Scope goes into the assertion's `scope` claim, not the form. */
+	scopeInClaim: boolean;
+}
+
 export interface TokenEndpointConfig {
+	grantType: GrantType;
+	/** Empty when the issuer's metadata names it (issuerUrl) or a platform grant needs none. */
 	tokenUrl: string;
+	/** The authorization server's issuer, for discovery (RFC 8414, OIDC Discovery) when Token URL is empty. */
+	issuerUrl?: string;
+	/** Empty where the grant goes without one (platform grants; `none` with JWT bearer or token exchange). */
 	clientId: string;
 	clientSecret: string;
 	/** Space-separated scope tokens (RFC 6749 §3.3), normalised; undefined when none. */
@@ -41,8 +79,14 @@ export interface TokenEndpointConfig {
 	/** When set, tokens come from the refresh_token grant (RFC 6749 §6) instead of client credentials. */
 	refreshToken?: string;
 	expiryBufferSeconds: number;
-	/** privateKeyJwt and clientSecretJwt: how each token request's client_assertion is made. */
-	assertion?: AssertionSettings;
+	/** privateKeyJwt and clientSecretJwt: how each token request's client_assertion is made (audience undefined: the token URL). */
+	assertion?: Omit<AssertionSettings, 'audience'> & { audience?: string };
+	/** jwtBearer: the grant's assertion. */
+	grantAssertion?: GrantAssertionSettings;
+	/** tokenExchange (RFC 8693 §2.1): the subject token's type and the type asked for. */
+	tokenExchange?: { subjectTokenType: string; requestedTokenType?: string };
+	/** azureManagedIdentity: a user-assigned identity's client ID; undefined for the system-assigned one. */
+	managedIdentityClientId?: string;
 	/** privateKeyJwt: the signing key as PEM (still encrypted when it was), and its passphrase. */
 	privateKeyPem?: string;
 	privateKeyPassphrase?: string;
@@ -82,6 +126,18 @@ export const CERTIFICATE_FIELDS = [
 	'useClientCertificateForApi',
 ] as const;
 
+/** The fields of the other grants and of discovery (issue 21). */
+export const IDENTITY_FIELDS = [
+	'grantType',
+	'issuerUrl',
+	'jwtIssuer',
+	'jwtSubject',
+	'jwtScopeClaim',
+	'subjectTokenType',
+	'requestedTokenType',
+	'managedIdentityClientId',
+] as const;
+
 /** Field names as the credential stores them: a public contract, saved credentials point at them. */
 export const PROVIDER_FIELDS = [
 	'baseUrl',
@@ -97,10 +153,25 @@ export const PROVIDER_FIELDS = [
 	'allowedOrigins',
 	'expiryBufferSeconds',
 	...CERTIFICATE_FIELDS,
+	...IDENTITY_FIELDS,
 ] as const;
 export type ProviderField = (typeof PROVIDER_FIELDS)[number];
 
-const RESERVED_TOKEN_PARAMETERS = ['grant_type', 'client_id', 'client_secret', 'refresh_token', 'scope', 'client_assertion', 'client_assertion_type'];
+const RESERVED_TOKEN_PARAMETERS = [
+	'grant_type',
+	'client_id',
+	'client_secret',
+	'refresh_token',
+	'scope',
+	'client_assertion',
+	'client_assertion_type',
+	'assertion',
+	'subject_token',
+	'subject_token_type',
+	'requested_token_type',
+];
+// RFC 8693 §3 token type identifiers are URIs; Databricks and Keycloak use the urn:ietf:params:oauth:token-type: ones.
+const TOKEN_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7E]+$/;
 // RFC 9110 §5.6.2 token characters.
 const HEADER_NAME_PATTERN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // RFC 6749 §3.3 scope-token characters: printable ASCII except space, double quote and backslash.
@@ -204,8 +275,8 @@ export const providerFieldsSchema = z
 	.object({
 		// A pasted endpoint URL ("…/v1/chat/completions") is the commonest slip: keep its base.
 		baseUrl: httpUrl('LLM API base URL').transform((url) => url.replace(/\/chat\/completions\/?(?=$|\?)/, '')),
-		tokenUrl: httpUrl('token endpoint URL'),
-		clientId: noSurroundingWhitespace('OAuth2 client ID'),
+		tokenUrl: z.preprocess(emptyToUndefined, httpUrl('token endpoint URL').optional()),
+		clientId: z.preprocess(emptyToUndefined, noSurroundingWhitespace('OAuth2 client ID').optional()),
 		clientSecret: z.preprocess(emptyToUndefined, z.string({ invalid_type_error: 'must be text' }).optional()),
 		scope: scopeSchema,
 		clientAuthentication: z.preprocess(
@@ -213,7 +284,7 @@ export const providerFieldsSchema = z
 			z
 				.enum(CLIENT_AUTHENTICATIONS, {
 					message:
-						'must be "body" (client_secret_post), "header" (HTTP Basic), "privateKeyJwt", "clientSecretJwt" or "tlsClientAuth"',
+						'must be "body" (client_secret_post), "header" (HTTP Basic), "privateKeyJwt", "clientSecretJwt", "tlsClientAuth", "workloadIdentity" or "none"',
 				})
 				.default('body'),
 		),
@@ -296,22 +367,79 @@ export const providerFieldsSchema = z
 		jwtCertificateChain: flag,
 		caCertificate: optionalText,
 		useClientCertificateForApi: flag,
+		grantType: z.preprocess(
+			emptyToUndefined,
+			z
+				.enum(GRANT_TYPES, {
+					message:
+						'must be "clientCredentials", "refreshToken", "jwtBearer", "tokenExchange", "azureManagedIdentity" or "googleMetadataServer"',
+				})
+				.default('clientCredentials'),
+		),
+		issuerUrl: z.preprocess(emptyToUndefined, httpUrl('issuer URL').optional()),
+		jwtIssuer: z.preprocess(emptyToUndefined, noSurroundingWhitespace('assertion issuer').optional()),
+		jwtSubject: z.preprocess(emptyToUndefined, noSurroundingWhitespace('assertion subject').optional()),
+		jwtScopeClaim: flag,
+		subjectTokenType: z.preprocess(
+			emptyToUndefined,
+			z.string({ invalid_type_error: 'must be text' }).trim().regex(TOKEN_TYPE_PATTERN, 'must be a token type URI, e.g. urn:ietf:params:oauth:token-type:jwt').default(DEFAULT_SUBJECT_TOKEN_TYPE),
+		),
+		requestedTokenType: z.preprocess(
+			emptyToUndefined,
+			z.string({ invalid_type_error: 'must be text' }).trim().regex(TOKEN_TYPE_PATTERN, 'must be a token type URI, e.g. urn:ietf:params:oauth:token-type:access_token').optional(),
+		),
+		managedIdentityClientId: z.preprocess(emptyToUndefined, noSurroundingWhitespace('managed identity client ID').optional()),
 	});
 
 /**
- * The one rule across fields. Checked beside the schema, not in an object-level refine, because zod
- * skips those as soon as any field fails, and every problem is to be reported at once.
+ * The rules across fields. Checked beside the schema, not in an object-level refine, because zod
+ * skips those as soon as any field fails, and every problem is to be reported at once. `env` fills in
+ * what AKS workload identity injects (workload-identity.ts).
  */
-function crossFieldIssues(input: ProviderFieldsInput): ValidationIssue[] {
+function crossFieldIssues(input: ProviderFieldsInput, env: Environment): ValidationIssue[] {
 	const blank = (value: unknown) => emptyToUndefined(value) === undefined;
-	const method = input.clientAuthentication;
-	if (method === 'privateKeyJwt' || method === 'tlsClientAuth') return [];
-	if (method === 'clientSecretJwt' && blank(input.clientSecret)) {
-		return [{ field: 'clientSecret', message: 'is required for Client Secret JWT: the assertion is signed with it' }];
+	const grant = effectiveGrantType(input);
+	if (grant === undefined) return []; // the schema names it
+	const issues: ValidationIssue[] = [];
+	if (PLATFORM_GRANTS.includes(grant)) {
+		if (grant === 'azureManagedIdentity') {
+			const scope = typeof input.scope === 'string' ? input.scope.trim() : '';
+			if (scope === '') issues.push({ field: 'scope', message: 'is required for Azure Managed Identity: the resource to get a token for, e.g. https://cognitiveservices.azure.com/.default' });
+			else if (scope.includes(' ')) issues.push({ field: 'scope', message: 'must be one value for Azure Managed Identity, which issues a token for one resource' });
+		}
+		return issues;
 	}
-	return blank(input.clientSecret) && blank(input.refreshToken)
-		? [{ field: 'clientSecret', message: 'is required: the OAuth2 client secret (only a refresh-token credential may go without one)' }]
-		: [];
+	const method = input.clientAuthentication;
+	const azure = method === 'workloadIdentity' ? azureWorkloadDefaults(env) : {};
+	if (blank(input.tokenUrl) && blank(input.issuerUrl) && !azure.tokenUrl) {
+		issues.push({
+			field: 'tokenUrl',
+			message:
+				method === 'workloadIdentity'
+					? 'is required: the token endpoint URL (or set AZURE_TENANT_ID in n8n\'s environment, as AKS workload identity does, or fill Issuer URL)'
+					: 'is required: the token endpoint URL (or fill Issuer URL to find it in the issuer\'s metadata)',
+		});
+	}
+	// A public client, a Google service account and a Databricks account-wide federation policy send no client_id.
+	const clientOptional = method === 'none' && (grant === 'jwtBearer' || grant === 'tokenExchange');
+	if (blank(input.clientId) && !azure.clientId && !clientOptional) {
+		issues.push({
+			field: 'clientId',
+			message: method === 'workloadIdentity' ? 'is required: the OAuth2 client ID (or set AZURE_CLIENT_ID in n8n\'s environment, as AKS workload identity does)' : 'is required: the OAuth2 client ID',
+		});
+	}
+	if (grant === 'refreshToken' && blank(input.refreshToken)) {
+		issues.push({ field: 'refreshToken', message: 'is required for the Refresh Token grant: the refresh token the provider issued' });
+	}
+	if (grant === 'jwtBearer' && blank(input.jwtIssuer)) {
+		issues.push({ field: 'jwtIssuer', message: 'is required for the JWT Bearer grant: the assertion\'s iss (Google: the service account\'s client_email)' });
+	}
+	if (method === 'clientSecretJwt' && blank(input.clientSecret)) {
+		issues.push({ field: 'clientSecret', message: 'is required for Client Secret JWT: the assertion is signed with it' });
+	} else if (grant === 'clientCredentials' && (method === undefined || method === '' || method === 'body' || method === 'header') && blank(input.clientSecret)) {
+		issues.push({ field: 'clientSecret', message: 'is required: the OAuth2 client secret (only a refresh-token credential may go without one; a public client chooses Client Authentication None)' });
+	}
+	return issues;
 }
 
 export type ProviderFieldsInput = Partial<Record<ProviderField, unknown>>;
@@ -339,6 +467,14 @@ export const FIELD_DISPLAY_NAMES: Record<ProviderField, string> = {
 	jwtCertificateChain: 'Send Certificate Chain (x5c)',
 	caCertificate: 'CA Certificate',
 	useClientCertificateForApi: 'Use Client Certificate for API',
+	grantType: 'Grant Type',
+	issuerUrl: 'Issuer URL',
+	jwtIssuer: 'JWT Issuer',
+	jwtSubject: 'JWT Subject',
+	jwtScopeClaim: 'Scope in Assertion',
+	subjectTokenType: 'Subject Token Type',
+	requestedTokenType: 'Requested Token Type',
+	managedIdentityClientId: 'Managed Identity Client ID',
 };
 
 function looseKeyInput(input: ProviderFieldsInput): ClientKeyInput {
@@ -353,6 +489,7 @@ function looseKeyInput(input: ProviderFieldsInput): ClientKeyInput {
 		jwtAlgorithm: oneOf(JWT_ALGORITHMS, input.jwtAlgorithm, 'auto'),
 		caCertificate: text(input.caCertificate),
 		useClientCertificateForApi: input.useClientCertificateForApi === true || input.useClientCertificateForApi === 'true',
+		signsGrantAssertion: effectiveGrantType(input) === 'jwtBearer',
 	};
 }
 
@@ -362,24 +499,30 @@ export type ParseResult = { ok: true; config: ProviderConfig } | { ok: false; is
  * Validates raw fields. `issues[].field` is the credential field name (the CLI maps it back to its own
  * JSON path); every problem is reported, not just the first.
  */
-export function safeParseProviderFields(input: ProviderFieldsInput, providerName?: string): ParseResult {
+export function safeParseProviderFields(input: ProviderFieldsInput, providerName?: string, env: Environment = process.env): ParseResult {
 	const result = providerFieldsSchema.safeParse(input);
 	const issues = [
 		...(result.success ? [] : result.error.issues).map((issue) => ({
 			field: issue.path.map(String).join('.') || '(credential)',
 			message: issue.message,
 		})),
-		...crossFieldIssues(input),
+		...crossFieldIssues(input, env),
 	];
-	// The key checks run on the raw fields too, so that every problem is reported at once.
+	const grant = effectiveGrantType(input);
+	const platform = grant !== undefined && PLATFORM_GRANTS.includes(grant);
+	// The key checks run on the raw fields too, so that every problem is reported at once. A platform
+	// grant has no client authentication: a key left behind in a hidden field is not read.
+	const keyInput = result.success ? { ...result.data, signsGrantAssertion: grant === 'jwtBearer' } : looseKeyInput(input);
 	const { material, issues: keyIssues } = readClientKeyMaterial(
-		result.success ? result.data : looseKeyInput(input),
+		platform ? { ...keyInput, clientAuthentication: 'none', signsGrantAssertion: false, useClientCertificateForApi: false } : keyInput,
 		emptyToUndefined(input.clientSecret) !== undefined,
 	);
 	issues.push(...keyIssues);
-	if (!result.success || issues.length > 0) return { ok: false, issues };
+	if (!result.success || issues.length > 0 || grant === undefined) return { ok: false, issues };
 	const fields = result.data;
-	const method = fields.clientAuthentication;
+	const method = platform ? 'none' : fields.clientAuthentication;
+	const azure = method === 'workloadIdentity' ? azureWorkloadDefaults(env) : {};
+	const tokenUrl = platform ? '' : (fields.tokenUrl ?? (fields.issuerUrl ? '' : (azure.tokenUrl ?? '')));
 	const clientTls: TlsMaterial = {
 		certificatePem: material.certificatePem,
 		privateKeyPem: material.privateKeyPem,
@@ -387,7 +530,9 @@ export function safeParseProviderFields(input: ProviderFieldsInput, providerName
 	};
 	const tlsFor = (withClientCertificate: boolean): TlsMaterial | undefined =>
 		material.caPems || withClientCertificate ? { caPems: material.caPems, ...(withClientCertificate ? clientTls : {}) } : undefined;
-	const name = providerName?.trim() || new URL(fields.tokenUrl).host;
+	const endpointHost = [tokenUrl, fields.issuerUrl, fields.baseUrl].find((url) => !!url)!;
+	const name = providerName?.trim() || new URL(endpointHost).host;
+	const signsWithKey = method === 'privateKeyJwt' || grant === 'jwtBearer';
 	return {
 		ok: true,
 		config: {
@@ -396,40 +541,59 @@ export function safeParseProviderFields(input: ProviderFieldsInput, providerName
 			headers: Object.fromEntries(Object.entries(fields.headers).map(([key, value]) => [key, String(value)])),
 			allowedOrigins: [...new Set([new URL(fields.baseUrl).origin, ...fields.allowedOrigins.map((entry) => new URL(entry.trim()).origin)])],
 			tokenEndpoint: {
-				tokenUrl: fields.tokenUrl,
-				clientId: fields.clientId,
-				clientSecret: fields.clientSecret ?? '',
+				grantType: grant,
+				tokenUrl,
+				...(fields.issuerUrl && !platform ? { issuerUrl: fields.issuerUrl } : {}),
+				clientId: platform ? '' : (fields.clientId ?? azure.clientId ?? ''),
+				clientSecret: platform ? '' : (fields.clientSecret ?? ''),
 				scope: fields.scope,
-				clientAuthentication: fields.clientAuthentication,
+				clientAuthentication: method,
 				basicAuthEncoding: fields.basicAuthEncoding,
-				additionalTokenParameters: Object.fromEntries(
-					Object.entries(fields.additionalTokenParameters).map(([key, value]) => [key, String(value)]),
-				),
-				refreshToken: fields.refreshToken,
+				additionalTokenParameters: platform
+					? {}
+					: Object.fromEntries(Object.entries(fields.additionalTokenParameters).map(([key, value]) => [key, String(value)])),
+				refreshToken: grant === 'refreshToken' ? fields.refreshToken : undefined,
 				expiryBufferSeconds: fields.expiryBufferSeconds,
-				...(material.algorithm && (method === 'privateKeyJwt' || method === 'clientSecretJwt')
+				...((material.algorithm && method === 'privateKeyJwt') || method === 'clientSecretJwt'
 					? {
 							assertion: {
-								algorithm: material.algorithm,
-								audience: fields.jwtAudience ?? fields.tokenUrl,
+								// With the JWT bearer grant, Private Key's algorithm is the grant's; Client Secret JWT is always HS256.
+								algorithm: method === 'clientSecretJwt' ? 'HS256' : material.algorithm!,
+								audience: fields.jwtAudience,
 								keyId: fields.jwtKeyId,
 								...(method === 'privateKeyJwt' ? { x5tS256: material.x5tS256, x5t: material.x5t } : {}),
 								...(method === 'privateKeyJwt' && fields.jwtCertificateChain ? { x5c: material.x5c } : {}),
 							},
 						}
 					: {}),
-				...(method === 'privateKeyJwt' ? { privateKeyPem: material.privateKeyPem, privateKeyPassphrase: material.privateKeyPassphrase } : {}),
-				tls: tlsFor(method === 'tlsClientAuth'),
+				...(grant === 'jwtBearer' && material.algorithm
+					? {
+							grantAssertion: {
+								algorithm: material.algorithm,
+								keyId: fields.jwtKeyId,
+								issuer: fields.jwtIssuer!,
+								subject: fields.jwtSubject,
+								audience: fields.jwtAudience,
+								scopeInClaim: fields.jwtScopeClaim,
+							},
+						}
+					: {}),
+				...(grant === 'tokenExchange'
+					? { tokenExchange: { subjectTokenType: fields.subjectTokenType, requestedTokenType: fields.requestedTokenType } }
+					: {}),
+				...(grant === 'azureManagedIdentity' && fields.managedIdentityClientId ? { managedIdentityClientId: fields.managedIdentityClientId } : {}),
+				...(signsWithKey ? { privateKeyPem: material.privateKeyPem, privateKeyPassphrase: material.privateKeyPassphrase } : {}),
+				tls: platform ? undefined : tlsFor(method === 'tlsClientAuth'),
 				certificateValidity: material.certificateValidity,
 			},
-			apiTls: tlsFor(apiUsesClientCertificate(fields)),
+			apiTls: tlsFor(apiUsesClientCertificate({ ...fields, clientAuthentication: method })),
 		},
 	};
 }
 
 /** Like safeParseProviderFields, but throws one OAuth2ValidationError naming every bad field. */
-export function parseProviderConfig(input: ProviderFieldsInput, providerName?: string): ProviderConfig {
-	const result = safeParseProviderFields(input, providerName);
+export function parseProviderConfig(input: ProviderFieldsInput, providerName?: string, env: Environment = process.env): ProviderConfig {
+	const result = safeParseProviderFields(input, providerName, env);
 	if (result.ok) return result.config;
 	const issues = result.issues.map((issue) => ({
 		field: FIELD_DISPLAY_NAMES[issue.field as ProviderField] ?? issue.field,

@@ -1,7 +1,8 @@
 /**
- * The `client_assertion` of RFC 7523 §2.2 (OIDC Core §9 private_key_jwt / client_secret_jwt): a JWT
- * signed by the client, sent instead of a secret. A new one for every token request, each with its own
- * `jti`: servers keep seen `jti`s and refuse a second use (oidc-provider, Entra ID, Okta).
+ * The JWTs this package signs: the `client_assertion` of RFC 7523 §2.2 (OIDC Core §9 private_key_jwt /
+ * client_secret_jwt), sent instead of a secret, and the authorization grant `assertion` of RFC 7523
+ * §2.1 (Google service accounts, Salesforce, SAP). A new one for every token request, each with its
+ * own `jti`: servers keep seen `jti`s and refuse a second use (oidc-provider, Entra ID, Okta).
  */
 import { constants, createHmac, createPrivateKey, randomUUID, sign } from 'node:crypto';
 
@@ -23,6 +24,21 @@ export interface AssertionSettings {
 	x5tS256?: string;
 	x5t?: string;
 	x5c?: string[];
+}
+
+/**
+ * How long a grant assertion is valid. Google takes at most 1 hour, Salesforce wants `exp` within
+ * 3 minutes; it is used within a second of being signed, so the shorter bound serves both.
+ */
+export const GRANT_ASSERTION_LIFETIME_SECONDS = 180;
+
+/** The claims of a JWT bearer grant's assertion (RFC 7523 §3) that come from the credential. */
+export interface GrantAssertionClaims {
+	issuer: string;
+	subject?: string;
+	audience: string;
+	/** Google puts the scope into the assertion instead of the form. */
+	scope?: string;
 }
 
 export type SigningKey = { privateKeyPem: string; passphrase?: string } | { clientSecret: string };
@@ -49,6 +65,38 @@ function signature(algorithm: JwtAlgorithm, input: string, key: SigningKey): Buf
 	}
 }
 
+function signedJwt(header: Record<string, unknown>, claims: Record<string, unknown>, algorithm: JwtAlgorithm, key: SigningKey): string {
+	const input = `${json64(header)}.${json64(claims)}`;
+	return `${input}.${signature(algorithm, input, key).toString('base64url')}`;
+}
+
+/** Signs one grant assertion (RFC 7523 §2.1). `nowSeconds` is wall-clock time. */
+export function signGrantAssertion(
+	settings: Pick<AssertionSettings, 'algorithm' | 'keyId'>,
+	claims: GrantAssertionClaims,
+	key: SigningKey,
+	nowSeconds: number,
+	jti: string = randomUUID(),
+): string {
+	const iat = Math.floor(nowSeconds);
+	const header: Record<string, unknown> = { alg: settings.algorithm, typ: 'JWT' };
+	if (settings.keyId) header.kid = settings.keyId;
+	return signedJwt(
+		header,
+		{
+			iss: claims.issuer,
+			...(claims.subject ? { sub: claims.subject } : {}),
+			aud: claims.audience,
+			...(claims.scope ? { scope: claims.scope } : {}),
+			jti,
+			iat,
+			exp: iat + GRANT_ASSERTION_LIFETIME_SECONDS,
+		},
+		settings.algorithm,
+		key,
+	);
+}
+
 /** Signs one assertion. `nowSeconds` is wall-clock time; `jti` is fresh unless a test passes one. */
 export function signClientAssertion(
 	settings: AssertionSettings,
@@ -65,6 +113,5 @@ export function signClientAssertion(
 	if (settings.x5t && settings.algorithm === 'RS256') header.x5t = settings.x5t;
 	if (settings.x5c) header.x5c = settings.x5c;
 	const claims = { iss: clientId, sub: clientId, aud: settings.audience, jti, iat, nbf: iat, exp: iat + ASSERTION_LIFETIME_SECONDS };
-	const input = `${json64(header)}.${json64(claims)}`;
-	return `${input}.${signature(settings.algorithm, input, key).toString('base64url')}`;
+	return signedJwt(header, claims, settings.algorithm, key);
 }

@@ -9,8 +9,12 @@ import { createHash, createPrivateKey, type KeyObject, X509Certificate } from 'n
 import type { ValidationIssue } from '../core/errors';
 import { isValidBase64, pemBlocks, pemText, type PemBlock } from './pem';
 
-/** `body` = client_secret_post, `header` = client_secret_basic (RFC 6749 §2.3.1); the others per RFC 7523 §2.2 and RFC 8705 §2. */
-export const CLIENT_AUTHENTICATIONS = ['body', 'header', 'privateKeyJwt', 'clientSecretJwt', 'tlsClientAuth'] as const;
+/**
+ * `body` = client_secret_post, `header` = client_secret_basic (RFC 6749 §2.3.1); the JWT and mTLS ones
+ * per RFC 7523 §2.2 and RFC 8705 §2. `workloadIdentity`: the client assertion is the platform's
+ * federated token file (workload-identity.ts); `none`: client_id only (RFC 6749 §2.1 public client).
+ */
+export const CLIENT_AUTHENTICATIONS = ['body', 'header', 'privateKeyJwt', 'clientSecretJwt', 'tlsClientAuth', 'workloadIdentity', 'none'] as const;
 export type ClientAuthentication = (typeof CLIENT_AUTHENTICATIONS)[number];
 
 /** RFC 7518 §3.1 names. `auto` (the default) follows the key: RS256 for RSA, ES256 for EC P-256, HS256 for a secret. */
@@ -36,6 +40,8 @@ export interface ClientKeyInput {
 	jwtAlgorithm: (typeof JWT_ALGORITHMS)[number];
 	caCertificate?: string;
 	useClientCertificateForApi: boolean;
+	/** The JWT bearer grant (RFC 7523 §2.1) signs its assertion with Private Key, whatever the client authentication. */
+	signsGrantAssertion?: boolean;
 }
 
 export interface CertificateValidity {
@@ -197,7 +203,7 @@ export function readClientKeyMaterial(input: ClientKeyInput, hasClientSecret: bo
 	const issues: Issues = [];
 	const material: ClientKeyMaterial = {};
 	const method = input.clientAuthentication;
-	const usesKey = method === 'privateKeyJwt' || method === 'tlsClientAuth';
+	const usesKey = method === 'privateKeyJwt' || method === 'tlsClientAuth' || !!input.signsGrantAssertion;
 	const needsCertificate = method === 'tlsClientAuth' || apiUsesClientCertificate(input);
 
 	let key: KeyObject | undefined;
@@ -208,7 +214,9 @@ export function readClientKeyMaterial(input: ClientKeyInput, hasClientSecret: bo
 				message:
 					method === 'privateKeyJwt'
 						? 'is required for Private Key JWT: the PEM private key whose public key (or certificate) is registered at the provider'
-						: 'is required for TLS Client Certificate: the PEM private key the Certificate was issued for',
+						: method === 'tlsClientAuth'
+							? 'is required for TLS Client Certificate: the PEM private key the Certificate was issued for'
+							: 'is required for the JWT Bearer grant: the PEM private key that signs the assertion (Google: the service account key\'s private_key)',
 			});
 		} else {
 			const read = readPrivateKey(input, issues);
@@ -220,7 +228,7 @@ export function readClientKeyMaterial(input: ClientKeyInput, hasClientSecret: bo
 		}
 	}
 
-	if (method === 'privateKeyJwt' && key) {
+	if ((method === 'privateKeyJwt' || input.signsGrantAssertion) && key) {
 		const { kind, problem } = keyKind(key);
 		if (problem) issues.push({ field: 'privateKey', message: problem });
 		else material.algorithm = chooseAlgorithm(input, kind, issues);

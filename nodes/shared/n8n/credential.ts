@@ -16,6 +16,32 @@ import { OAuth2ConfigurationError, OAuth2Error } from '../core/errors';
 import { scrubText, secretHeaderValues } from '../core/scrub';
 import { parseProviderConfig, secretsOf, type ProviderConfig } from '../config/provider-config';
 import { sharedTokenCache } from '../auth/token-cache';
+import { discoverIssuer, metadataWarnings } from '../auth/discovery';
+import { DEFAULT_TOKEN_TIMEOUT_MS } from '../auth/token-client';
+
+/**
+ * With an Issuer URL: what its metadata says against the credential's choices. Warnings only, never a
+ * block: Entra ID and Google advertise less than they accept.
+ */
+async function issuerWarnings(provider: ProviderConfig): Promise<string[]> {
+	const endpoint = provider.tokenEndpoint;
+	if (!endpoint.issuerUrl) return [];
+	try {
+		const metadata = await discoverIssuer(endpoint.issuerUrl, {
+			providerName: provider.providerName,
+			nowMs: Date.now(),
+			timeoutMs: DEFAULT_TOKEN_TIMEOUT_MS,
+			tls: endpoint.tls?.caPems ? { caPems: endpoint.tls.caPems } : undefined,
+		});
+		const warnings = metadataWarnings(metadata, endpoint.clientAuthentication, endpoint.assertion?.algorithm ?? endpoint.grantAssertion?.algorithm);
+		if (endpoint.tokenUrl && endpoint.tokenUrl !== metadata.tokenEndpoint) warnings.push(`the issuer names another token endpoint, ${metadata.tokenEndpoint}, than Token URL`);
+		return warnings;
+	} catch (error) {
+		return [`the issuer's metadata could not be read (${(error as Error).message})`];
+	}
+}
+
+const warningText = (warnings: string[]) => (warnings.length > 0 ? ` Warning: ${warnings.join('; ')}.` : '');
 
 export const CREDENTIAL_TYPE = 'llmProviderOAuth2Api';
 
@@ -60,12 +86,15 @@ export async function testProviderCredential(credential: ICredentialsDecrypted):
 		const dates = certificateDateWarning(provider.tokenEndpoint.certificateValidity, Date.now());
 		return {
 			status: 'OK',
-			message: `Connection successful: ${provider.providerName} issued an access token (valid for about ${seconds} s)${dates ? `. ${dates}` : ''}`,
+			message: scrubText(
+				`Connection successful: ${provider.providerName} issued an access token (valid for about ${seconds} s)${dates ? `. ${dates}` : ''}.${warningText(await issuerWarnings(provider))}`,
+				[...secretsOf(provider.tokenEndpoint), token.accessToken],
+			),
 		};
 	} catch (error) {
 		const secrets = secretsOf(provider.tokenEndpoint);
 		const message = error instanceof OAuth2Error ? error.message : `Token request failed: ${(error as Error)?.message ?? String(error)}`;
 		const hint = error instanceof OAuth2Error && error.hint ? ` ${error.hint}` : '';
-		return { status: 'Error', message: scrubText(`${message}.${hint}`, secrets) };
+		return { status: 'Error', message: scrubText(`${message}.${hint}${warningText(await issuerWarnings(provider))}`, secrets) };
 	}
 }

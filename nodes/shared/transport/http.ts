@@ -39,6 +39,12 @@ export interface HttpRequest {
 	/** The caller's cancellation (a cancelled n8n execution). */
 	signal?: AbortSignal;
 	tls?: TlsMaterial;
+	/**
+	 * A platform's own metadata endpoint (platform-identity.ts), fixed or set by an admin, never typed in
+	 * a credential: straight there, past n8n's SSRF filter (which blocks its link-local address) and past
+	 * any proxy (which must not see, or answer for, the platform's tokens).
+	 */
+	platformEndpoint?: true;
 }
 
 export interface HttpAnswer {
@@ -420,7 +426,7 @@ function cancellation(request: HttpRequest, deadlineMs: number): Pick<Prepared, 
 function prepare(request: HttpRequest): Prepared | Promise<Prepared> {
 	const deadlineMs = deadlineMsOf(request);
 	const maxResponseBytes = Number.isFinite(request.maxResponseBytes) && request.maxResponseBytes > 0 ? request.maxResponseBytes : 1024 * 1024;
-	if (!egressProtectionEnabled()) return { deadlineMs, maxResponseBytes, filter: undefined, ...cancellation(request, deadlineMs) };
+	if (!egressProtectionEnabled() || request.platformEndpoint) return { deadlineMs, maxResponseBytes, filter: undefined, ...cancellation(request, deadlineMs) };
 	const filter = currentEgressFilter();
 	// Fail closed: the protection is on, and this n8n did not hand over its filter.
 	if (!filter) throw new TransportFailure('blocked', "n8n's SSRF protection is on, but its filter is not available to this package");
@@ -442,7 +448,7 @@ function prepare(request: HttpRequest): Prepared | Promise<Prepared> {
 }
 
 function axiosConfig(request: HttpRequest, prepared: Prepared) {
-	const proxy = proxyFor(request.url);
+	const proxy = request.platformEndpoint ? undefined : proxyFor(request.url);
 	return {
 		method: request.method,
 		url: request.url,
