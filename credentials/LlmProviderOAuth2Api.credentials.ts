@@ -18,7 +18,9 @@ import {
 	DEFAULT_SUBJECT_TOKEN_TYPE,
 	MAX_EXPIRY_BUFFER_SECONDS,
 	parseProviderConfig,
+	GRANT_TYPES,
 	PLATFORM_GRANTS,
+	type GrantType,
 	type ProviderConfig,
 } from '../nodes/shared/config/provider-config';
 import { sharedTokenCache } from '../nodes/shared/auth/token-cache';
@@ -88,6 +90,15 @@ const REPLAY_ON_FAILURE = LOADED_AS_PACKAGE && n8nAtLeast(2, 41);
 const HIDE_FOR_PLATFORM = { grantType: [...PLATFORM_GRANTS] };
 
 /**
+ * Shown only for these grants, written as `hide` for all the others: n8n 1.123's public API turns every
+ * `show` condition into a JSON schema that requires the field (and a missing Grant Type matches it),
+ * so `show: { grantType }` would make it refuse every credential saved without Grant Type.
+ */
+function onlyFor(grants: GrantType[]): { grantType: GrantType[] } {
+	return { grantType: GRANT_TYPES.filter((grant) => !grants.includes(grant)) };
+}
+
+/**
  * A field of the signing key, shown for the client authentications that use it and again for the JWT
  * bearer grant, which signs its assertion with Private Key whatever the client authentication. n8n
  * keeps only the values of fields it shows (also when it runs a workflow), and a property shows when
@@ -98,7 +109,7 @@ function alsoForJwtBearer(property: INodeProperties): INodeProperties[] {
 	const methods = property.displayOptions?.show?.clientAuthentication ?? [];
 	return [
 		{ ...property, displayOptions: { show: { clientAuthentication: methods }, hide: HIDE_FOR_PLATFORM } },
-		{ ...property, required: false, displayOptions: { show: { grantType: ['jwtBearer'] }, hide: { clientAuthentication: methods } } },
+		{ ...property, required: false, displayOptions: { hide: { ...onlyFor(['jwtBearer']), clientAuthentication: methods } } },
 	];
 }
 
@@ -244,7 +255,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'managedIdentityClientId',
 			type: 'string',
 			default: '',
-			displayOptions: { show: { grantType: ['azureManagedIdentity'] } },
+			displayOptions: { hide: onlyFor(['azureManagedIdentity']) },
 			hint: 'Optional. The client ID of a user-assigned managed identity; empty uses the system-assigned one.',
 		},
 		{
@@ -400,8 +411,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'jwtIssuer',
 			type: 'string',
 			default: '',
-			required: true,
-			displayOptions: { show: { grantType: ['jwtBearer'] } },
+			displayOptions: { hide: onlyFor(['jwtBearer']) },
 			placeholder: 'e.g. n8n-vertex@my-project.iam.gserviceaccount.com',
 			hint: 'The assertion\'s iss. Google: the service account key\'s client_email.',
 		},
@@ -410,7 +420,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'jwtSubject',
 			type: 'string',
 			default: '',
-			displayOptions: { show: { grantType: ['jwtBearer'] } },
+			displayOptions: { hide: onlyFor(['jwtBearer']) },
 			hint: 'Optional. The assertion\'s sub: the user or account the token is for (Salesforce: the user name). Google: leave empty.',
 		},
 		{
@@ -418,7 +428,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'jwtScopeClaim',
 			type: 'boolean',
 			default: false,
-			displayOptions: { show: { grantType: ['jwtBearer'] } },
+			displayOptions: { hide: onlyFor(['jwtBearer']) },
 			description: 'Whether Scope goes into the assertion\'s scope claim instead of the token request, as Google requires',
 		},
 		// A token type's URI (RFC 8693 §3), not a token: the rule goes by the word "Token".
@@ -429,7 +439,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			// eslint-disable-next-line n8n-nodes-base/cred-class-field-type-options-password-missing
 			type: 'string',
 			default: DEFAULT_SUBJECT_TOKEN_TYPE,
-			displayOptions: { show: { grantType: ['tokenExchange'] } },
+			displayOptions: { hide: onlyFor(['tokenExchange']) },
 			hint: 'The subject token is the JWT in the file that OAUTH2_LLM_FEDERATED_TOKEN_FILE (or AZURE_FEDERATED_TOKEN_FILE) names, read anew for every token.',
 		},
 		// A token type's URI (RFC 8693 §3), not a token: the rule goes by the word "Token".
@@ -440,7 +450,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			// eslint-disable-next-line n8n-nodes-base/cred-class-field-type-options-password-missing
 			type: 'string',
 			default: '',
-			displayOptions: { show: { grantType: ['tokenExchange'] } },
+			displayOptions: { hide: onlyFor(['tokenExchange']) },
 			placeholder: 'e.g. urn:ietf:params:oauth:token-type:access_token',
 			hint: 'Optional. Leave empty to take what the server issues by default.',
 		},
@@ -490,9 +500,9 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'refreshToken',
 			type: 'string',
 			typeOptions: { password: true },
-			displayOptions: { show: { grantType: ['clientCredentials', 'refreshToken'] } },
+			displayOptions: { hide: onlyFor(['clientCredentials', 'refreshToken']) },
 			default: '',
-			hint: 'Required for the Refresh Token grant. With Client Credentials, leave it empty.',
+			hint: 'Required for the Refresh Token grant. With Client Credentials, a Refresh Token set here switches to the refresh grant (as before Grant Type existed).',
 			description:
 				'Optional. When set, access tokens come from the refresh_token grant instead of client credentials; a rotated refresh token is used from then on (until n8n restarts).',
 		},

@@ -96,7 +96,7 @@ describe('workload identity federation (clientAuthentication: workloadIdentity)'
 		AZURE_AUTHORITY_HOST: `${servers.origin}/`,
 		AZURE_FEDERATED_TOKEN_FILE: tokenFile,
 	});
-	const fields = { baseUrl: 'https://aoai.example.com/openai/v1', clientAuthentication: 'workloadIdentity', scope: 'https://cognitiveservices.azure.com/.default' };
+	const fields = { baseUrl: 'https://aoai-test.openai.azure.com/openai/v1', clientAuthentication: 'workloadIdentity', scope: 'https://cognitiveservices.azure.com/.default' };
 
 	it("takes Client ID and Token URL from what AKS injects, and sends the file's CURRENT content as client_assertion, re-read for every token", async () => {
 		const config = parseProviderConfig(fields, 'AKS', aksEnv()).tokenEndpoint;
@@ -156,6 +156,33 @@ describe('workload identity federation (clientAuthentication: workloadIdentity)'
 		const refused = safeParseProviderFields({ ...fields, tokenUrl: `file://${secretFile}` }, 'AKS', aksEnv());
 		assert.equal(refused.ok, false);
 		assert.ok(servers.requests.length === before + 1);
+	});
+
+	it("the federated token goes to no token endpoint but Entra's authority or one an administrator lists, also when discovery names it; the other server receives nothing", async () => {
+		const other = await startIdentityServers({ googlePublicKeyPem: googleKey.publicKey.export({ type: 'spki', format: 'pem' }).toString(), federatedTokenFile: tokenFile });
+		try {
+			const typed = await failureOf({ ...fields, tokenUrl: other.entraTokenUrl('tenant-42') }, aksEnv());
+			assert.match(typed.message, /goes only to Entra ID's authority .* is not one/);
+			assert.match(String(typed.hint), /OAUTH2_LLM_IDENTITY_ORIGINS/);
+			const discovered = await failureOf({ ...fields, clientId: 'c', issuerUrl: other.issuer }, { ...aksEnv(), AZURE_AUTHORITY_HOST: `${servers.origin}/` });
+			assert.match(discovered.message, /is not one/);
+			assert.equal(other.requests.filter((request) => request.method === 'POST').length, 0, 'no token request reached the other server');
+			// Listed by the administrator: allowed.
+			await tokenFor({ ...fields, tokenUrl: other.entraTokenUrl('tenant-42') }, { ...aksEnv(), OAUTH2_LLM_IDENTITY_ORIGINS: other.origin });
+		} finally {
+			await other.close();
+		}
+	});
+
+	it("a token got with n8n's own identity goes to no API but Azure OpenAI, AI Foundry and Vertex AI hosts, or origins an administrator lists", () => {
+		for (const identity of [fields, { baseUrl: '', grantType: 'azureManagedIdentity', scope: 'https://management.azure.com/' }, { baseUrl: '', grantType: 'googleMetadataServer' }]) {
+			const attacker = safeParseProviderFields({ ...identity, baseUrl: 'https://collector.example.com/v1' }, 'x', aksEnv());
+			assert.match(JSON.stringify(!attacker.ok && attacker.issues), /baseUrl.*not an Azure OpenAI, AI Foundry or Vertex AI host.*OAUTH2_LLM_IDENTITY_ORIGINS/);
+			const further = safeParseProviderFields({ ...identity, baseUrl: 'https://x.openai.azure.com/v1', allowedOrigins: 'https://collector.example.com' }, 'x', aksEnv());
+			assert.match(JSON.stringify(!further.ok && further.issues), /allowedOrigins.*not an Azure OpenAI/);
+			assert.equal(safeParseProviderFields({ ...identity, baseUrl: 'https://collector.example.com/v1' }, 'x', { ...aksEnv(), OAUTH2_LLM_IDENTITY_ORIGINS: 'https://collector.example.com' }).ok, true);
+		}
+		assert.equal(safeParseProviderFields({ ...fields, baseUrl: 'https://europe-west4-aiplatform.googleapis.com/v1' }, 'x', aksEnv()).ok, true);
 	});
 
 	it("without AKS's variables, Client ID and Token URL are required as usual, and the message says which variables would fill them", () => {
@@ -264,7 +291,7 @@ describe('token exchange (RFC 8693)', () => {
 		clientId: 'databricks-service-principal',
 		scope: 'all-apis',
 	};
-	const env = () => ({ OAUTH2_LLM_FEDERATED_TOKEN_FILE: tokenFile });
+	const env = () => ({ OAUTH2_LLM_FEDERATED_TOKEN_FILE: tokenFile, OAUTH2_LLM_IDENTITY_ORIGINS: `${servers.origin},https://adb-1234.azuredatabricks.net` });
 
 	it("sends the federated token as subject_token with its type and client_id only, and accepts a bearer or N_A answer that names issued_token_type", async () => {
 		servers.exchangeAnswer = 'bearer';
@@ -306,7 +333,7 @@ describe('token exchange (RFC 8693)', () => {
 	it("the credential Test warns, without failing, when the issuer does not advertise the chosen client authentication", async () => {
 		replaceSharedTokenCache();
 		servers.advertisedAuthMethods = ['private_key_jwt'];
-		process.env.OAUTH2_LLM_FEDERATED_TOKEN_FILE = tokenFile;
+		Object.assign(process.env, env());
 		try {
 			const result = await testProviderCredential({ id: 'x', name: 'Databricks', type: 'llmProviderOAuth2Api', data: { ...exchangeFields, issuerUrl: servers.issuer } } as never);
 			produced.push(result.message);
@@ -314,13 +341,15 @@ describe('token exchange (RFC 8693)', () => {
 			assert.match(result.message, /Warning: the issuer does not advertise none \(Client Authentication\); it lists private_key_jwt/);
 		} finally {
 			delete process.env.OAUTH2_LLM_FEDERATED_TOKEN_FILE;
+			delete process.env.OAUTH2_LLM_IDENTITY_ORIGINS;
 			servers.advertisedAuthMethods = ['private_key_jwt', 'client_secret_basic'];
 		}
 	});
 
 	it('the credential Test names the variable to set when n8n has no federated token file', async () => {
 		replaceSharedTokenCache();
-		const result = await testProviderCredential({ id: 'x', name: 'Databricks', type: 'llmProviderOAuth2Api', data: { ...exchangeFields, tokenUrl: servers.exchangeTokenUrl } } as never);
+		process.env.OAUTH2_LLM_IDENTITY_ORIGINS = env().OAUTH2_LLM_IDENTITY_ORIGINS;
+		const result = await testProviderCredential({ id: 'x', name: 'Databricks', type: 'llmProviderOAuth2Api', data: { ...exchangeFields, tokenUrl: servers.exchangeTokenUrl } } as never).finally(() => delete process.env.OAUTH2_LLM_IDENTITY_ORIGINS);
 		produced.push(result.message);
 		assert.equal(result.status, 'Error');
 		assert.match(result.message, /AZURE_FEDERATED_TOKEN_FILE/);
@@ -329,7 +358,7 @@ describe('token exchange (RFC 8693)', () => {
 
 describe('platform identities: no secret at all', () => {
 	const azureFields: ProviderFieldsInput = {
-		baseUrl: 'https://aoai.example.com/openai/v1',
+		baseUrl: 'https://aoai-test.openai.azure.com/openai/v1',
 		grantType: 'azureManagedIdentity',
 		scope: 'https://cognitiveservices.azure.com/.default',
 	};

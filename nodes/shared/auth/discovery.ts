@@ -6,7 +6,9 @@
  * process, not one per token.
  */
 import { OAuth2AuthenticationError } from '../core/errors';
-import { boundedServerText } from '../core/scrub';
+import { createHash } from 'node:crypto';
+
+import { boundedServerText, urlForMessage } from '../core/scrub';
 import { exchange, TransportFailure, isTransientFailure, type TlsMaterial } from '../transport/http';
 
 export const DISCOVERY_TTL_MS = 60 * 60 * 1000;
@@ -65,11 +67,6 @@ interface Kept {
 }
 const kept = new Map<string, Kept>();
 
-/** What was discovered for this issuer, if anything (the credential Test's warnings). */
-export function knownIssuerMetadata(issuer: string): IssuerMetadata | undefined {
-	return kept.get(issuer)?.metadata;
-}
-
 export interface DiscoveryOptions {
 	providerName: string;
 	nowMs: number;
@@ -78,8 +75,13 @@ export interface DiscoveryOptions {
 	tls?: TlsMaterial;
 }
 
+/** Whom n8n trusts as the issuer decides what it says: another CA, another entry. */
+const keptKey = (issuer: string, tls: TlsMaterial | undefined) => JSON.stringify([issuer, createHash('sha256').update(tls?.caPems?.join('') ?? '').digest('base64url')]);
+
 export async function discoverIssuer(issuer: string, options: DiscoveryOptions): Promise<IssuerMetadata> {
-	const cached = kept.get(issuer);
+	const key = keptKey(issuer, options.tls);
+	const shown = urlForMessage(issuer, []);
+	const cached = kept.get(key);
 	if (cached && cached.untilMs > options.nowMs) return cached.metadata;
 	const problems: string[] = [];
 	for (const url of metadataUrls(issuer)) {
@@ -97,29 +99,29 @@ export async function discoverIssuer(issuer: string, options: DiscoveryOptions):
 			}));
 		} catch (error) {
 			const failure = error instanceof TransportFailure ? error : new TransportFailure('network', 'unexpected failure');
-			throw new OAuth2AuthenticationError(`Could not read the metadata of issuer ${issuer} for ${options.providerName}: ${boundedServerText(failure.message, [], 300)}`, {
+			throw new OAuth2AuthenticationError(`Could not read the metadata of issuer ${shown} for ${options.providerName}: ${boundedServerText(failure.message, [], 300)}`, {
 				providerName: options.providerName,
 				retryable: isTransientFailure(failure),
 				hint: 'Check Issuer URL and that n8n can reach it, or fill Token URL instead.',
 			});
 		}
 		if (status !== 200) {
-			problems.push(`${url} answered HTTP ${status}`);
+			problems.push(`${urlForMessage(url, [])} answered HTTP ${status}`);
 			continue;
 		}
 		const read = readMetadata(bodyText, issuer);
 		if (typeof read === 'string') {
 			// A document that is there but wrong is an answer, not a reason to try the other location.
-			throw new OAuth2AuthenticationError(`The metadata of issuer ${issuer} for ${options.providerName} cannot be used: ${read}`, {
+			throw new OAuth2AuthenticationError(`The metadata of issuer ${shown} for ${options.providerName} cannot be used: ${read}`, {
 				providerName: options.providerName,
 				hint: 'Check Issuer URL, or fill Token URL instead.',
 			});
 		}
 		if (kept.size >= MAX_ISSUERS_KEPT) kept.delete(kept.keys().next().value!);
-		kept.set(issuer, { metadata: read, untilMs: options.nowMs + DISCOVERY_TTL_MS });
+		kept.set(key, { metadata: read, untilMs: options.nowMs + DISCOVERY_TTL_MS });
 		return read;
 	}
-	throw new OAuth2AuthenticationError(`Found no metadata for issuer ${issuer} of ${options.providerName}: ${problems.join('; ')}`, {
+	throw new OAuth2AuthenticationError(`Found no metadata for issuer ${shown} of ${options.providerName}: ${problems.join('; ')}`, {
 		providerName: options.providerName,
 		retryable: problems.some((problem) => / HTTP (429|5\d\d)$/.test(problem)),
 		hint: 'Check Issuer URL (the issuer itself, without /.well-known/…), or fill Token URL instead.',
@@ -144,12 +146,14 @@ const METHOD_NAMES: Record<string, string> = {
  */
 export function metadataWarnings(metadata: IssuerMetadata, clientAuthentication: string, algorithm: string | undefined): string[] {
 	const warnings: string[] = [];
+	// The lists are the server's words: each value and the list cut short before they reach a message.
+	const listed = (values: string[]) => (values.length === 0 ? 'none' : values.slice(0, 20).map((value) => boundedServerText(value, [], 64)).join(', ') + (values.length > 20 ? ', …' : ''));
 	const method = METHOD_NAMES[clientAuthentication];
 	if (method && metadata.authMethods && !metadata.authMethods.includes(method)) {
-		warnings.push(`the issuer does not advertise ${method} (Client Authentication); it lists ${metadata.authMethods.join(', ') || 'none'}`);
+		warnings.push(`the issuer does not advertise ${method} (Client Authentication); it lists ${listed(metadata.authMethods)}`);
 	}
 	if (algorithm && metadata.signingAlgorithms && !metadata.signingAlgorithms.includes(algorithm)) {
-		warnings.push(`the issuer does not advertise ${algorithm} for client assertions; it lists ${metadata.signingAlgorithms.join(', ') || 'none'}`);
+		warnings.push(`the issuer does not advertise ${algorithm} for client assertions; it lists ${listed(metadata.signingAlgorithms)}`);
 	}
 	return warnings;
 }

@@ -6,6 +6,7 @@
 import { CLIENT_ASSERTION_TYPE, signClientAssertion, signGrantAssertion } from '../keys/client-assertion';
 import { readFederatedToken, type Environment } from '../keys/workload-identity';
 import { discoverIssuer } from './discovery';
+import { federatedTokenMayGoTo, IDENTITY_ORIGINS_HINT } from '../config/identity-policy';
 import { platformTokenRequest, PLATFORM_TOKEN_TIMEOUT_MS, type PlatformTokenRequest } from './platform-identity';
 import { certificateDateWarning } from '../keys/client-key';
 import { markScrubbed, OAuth2AuthenticationError, type AuthenticationErrorOptions } from '../core/errors';
@@ -420,6 +421,13 @@ async function tokenEndpointOf(config: TokenEndpointConfig, options: TokenReques
 async function proofsFor(config: TokenEndpointConfig, tokenUrl: string, options: TokenRequestOptions): Promise<TokenProofs> {
 	const env = options.env ?? process.env;
 	const needsFederatedToken = config.clientAuthentication === 'workloadIdentity' || config.grantType === 'tokenExchange';
+	// Checked on the endpoint actually used (after discovery too), before the file is even read.
+	if (needsFederatedToken && !federatedTokenMayGoTo(tokenUrl, env)) {
+		throw new OAuth2AuthenticationError(
+			`The federated token of n8n's workload goes only to Entra ID's authority (AZURE_AUTHORITY_HOST) or to token endpoints an n8n administrator allows; ${urlForMessage(tokenUrl, secretsOf(config))} is not one (credential for ${options.providerName})`,
+			{ providerName: options.providerName, hint: `Check Token URL; ${IDENTITY_ORIGINS_HINT}.` },
+		);
+	}
 	// Read anew for every request: the platform rotates it (see workload-identity.ts).
 	const federatedToken = needsFederatedToken ? await readFederatedToken(env, options.providerName) : undefined;
 	try {

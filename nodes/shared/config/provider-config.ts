@@ -7,6 +7,7 @@ import { z } from 'zod';
 
 import type { AssertionSettings } from '../keys/client-assertion';
 import { azureWorkloadDefaults, type Environment } from '../keys/workload-identity';
+import { IDENTITY_ORIGINS_HINT, identityTokenMayGoTo } from './identity-policy';
 import {
 	apiUsesClientCertificate,
 	CLIENT_AUTHENTICATIONS,
@@ -165,11 +166,12 @@ const RESERVED_TOKEN_PARAMETERS = [
 	'scope',
 	'client_assertion',
 	'client_assertion_type',
-	'assertion',
-	'subject_token',
-	'subject_token_type',
-	'requested_token_type',
 ];
+/** Set by these grants only: a saved client-credentials credential that sends one of them keeps doing so. */
+const GRANT_TOKEN_PARAMETERS: Partial<Record<GrantType, string[]>> = {
+	jwtBearer: ['assertion'],
+	tokenExchange: ['subject_token', 'subject_token_type', 'requested_token_type'],
+};
 // RFC 8693 §3 token type identifiers are URIs; Databricks and Keycloak use the urn:ietf:params:oauth:token-type: ones.
 const TOKEN_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7E]+$/;
 // RFC 9110 §5.6.2 token characters.
@@ -376,7 +378,8 @@ export const providerFieldsSchema = z
 				})
 				.default('clientCredentials'),
 		),
-		issuerUrl: z.preprocess(emptyToUndefined, httpUrl('issuer URL').optional()),
+		// RFC 8414 §2: an issuer has no query or fragment.
+		issuerUrl: z.preprocess(emptyToUndefined, httpUrl('issuer URL').refine((url) => !url.includes('?'), 'must not contain a ?query (RFC 8414 §2)').optional()),
 		jwtIssuer: z.preprocess(emptyToUndefined, noSurroundingWhitespace('assertion issuer').optional()),
 		jwtSubject: z.preprocess(emptyToUndefined, noSurroundingWhitespace('assertion subject').optional()),
 		jwtScopeClaim: flag,
@@ -392,6 +395,35 @@ export const providerFieldsSchema = z
 	});
 
 /**
+ * A token got with n8n's own identity (the platform's, or the federated token file's) goes only to the
+ * LLM platforms it is for, or to origins an administrator lists (identity-policy.ts): otherwise anyone
+ * who may create a credential could send the VM's or the pod's identity to a server of their own.
+ */
+function identityOriginIssues(input: ProviderFieldsInput, grant: GrantType, env: Environment): ValidationIssue[] {
+	const ownIdentity = PLATFORM_GRANTS.includes(grant) || grant === 'tokenExchange' || input.clientAuthentication === 'workloadIdentity';
+	if (!ownIdentity) return [];
+	const issues: ValidationIssue[] = [];
+	const check = (field: ProviderField, text: unknown) => {
+		let origin: string;
+		try {
+			origin = new URL(String(text).trim()).origin;
+		} catch {
+			return; // the field's own rule reports it
+		}
+		if (origin !== 'null' && !identityTokenMayGoTo(origin, env)) {
+			issues.push({
+				field,
+				message: `sends a token got with n8n's own identity to ${origin}, which is not an Azure OpenAI, AI Foundry or Vertex AI host (https://*.openai.azure.com, *.cognitiveservices.azure.com, *.services.ai.azure.com, *aiplatform.googleapis.com); ${IDENTITY_ORIGINS_HINT}`,
+			});
+		}
+	};
+	if (typeof input.baseUrl === 'string') check('baseUrl', input.baseUrl);
+	const further = emptyToUndefined(input.allowedOrigins);
+	if (typeof further === 'string') for (const entry of further.split(',')) check('allowedOrigins', entry);
+	return issues;
+}
+
+/**
  * The rules across fields. Checked beside the schema, not in an object-level refine, because zod
  * skips those as soon as any field fails, and every problem is to be reported at once. `env` fills in
  * what AKS workload identity injects (workload-identity.ts).
@@ -400,7 +432,7 @@ function crossFieldIssues(input: ProviderFieldsInput, env: Environment): Validat
 	const blank = (value: unknown) => emptyToUndefined(value) === undefined;
 	const grant = effectiveGrantType(input);
 	if (grant === undefined) return []; // the schema names it
-	const issues: ValidationIssue[] = [];
+	const issues: ValidationIssue[] = [...identityOriginIssues(input, grant, env)];
 	if (PLATFORM_GRANTS.includes(grant)) {
 		if (grant === 'azureManagedIdentity') {
 			const scope = typeof input.scope === 'string' ? input.scope.trim() : '';
@@ -427,6 +459,17 @@ function crossFieldIssues(input: ProviderFieldsInput, env: Environment): Validat
 			field: 'clientId',
 			message: method === 'workloadIdentity' ? 'is required: the OAuth2 client ID (or set AZURE_CLIENT_ID in n8n\'s environment, as AKS workload identity does)' : 'is required: the OAuth2 client ID',
 		});
+	}
+	let extra: unknown = input.additionalTokenParameters;
+	try {
+		if (typeof extra === 'string') extra = JSON.parse(extra);
+	} catch {
+		extra = undefined; // the schema reports it
+	}
+	for (const name of GRANT_TOKEN_PARAMETERS[grant] ?? []) {
+		if (extra && typeof extra === 'object' && Object.hasOwn(extra, name)) {
+			issues.push({ field: 'additionalTokenParameters', message: `"${name}" is set by the grant itself; use the dedicated fields instead` });
+		}
 	}
 	if (grant === 'refreshToken' && blank(input.refreshToken)) {
 		issues.push({ field: 'refreshToken', message: 'is required for the Refresh Token grant: the refresh token the provider issued' });

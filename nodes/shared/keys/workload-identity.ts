@@ -91,11 +91,23 @@ export interface AzureWorkloadDefaults {
 	tokenUrl?: string;
 }
 
+/** Entra ID's authority for AKS workload identity: AZURE_AUTHORITY_HOST when it is an http(s) URL without user info. */
+export function azureAuthority(env: Environment): string | undefined {
+	const value = env.AZURE_AUTHORITY_HOST?.trim() || 'https://login.microsoftonline.com/';
+	try {
+		const url = new URL(value);
+		if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.password || url.search || url.hash) return undefined;
+	} catch {
+		return undefined;
+	}
+	// AKS writes the authority with a trailing slash; one is added where an admin left it out.
+	return value.endsWith('/') ? value : `${value}/`;
+}
+
 export function azureWorkloadDefaults(env: Environment): AzureWorkloadDefaults {
 	const clientId = env.AZURE_CLIENT_ID?.trim() || undefined;
 	const tenantId = env.AZURE_TENANT_ID?.trim();
-	const authority = env.AZURE_AUTHORITY_HOST?.trim() || 'https://login.microsoftonline.com/';
-	// AKS writes the authority with a trailing slash; one is added where an admin left it out.
-	const tokenUrl = tenantId ? `${authority.endsWith('/') ? authority : `${authority}/`}${encodeURIComponent(tenantId)}/oauth2/v2.0/token` : undefined;
+	const authority = azureAuthority(env);
+	const tokenUrl = tenantId && authority ? `${authority}${encodeURIComponent(tenantId)}/oauth2/v2.0/token` : undefined;
 	return { clientId, tokenUrl };
 }

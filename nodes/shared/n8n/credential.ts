@@ -13,7 +13,7 @@ import type {
 import { certificateDateWarning } from '../keys/client-key';
 import { rememberEgressFilter } from '../transport/egress';
 import { OAuth2ConfigurationError, OAuth2Error } from '../core/errors';
-import { scrubText, secretHeaderValues } from '../core/scrub';
+import { boundedServerText, scrubText, secretHeaderValues, urlForMessage } from '../core/scrub';
 import { parseProviderConfig, secretsOf, type ProviderConfig } from '../config/provider-config';
 import { sharedTokenCache } from '../auth/token-cache';
 import { discoverIssuer, metadataWarnings } from '../auth/discovery';
@@ -23,9 +23,10 @@ import { DEFAULT_TOKEN_TIMEOUT_MS } from '../auth/token-client';
  * With an Issuer URL: what its metadata says against the credential's choices. Warnings only, never a
  * block: Entra ID and Google advertise less than they accept.
  */
-async function issuerWarnings(provider: ProviderConfig): Promise<string[]> {
+async function issuerWarnings(provider: ProviderConfig, tokenObtained: boolean): Promise<string[]> {
 	const endpoint = provider.tokenEndpoint;
-	if (!endpoint.issuerUrl) return [];
+	// After a failed token request only what discovery already found is used: no second wait, no repeated failure.
+	if (!endpoint.issuerUrl || (!tokenObtained && !endpoint.tokenUrl)) return [];
 	try {
 		const metadata = await discoverIssuer(endpoint.issuerUrl, {
 			providerName: provider.providerName,
@@ -33,15 +34,17 @@ async function issuerWarnings(provider: ProviderConfig): Promise<string[]> {
 			timeoutMs: DEFAULT_TOKEN_TIMEOUT_MS,
 			tls: endpoint.tls?.caPems ? { caPems: endpoint.tls.caPems } : undefined,
 		});
-		const warnings = metadataWarnings(metadata, endpoint.clientAuthentication, endpoint.assertion?.algorithm ?? endpoint.grantAssertion?.algorithm);
-		if (endpoint.tokenUrl && endpoint.tokenUrl !== metadata.tokenEndpoint) warnings.push(`the issuer names another token endpoint, ${metadata.tokenEndpoint}, than Token URL`);
+		// Only the client assertion's algorithm: the issuer's list is about client authentication, not the JWT bearer grant.
+		const warnings = metadataWarnings(metadata, endpoint.clientAuthentication, endpoint.assertion?.algorithm);
+		if (endpoint.tokenUrl && new URL(endpoint.tokenUrl).href !== metadata.tokenEndpoint) warnings.push(`the issuer names another token endpoint, ${urlForMessage(metadata.tokenEndpoint, [])}, than Token URL`);
 		return warnings;
 	} catch (error) {
 		return [`the issuer's metadata could not be read (${(error as Error).message})`];
 	}
 }
 
-const warningText = (warnings: string[]) => (warnings.length > 0 ? ` Warning: ${warnings.join('; ')}.` : '');
+const warningText = (warnings: string[]) =>
+	warnings.length > 0 ? ` Warning: ${boundedServerText(warnings.join('; '), [], 1000)}. If requests fail, choose what the issuer lists in Client Authentication or JWT Algorithm.` : '';
 
 export const CREDENTIAL_TYPE = 'llmProviderOAuth2Api';
 
@@ -87,7 +90,7 @@ export async function testProviderCredential(credential: ICredentialsDecrypted):
 		return {
 			status: 'OK',
 			message: scrubText(
-				`Connection successful: ${provider.providerName} issued an access token (valid for about ${seconds} s)${dates ? `. ${dates}` : ''}.${warningText(await issuerWarnings(provider))}`,
+				`Connection successful: ${provider.providerName} issued an access token (valid for about ${seconds} s)${dates ? `. ${dates}` : ''}.${warningText(await issuerWarnings(provider, true))}`,
 				[...secretsOf(provider.tokenEndpoint), token.accessToken],
 			),
 		};
@@ -95,6 +98,6 @@ export async function testProviderCredential(credential: ICredentialsDecrypted):
 		const secrets = secretsOf(provider.tokenEndpoint);
 		const message = error instanceof OAuth2Error ? error.message : `Token request failed: ${(error as Error)?.message ?? String(error)}`;
 		const hint = error instanceof OAuth2Error && error.hint ? ` ${error.hint}` : '';
-		return { status: 'Error', message: scrubText(`${message}.${hint}${warningText(await issuerWarnings(provider))}`, secrets) };
+		return { status: 'Error', message: scrubText(`${message}.${hint}${warningText(await issuerWarnings(provider, false))}`, secrets) };
 	}
 }
