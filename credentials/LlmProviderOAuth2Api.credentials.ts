@@ -10,6 +10,7 @@ import type {
 } from 'n8n-workflow';
 
 import { OAuth2AuthenticationError, OAuth2Error } from '../nodes/shared/core/errors';
+import { CLIENT_AUTHENTICATIONS } from '../nodes/shared/keys/client-key';
 import { n8nAtLeast } from '../nodes/shared/n8n/n8n-version';
 import { isOwnSecureContext, secureContextFor } from '../nodes/shared/transport/http';
 import { requestOptionsRefusal } from '../nodes/shared/n8n/request-guard';
@@ -20,6 +21,7 @@ import {
 	parseProviderConfig,
 	GRANT_TYPES,
 	PLATFORM_GRANTS,
+	type ClientAuthentication,
 	type GrantType,
 	type ProviderConfig,
 } from '../nodes/shared/config/provider-config';
@@ -90,12 +92,19 @@ const REPLAY_ON_FAILURE = LOADED_AS_PACKAGE && n8nAtLeast(2, 41);
 const HIDE_FOR_PLATFORM = { grantType: [...PLATFORM_GRANTS] };
 
 /**
- * Shown only for these grants, written as `hide` for all the others: n8n 1.123's public API turns every
- * `show` condition into a JSON schema that requires the field (and a missing Grant Type matches it),
- * so `show: { grantType }` would make it refuse every credential saved without Grant Type.
+ * Every condition here is written as `hide` for all the other values, never as `show`: n8n 1.123's public
+ * API turns the `show` conditions into a JSON schema that requires all the fields of one value and
+ * forbids them for every other (a missing field matches too), so it refused credentials with Basic or a
+ * key, and would refuse every credential saved without Grant Type. Neither 1.123 nor 2.41 builds a
+ * schema from `hide`; the dialog and n8n's execution treat both alike.
  */
 function onlyFor(grants: GrantType[]): { grantType: GrantType[] } {
 	return { grantType: GRANT_TYPES.filter((grant) => !grants.includes(grant)) };
+}
+
+/** Shown for these client authentications, and never for the platform grants (which have none). */
+function forMethods(methods: ClientAuthentication[]): INodeProperties['displayOptions'] {
+	return { hide: { clientAuthentication: CLIENT_AUTHENTICATIONS.filter((method) => !methods.includes(method)), ...HIDE_FOR_PLATFORM } };
 }
 
 /**
@@ -105,11 +114,10 @@ function onlyFor(grants: GrantType[]): { grantType: GrantType[] } {
  * ALL its conditions hold; so the second case is a second property of the same name, shown exactly when
  * the first is not (n8n's node-helpers treats same-named properties that way).
  */
-function alsoForJwtBearer(property: INodeProperties): INodeProperties[] {
-	const methods = property.displayOptions?.show?.clientAuthentication ?? [];
+function alsoForJwtBearer(methods: ClientAuthentication[], property: INodeProperties): INodeProperties[] {
 	return [
-		{ ...property, displayOptions: { show: { clientAuthentication: methods }, hide: HIDE_FOR_PLATFORM } },
-		{ ...property, required: false, displayOptions: { hide: { ...onlyFor(['jwtBearer']), clientAuthentication: methods } } },
+		{ ...property, displayOptions: forMethods(methods) },
+		{ ...property, displayOptions: { hide: { ...onlyFor(['jwtBearer']), clientAuthentication: methods } } },
 	];
 }
 
@@ -326,7 +334,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'basicAuthEncoding',
 			type: 'options',
 			default: 'formEncoded',
-			displayOptions: { show: { clientAuthentication: ['header'] }, hide: HIDE_FOR_PLATFORM },
+			displayOptions: forMethods(['header']),
 			options: [
 				{
 					name: 'Form-Encoded (RFC 6749)',
@@ -340,25 +348,24 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 				},
 			],
 		},
-		...alsoForJwtBearer({
+		...alsoForJwtBearer(['privateKeyJwt', 'tlsClientAuth'], {
 			displayName: 'Private Key',
 			name: 'privateKey',
 			type: 'string',
 			typeOptions: { password: true, rows: 4 },
 			default: '',
-			required: true,
-			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] } },
+			// Not `required`: n8n 2.41's public API would then require it of every credential (it has no
+			// displayOptions `show` to scope it). provider-config.ts names it when the method needs it.
 			placeholder: '-----BEGIN PRIVATE KEY-----',
 			description:
 				'PEM private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC P-256). Line breaks written as \\n, as SAP service keys carry them, are accepted.',
 		}),
-		...alsoForJwtBearer({
+		...alsoForJwtBearer(['privateKeyJwt', 'tlsClientAuth'], {
 			displayName: 'Private Key Passphrase',
 			name: 'privateKeyPassphrase',
 			type: 'string',
 			typeOptions: { password: true },
 			default: '',
-			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] } },
 			hint: 'Only for an encrypted key (-----BEGIN ENCRYPTED PRIVATE KEY-----)',
 		}),
 		{
@@ -368,17 +375,16 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			// Public, but n8n's convention (its SSL Certificates credential) masks certificates like keys.
 			typeOptions: { password: true, rows: 4 },
 			default: '',
-			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] }, hide: HIDE_FOR_PLATFORM },
+			displayOptions: forMethods(['privateKeyJwt', 'tlsClientAuth']),
 			placeholder: '-----BEGIN CERTIFICATE-----',
 			hint: 'Required for TLS Client Certificate. With Private Key JWT it adds the x5t#S256 thumbprint that Entra ID needs.',
 			description: 'PEM client certificate for the Private Key, leaf first (a chain is allowed)',
 		},
-		...alsoForJwtBearer({
+		...alsoForJwtBearer(['privateKeyJwt', 'clientSecretJwt'], {
 			displayName: 'JWT Algorithm',
 			name: 'jwtAlgorithm',
 			type: 'options',
 			default: 'auto',
-			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'clientSecretJwt'] } },
 			options: [
 				{ name: 'From the Key', value: 'auto', description: 'RS256 for an RSA key, ES256 for an EC key, HS256 for Client Secret JWT' },
 				{ name: 'RS256', value: 'RS256', description: 'RSA PKCS#1 v1.5 with SHA-256' },
@@ -387,22 +393,20 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 				{ name: 'HS256', value: 'HS256', description: 'HMAC SHA-256 with the client secret (Client Secret JWT only)' },
 			],
 		}),
-		...alsoForJwtBearer({
+		...alsoForJwtBearer(['privateKeyJwt', 'clientSecretJwt'], {
 			displayName: 'JWT Key ID',
 			name: 'jwtKeyId',
 			// A key's public name (the JWS kid header), not a secret: the rule goes by the word "Key".
 			// eslint-disable-next-line n8n-nodes-base/cred-class-field-type-options-password-missing
 			type: 'string',
 			default: '',
-			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'clientSecretJwt'] } },
 			hint: 'Optional. The kid header, when the provider holds several keys for this client.',
 		}),
-		...alsoForJwtBearer({
+		...alsoForJwtBearer(['privateKeyJwt', 'clientSecretJwt'], {
 			displayName: 'JWT Audience',
 			name: 'jwtAudience',
 			type: 'string',
 			default: '',
-			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'clientSecretJwt'] } },
 			placeholder: 'Default: the Token URL',
 			hint: 'Optional. The assertion\'s aud. Entra ID, Okta and Keycloak take the Token URL; Auth0 wants its issuer URL with a trailing slash.',
 		}),
@@ -461,7 +465,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'jwtCertificateChain',
 			type: 'boolean',
 			default: false,
-			displayOptions: { show: { clientAuthentication: ['privateKeyJwt'] }, hide: HIDE_FOR_PLATFORM },
+			displayOptions: forMethods(['privateKeyJwt']),
 			description: 'Whether to put the Certificate chain in the assertion\'s x5c header (Entra ID subject name + issuer authentication)',
 		},
 		// A switch, not a secret: the rule goes by the word "Certificate" in its name.
@@ -471,7 +475,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'useClientCertificateForApi',
 			type: 'boolean',
 			default: false,
-			displayOptions: { show: { clientAuthentication: ['privateKeyJwt', 'tlsClientAuth'] }, hide: HIDE_FOR_PLATFORM },
+			displayOptions: forMethods(['privateKeyJwt', 'tlsClientAuth']),
 			description: 'Whether to present the client certificate to the LLM API too, for gateways that require mTLS',
 		},
 		{

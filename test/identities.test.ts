@@ -25,6 +25,7 @@ import { rememberEgressFilter, type EgressFilter } from '../nodes/shared/transpo
 import { googleServiceAccountToCredentials, vertexOpenAiBaseUrl } from '../cli/google-service-account';
 import { ENTRA_CLIENT_ID, federatedJwt, GOOGLE_CLIENT_EMAIL, GOOGLE_SCOPE, startIdentityServers, type IdentityServers } from './helpers/identity-servers';
 import { runNode } from './cli/run-cli';
+import { startScriptedServer } from './helpers/token-server';
 
 const REPO = path.resolve(__dirname, '..');
 const CLI = path.join(REPO, 'cli', 'import-config.ts');
@@ -236,6 +237,29 @@ describe('JWT bearer grant (Google service accounts)', () => {
 		const fields = !result.ok ? result.issues.map((issue) => issue.field) : [];
 		assert.ok(fields.includes('jwtIssuer') && fields.includes('privateKey'), JSON.stringify(fields));
 		assert.ok(!fields.includes('clientId'), 'Client ID is optional with None');
+	});
+
+	it('with Client Secret JWT beside it (SAP, Salesforce): the client assertion is HS256 with the secret, the grant assertion is signed with Private Key', async () => {
+		const endpoint = await startScriptedServer([]);
+		try {
+			const secret = 'client-secret-for-hs256-of-32-bytes-or-more';
+			const config = parseProviderConfig(
+				{ baseUrl: 'https://llm.example.com/v1', tokenUrl: endpoint.url, grantType: 'jwtBearer', clientAuthentication: 'clientSecretJwt', clientId: 'sap-client', clientSecret: secret, jwtIssuer: 'sap-client', jwtSubject: 'user@example.com', privateKey: GOOGLE_PRIVATE_KEY },
+				'SAP',
+				{},
+			).tokenEndpoint;
+			await requestToken(config, { providerName: 'SAP', wallNowMs, env: {} });
+			const form = endpoint.requests[0].form;
+			assert.equal(form.grant_type, 'urn:ietf:params:oauth:grant-type:jwt-bearer');
+			assert.equal(headerOf(form.client_assertion).alg, 'HS256');
+			assert.equal(headerOf(form.assertion).alg, 'RS256');
+			assert.equal(claimsOf(form.assertion).sub, 'user@example.com');
+			assert.equal(claimsOf(form.client_assertion).iss, 'sap-client');
+			const hs256 = safeParseProviderFields({ baseUrl: 'https://llm.example.com/v1', tokenUrl: endpoint.url, grantType: 'jwtBearer', clientAuthentication: 'none', jwtIssuer: 'x', jwtAlgorithm: 'HS256', privateKey: GOOGLE_PRIVATE_KEY }, 'SAP', {});
+			assert.match(JSON.stringify(!hs256.ok && hs256.issues), /JWT Bearer assertion is signed with Private Key/);
+		} finally {
+			await endpoint.close();
+		}
 	});
 
 	it('the import CLI turns a service account key into a working credential; an untrusted token_uri needs --allow-token-uri', async () => {

@@ -347,6 +347,30 @@ describe('n8n editor in a real browser: find OAuth2 LLM Chat, add the credential
 			await shot('credential-dialog-empty');
 		});
 
+		await step('Grant Type JWT Bearer with Client Authentication None shows Private Key and JWT Issuer and hides Client Secret; back to the defaults', async () => {
+			const choose = async (field: string, option: string) => {
+				await byTestId(`parameter-input-${field}`, credentialModal()).click();
+				// An option's accessible name is its title followed by its description.
+				await page.getByRole('option', { name: new RegExp(`^${option.replace(/[()]/g, '\\$&')}`) }).click();
+			};
+			const shown = (field: string) => byTestId(`parameter-input-${field}`, credentialModal());
+			await choose('grantType', 'JWT Bearer (Service Account)');
+			await choose('clientAuthentication', 'None');
+			// Private Key is declared twice (for its client authentications, and for this grant): the dialog shows one.
+			await shown('privateKey').waitFor();
+			assert.equal(await shown('privateKey').count(), 1);
+			await shown('jwtIssuer').waitFor();
+			await shown('clientSecret').waitFor({ state: 'detached' });
+			await shot('credential-dialog-jwt-bearer');
+			await choose('grantType', 'Azure Managed Identity');
+			await shown('managedIdentityClientId').waitFor();
+			await shown('tokenUrl').waitFor({ state: 'detached' });
+			await shown('privateKey').waitFor({ state: 'detached' });
+			await choose('grantType', 'Client Credentials');
+			await choose('clientAuthentication', 'Send Credentials in Body');
+			await shown('clientSecret').waitFor();
+		});
+
 		await step('fill in the credential for the sandbox provider; Save tests it: OK', async () => {
 			await credentialModal().getByTestId('credential-name').click();
 			await credentialModal().getByTestId('credential-name').getByTestId('inline-edit-input').fill(CREDENTIAL_NAME);

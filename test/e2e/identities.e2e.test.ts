@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { googleServiceAccountToCredentials } from '../../cli/google-service-account';
+import { credentialShapes } from '../helpers/credential-shapes';
 import { N8nInstance, type ExecuteResult } from '../harness/n8n';
 import { ENTRA_CLIENT_ID, federatedJwt, GOOGLE_CLIENT_EMAIL, startIdentityServers, type IdentityServers } from '../helpers/identity-servers';
 
@@ -213,6 +214,34 @@ describe('secretless and federated identities in a real n8n 2.41', () => {
 		assert.equal(bad.status, 'Error', bad.message);
 		assert.match(bad.message, /Invalid JWT Signature\./);
 		assert.ok(!JSON.stringify(bad).includes(wrongKey.split('\n')[5]), 'the answer shows the key');
+	});
+
+	it('one running n8n re-reads the federated token file for every token: after kubelet rotates it, the next token request sends the new content, the only one accepted', { timeout: RUN_TIMEOUT_MS }, async () => {
+		// Short-lived tokens, so the second Test needs a new one from the same server process.
+		servers.entraLifetimeSeconds = 4;
+		try {
+			// A scope of its own: a token of its own in the cache, not the one the Test above got.
+			const unsaved = { name: 'AKS, short tokens', type: CREDENTIAL_TYPE, data: { baseUrl: servers.baseUrl, clientAuthentication: 'workloadIdentity', scope: 'https://ai.azure.com/.default', expiryBufferSeconds: 1 } };
+			const first = await n8n.testCredential(unsaved);
+			credentialTestAnswers.push(JSON.stringify(first));
+			assert.equal(first.status, 'OK', first.message);
+			const rotated = writeFederatedToken();
+			await new Promise((resolve) => setTimeout(resolve, 3500));
+			const second = await n8n.testCredential(unsaved);
+			credentialTestAnswers.push(JSON.stringify(second));
+			assert.equal(second.status, 'OK', second.message);
+			assert.equal(servers.requests.filter((request) => request.path === '/tenant-e2e/oauth2/v2.0/token').at(-1)?.form.client_assertion, rotated);
+		} finally {
+			servers.entraLifetimeSeconds = 3599;
+		}
+	});
+
+	it("n8n 2.41's public API creates a credential of every grant and client authentication, including those saved before Grant Type existed", { timeout: RUN_TIMEOUT_MS }, async () => {
+		for (const { label, data } of credentialShapes()) {
+			const created = await n8n.publicApi('POST', '/credentials', { name: `shape: ${label}`, type: CREDENTIAL_TYPE, data });
+			assert.equal(created.status, 200, `${label}: ${JSON.stringify(created.body).slice(0, 800)}`);
+			assert.equal((await n8n.publicApi('DELETE', `/credentials/${created.body.id}`)).status, 200);
+		}
 	});
 
 	it('no private key, assertion, federated token or access token in any stored execution, credential Test answer or anything n8n printed', { timeout: RUN_TIMEOUT_MS }, async () => {

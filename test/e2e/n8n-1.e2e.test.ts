@@ -15,6 +15,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 
 import { httpRequestWorkflow, manualExampleWorkflow } from '../../examples/workflows';
 import { runNode } from '../cli/run-cli';
+import { credentialShapes } from '../helpers/credential-shapes';
 import { N8N_1_VERSION, N8nInstance, type ExecuteResult } from '../harness/n8n';
 import { startSandbox, type Sandbox } from '../sandbox/sandbox';
 
@@ -154,5 +155,16 @@ describe(`the package in a real n8n ${N8N_1_VERSION} (Node 20)`, () => {
 		assert.match(bad.message, /invalid_client/);
 		assert.ok(!JSON.stringify(bad.body).includes(wrong), 'the wrong secret is not shown');
 		for (const secret of [CLIENT.secret, wrong]) assert.ok(!n8n.logs().includes(secret), "a secret is in n8n's logs");
+	});
+
+	it("n8n 1.123's public API creates a credential of every grant and client authentication, including those saved before Grant Type existed", { timeout: RUN_TIMEOUT_MS }, async () => {
+		// The server and owner from the test above.
+		for (const { label, data } of credentialShapes()) {
+			// n8n 1.123 adds Allowed HTTP Request Domains to every credential with `authenticate`, and its public API
+			// requires Allowed Domains unless that field is given (n8n's own rule, whatever the package).
+			const created = await n8n.publicApi('POST', '/credentials', { name: `shape: ${label}`, type: 'llmProviderOAuth2Api', data: { ...data, allowedHttpRequestDomains: 'all' } });
+			assert.equal(created.status, 200, `${label}: ${JSON.stringify(created.body).slice(0, 800)}`);
+			assert.equal((await n8n.publicApi('DELETE', `/credentials/${created.body.id}`)).status, 200);
+		}
 	});
 });

@@ -1272,6 +1272,35 @@ process.stdout.write(out.join('\\n') + '\\n');
 		return await this.request<T>(method, urlPath, body);
 	}
 
+	private publicApiKey?: string;
+
+	/**
+	 * n8n's public API (`/api/v1/…`) as the owner, with an API key made for it on first use (the owner
+	 * must be set up). n8n validates credentials created here against a JSON schema it builds from the
+	 * credential's properties, unlike `import:credentials`.
+	 */
+	async publicApi(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: any }> {
+		if (this.publicApiKey === undefined) {
+			// Scopes that n8n 1.123 and 2.41 both know (1.123 has no credential:list and refuses a key that asks for it).
+			const key = await this.rest('POST', '/rest/api-keys', { label: `harness ${randomId(6)}`, scopes: ['credential:create', 'credential:delete'], expiresAt: null });
+			if (key.status !== 200) throw new Error(`N8nInstance.publicApi: no API key (HTTP ${key.status}): ${JSON.stringify(key.body).slice(0, 500)}`);
+			this.publicApiKey = String(key.data.rawApiKey);
+		}
+		const response = await fetch(`${this.baseUrl}/api/v1${urlPath}`, {
+			method,
+			headers: { 'content-type': 'application/json', accept: 'application/json', 'x-n8n-api-key': this.publicApiKey },
+			body: body === undefined ? undefined : JSON.stringify(body),
+		});
+		const text = await response.text();
+		let parsed: unknown = text;
+		try {
+			parsed = JSON.parse(text);
+		} catch {
+			// not JSON: kept as text
+		}
+		return { status: response.status, body: parsed };
+	}
+
 	/**
 	 * The credential dialog's "Test": `POST /rest/credentials/test`. For a stored credential (`id`)
 	 * without `data`, sends what the editor sends: the stored data as `GET /rest/credentials/:id

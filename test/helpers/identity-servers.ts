@@ -45,6 +45,8 @@ export interface IdentityServers {
 	/** The file whose current content is the only accepted federated token. */
 	federatedTokenFile: string;
 	exchangeAnswer: ExchangeAnswer;
+	/** expires_in of the Entra-shaped endpoint's tokens. */
+	entraLifetimeSeconds: number;
 	/** Google's public key for the service account (a JWK-less PEM is enough here). */
 	googlePublicKey: KeyObject;
 	advertisedAuthMethods: string[];
@@ -63,8 +65,9 @@ export async function startIdentityServers(options: { googlePublicKeyPem: string
 	const issued = new Set<string>();
 	const appServiceSecret = `AppServiceHeader${randomBytes(8).toString('hex')}`;
 	let origin = '';
-	const state: Pick<IdentityServers, 'exchangeAnswer' | 'advertisedAuthMethods' | 'federatedTokenFile' | 'googlePublicKey'> = {
+	const state: Pick<IdentityServers, 'exchangeAnswer' | 'entraLifetimeSeconds' | 'advertisedAuthMethods' | 'federatedTokenFile' | 'googlePublicKey'> = {
 		exchangeAnswer: 'bearer',
+		entraLifetimeSeconds: 3599,
 		advertisedAuthMethods: ['private_key_jwt', 'client_secret_basic'],
 		federatedTokenFile: options.federatedTokenFile,
 		googlePublicKey: createPublicKey(options.googlePublicKeyPem),
@@ -114,7 +117,7 @@ export async function startIdentityServers(options: { googlePublicKeyPem: string
 				return answer(res, 401, { error: 'invalid_client', error_description: `AADSTS700024: Client assertion is not within its valid time range. Got ${form.client_assertion}` });
 			}
 			if (form.client_id !== ENTRA_CLIENT_ID) return answer(res, 400, { error: 'unauthorized_client', error_description: 'AADSTS700016: Application not found.' });
-			return answer(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token(`entra-${entra[1]}`) });
+			return answer(res, 200, { token_type: 'Bearer', expires_in: state.entraLifetimeSeconds, ext_expires_in: state.entraLifetimeSeconds, access_token: token(`entra-${entra[1]}`) });
 		}
 		if (path === '/google/token' && request.method === 'POST') {
 			if (headers.authorization || form.client_id || form.client_secret || form.client_assertion) {
@@ -224,6 +227,12 @@ export async function startIdentityServers(options: { googlePublicKeyPem: string
 		},
 		set exchangeAnswer(value) {
 			state.exchangeAnswer = value;
+		},
+		get entraLifetimeSeconds() {
+			return state.entraLifetimeSeconds;
+		},
+		set entraLifetimeSeconds(value) {
+			state.entraLifetimeSeconds = value;
 		},
 		get advertisedAuthMethods() {
 			return state.advertisedAuthMethods;

@@ -35,6 +35,8 @@ declare module 'oidc-provider' {
 		InvalidTarget: new (description?: string) => Error;
 		InvalidScope: new (description: string, scope?: string) => Error;
 		InvalidClientAuth: new (description: string) => Error;
+		InvalidGrant: new (detail?: string) => Error;
+		InvalidRequest: new (description?: string) => Error;
 		[name: string]: new (...args: never[]) => Error;
 	};
 }

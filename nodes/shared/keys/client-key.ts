@@ -147,7 +147,7 @@ function chooseAlgorithm(input: ClientKeyInput, kind: KeyKind | 'secret', issues
 			field: 'jwtAlgorithm',
 			message:
 				wanted === 'HS256'
-					? 'HS256 signs with a client secret; for Private Key JWT choose RS256 or PS256 (RSA key) or ES256 (EC key)'
+					? `HS256 signs with a client secret; ${input.signsGrantAssertion ? 'the JWT Bearer assertion is signed with Private Key, so' : 'for Private Key JWT'} choose RS256 or PS256 (RSA key) or ES256 (EC key)`
 					: `${wanted} does not fit the Private Key, which is ${
 							kind === 'rsa' ? 'an RSA key: choose RS256 or PS256' : kind === 'rsa-pss' ? 'an RSA-PSS key: choose PS256' : 'an EC P-256 key: choose ES256'
 						}`,

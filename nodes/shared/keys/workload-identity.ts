@@ -8,7 +8,7 @@
  * their choosing. It is read anew for every token request: kubelet rotates it, and a copy read once
  * fails after about an hour (Entra ID's AADSTS700024).
  */
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 
 import { OAuth2AuthenticationError } from '../core/errors';
 
@@ -52,10 +52,10 @@ export async function readFederatedToken(env: Environment, providerName: string)
 	}
 	let bytes: Buffer;
 	try {
+		// Checked before opening: opening a FIFO would block until someone writes to it.
+		if (!(await stat(file.path)).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTFILE' });
 		const handle = await open(file.path, 'r');
 		try {
-			const stat = await handle.stat();
-			if (!stat.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTFILE' });
 			// One more byte than allowed tells a file that is too long from one that fits exactly.
 			const buffer = Buffer.alloc(MAX_FEDERATED_TOKEN_BYTES + 1);
 			const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
