@@ -111,7 +111,7 @@ before(async () => {
 	);
 	server.on('request', provider.callback());
 	writeClusterToken();
-	Object.assign(process.env, { OAUTH2_LLM_FEDERATED_TOKEN_FILE: tokenFile, OAUTH2_LLM_IDENTITY_ORIGINS: issuer });
+	Object.assign(process.env, { OAUTH2_LLM_FEDERATED_TOKEN_FILE: tokenFile, OAUTH2_LLM_FEDERATED_TOKEN_ORIGINS: issuer });
 });
 
 after(async () => {

@@ -164,12 +164,16 @@ describe('workload identity federation (clientAuthentication: workloadIdentity)'
 		try {
 			const typed = await failureOf({ ...fields, tokenUrl: other.entraTokenUrl('tenant-42') }, aksEnv());
 			assert.match(typed.message, /goes only to Entra ID's authority .* is not one/);
-			assert.match(String(typed.hint), /OAUTH2_LLM_IDENTITY_ORIGINS/);
+			assert.match(String(typed.hint), /OAUTH2_LLM_FEDERATED_TOKEN_ORIGINS/);
 			const discovered = await failureOf({ ...fields, clientId: 'c', issuerUrl: other.issuer }, { ...aksEnv(), AZURE_AUTHORITY_HOST: `${servers.origin}/` });
 			assert.match(discovered.message, /is not one/);
 			assert.equal(other.requests.filter((request) => request.method === 'POST').length, 0, 'no token request reached the other server');
-			// Listed by the administrator: allowed.
-			await tokenFor({ ...fields, tokenUrl: other.entraTokenUrl('tenant-42') }, { ...aksEnv(), OAUTH2_LLM_IDENTITY_ORIGINS: other.origin });
+			// An API origin listed for access tokens is not thereby a place for the federated token.
+			const apiListed = await failureOf({ ...fields, tokenUrl: other.entraTokenUrl('tenant-42') }, { ...aksEnv(), OAUTH2_LLM_IDENTITY_ORIGINS: other.origin });
+			assert.match(apiListed.message, /is not one/);
+			assert.equal(other.requests.filter((request) => request.method === 'POST').length, 0, 'no token request reached the other server');
+			// Listed by the administrator as a token endpoint: allowed.
+			await tokenFor({ ...fields, tokenUrl: other.entraTokenUrl('tenant-42') }, { ...aksEnv(), OAUTH2_LLM_FEDERATED_TOKEN_ORIGINS: other.origin });
 		} finally {
 			await other.close();
 		}
@@ -181,6 +185,11 @@ describe('workload identity federation (clientAuthentication: workloadIdentity)'
 			assert.match(JSON.stringify(!attacker.ok && attacker.issues), /baseUrl.*not an Azure OpenAI, AI Foundry or Vertex AI host.*OAUTH2_LLM_IDENTITY_ORIGINS/);
 			const further = safeParseProviderFields({ ...identity, baseUrl: 'https://x.openai.azure.com/v1', allowedOrigins: 'https://collector.example.com' }, 'x', aksEnv());
 			assert.match(JSON.stringify(!further.ok && further.issues), /allowedOrigins.*not an Azure OpenAI/);
+			// An expression such as ={{ ["https://…"] }} resolves to a list: checked the same way.
+			const listed = safeParseProviderFields({ ...identity, baseUrl: 'https://x.openai.azure.com/v1', allowedOrigins: ['https://collector.example.com'] }, 'x', aksEnv());
+			assert.match(JSON.stringify(!listed.ok && listed.issues), /allowedOrigins.*not an Azure OpenAI/);
+			const federatedListed = safeParseProviderFields({ ...identity, baseUrl: 'https://collector.example.com/v1' }, 'x', { ...aksEnv(), OAUTH2_LLM_FEDERATED_TOKEN_ORIGINS: 'https://collector.example.com' });
+			assert.equal(federatedListed.ok, false, 'a token endpoint listed for the federated token is no API origin');
 			assert.equal(safeParseProviderFields({ ...identity, baseUrl: 'https://collector.example.com/v1' }, 'x', { ...aksEnv(), OAUTH2_LLM_IDENTITY_ORIGINS: 'https://collector.example.com' }).ok, true);
 		}
 		assert.equal(safeParseProviderFields({ ...fields, baseUrl: 'https://europe-west4-aiplatform.googleapis.com/v1' }, 'x', aksEnv()).ok, true);
@@ -315,7 +324,11 @@ describe('token exchange (RFC 8693)', () => {
 		clientId: 'databricks-service-principal',
 		scope: 'all-apis',
 	};
-	const env = () => ({ OAUTH2_LLM_FEDERATED_TOKEN_FILE: tokenFile, OAUTH2_LLM_IDENTITY_ORIGINS: `${servers.origin},https://adb-1234.azuredatabricks.net` });
+	const env = () => ({
+		OAUTH2_LLM_FEDERATED_TOKEN_FILE: tokenFile,
+		OAUTH2_LLM_FEDERATED_TOKEN_ORIGINS: servers.origin,
+		OAUTH2_LLM_IDENTITY_ORIGINS: 'https://adb-1234.azuredatabricks.net',
+	});
 
 	it("sends the federated token as subject_token with its type and client_id only, and accepts a bearer or N_A answer that names issued_token_type", async () => {
 		servers.exchangeAnswer = 'bearer';
@@ -366,14 +379,18 @@ describe('token exchange (RFC 8693)', () => {
 		} finally {
 			delete process.env.OAUTH2_LLM_FEDERATED_TOKEN_FILE;
 			delete process.env.OAUTH2_LLM_IDENTITY_ORIGINS;
+			delete process.env.OAUTH2_LLM_FEDERATED_TOKEN_ORIGINS;
 			servers.advertisedAuthMethods = ['private_key_jwt', 'client_secret_basic'];
 		}
 	});
 
 	it('the credential Test names the variable to set when n8n has no federated token file', async () => {
 		replaceSharedTokenCache();
-		process.env.OAUTH2_LLM_IDENTITY_ORIGINS = env().OAUTH2_LLM_IDENTITY_ORIGINS;
-		const result = await testProviderCredential({ id: 'x', name: 'Databricks', type: 'llmProviderOAuth2Api', data: { ...exchangeFields, tokenUrl: servers.exchangeTokenUrl } } as never).finally(() => delete process.env.OAUTH2_LLM_IDENTITY_ORIGINS);
+		Object.assign(process.env, { OAUTH2_LLM_IDENTITY_ORIGINS: env().OAUTH2_LLM_IDENTITY_ORIGINS, OAUTH2_LLM_FEDERATED_TOKEN_ORIGINS: env().OAUTH2_LLM_FEDERATED_TOKEN_ORIGINS });
+		const result = await testProviderCredential({ id: 'x', name: 'Databricks', type: 'llmProviderOAuth2Api', data: { ...exchangeFields, tokenUrl: servers.exchangeTokenUrl } } as never).finally(() => {
+			delete process.env.OAUTH2_LLM_IDENTITY_ORIGINS;
+			delete process.env.OAUTH2_LLM_FEDERATED_TOKEN_ORIGINS;
+		});
 		produced.push(result.message);
 		assert.equal(result.status, 'Error');
 		assert.match(result.message, /AZURE_FEDERATED_TOKEN_FILE/);

@@ -64,7 +64,9 @@ function platformEnv(): Record<string, string> {
 		AZURE_FEDERATED_TOKEN_FILE: tokenFile,
 		OAUTH2_LLM_IMDS_ENDPOINT: servers.imdsEndpoint,
 		OAUTH2_LLM_GCE_METADATA_HOST: servers.origin.replace('http://', ''),
-		// The stand-ins' origin, as an administrator lists a Databricks workspace (identity-policy.ts).
+		// The stand-ins' origin, as an administrator lists a Databricks workspace (identity-policy.ts): as a
+		// token endpoint for the federated token, and as an API for the tokens these identities get.
+		OAUTH2_LLM_FEDERATED_TOKEN_ORIGINS: servers.origin,
 		OAUTH2_LLM_IDENTITY_ORIGINS: servers.origin,
 		// The harness passes its own environment through: these would change which endpoint or file is used.
 		OAUTH2_LLM_FEDERATED_TOKEN_FILE: '',

@@ -6,7 +6,7 @@
 import { CLIENT_ASSERTION_TYPE, signClientAssertion, signGrantAssertion } from '../keys/client-assertion';
 import { readFederatedToken, type Environment } from '../keys/workload-identity';
 import { discoverIssuer } from './discovery';
-import { federatedTokenMayGoTo, IDENTITY_ORIGINS_HINT } from '../config/identity-policy';
+import { FEDERATED_TOKEN_ORIGINS_HINT, federatedTokenMayGoTo } from '../config/identity-policy';
 import { platformTokenRequest, PLATFORM_TOKEN_TIMEOUT_MS, type PlatformTokenRequest } from './platform-identity';
 import { certificateDateWarning } from '../keys/client-key';
 import { markScrubbed, OAuth2AuthenticationError, type AuthenticationErrorOptions } from '../core/errors';
@@ -425,7 +425,7 @@ async function proofsFor(config: TokenEndpointConfig, tokenUrl: string, options:
 	if (needsFederatedToken && !federatedTokenMayGoTo(tokenUrl, env)) {
 		throw new OAuth2AuthenticationError(
 			`The federated token of n8n's workload goes only to Entra ID's authority (AZURE_AUTHORITY_HOST) or to token endpoints an n8n administrator allows; ${urlForMessage(tokenUrl, secretsOf(config))} is not one (credential for ${options.providerName})`,
-			{ providerName: options.providerName, hint: `Check Token URL; ${IDENTITY_ORIGINS_HINT}.` },
+			{ providerName: options.providerName, hint: `Check Token URL; ${FEDERATED_TOKEN_ORIGINS_HINT}.` },
 		);
 	}
 	// Read anew for every request: the platform rotates it (see workload-identity.ts).

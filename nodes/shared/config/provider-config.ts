@@ -418,8 +418,10 @@ function identityOriginIssues(input: ProviderFieldsInput, grant: GrantType, env:
 		}
 	};
 	if (typeof input.baseUrl === 'string') check('baseUrl', input.baseUrl);
+	// In every shape the schema takes: text separated by commas, or a list (an expression resolves to one).
 	const further = emptyToUndefined(input.allowedOrigins);
-	if (typeof further === 'string') for (const entry of further.split(',')) check('allowedOrigins', entry);
+	const entries: unknown[] = typeof further === 'string' ? further.split(',') : Array.isArray(further) ? further : [];
+	for (const entry of entries) check('allowedOrigins', entry);
 	return issues;
 }
 
