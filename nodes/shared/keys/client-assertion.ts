@@ -70,6 +70,11 @@ function signedJwt(header: Record<string, unknown>, claims: Record<string, unkno
 	return `${input}.${signature(algorithm, input, key).toString('base64url')}`;
 }
 
+/** The JOSE header both kinds of assertion start with. */
+function joseHeader(settings: Pick<AssertionSettings, 'algorithm' | 'keyId'>): Record<string, unknown> {
+	return settings.keyId ? { alg: settings.algorithm, typ: 'JWT', kid: settings.keyId } : { alg: settings.algorithm, typ: 'JWT' };
+}
+
 /** Signs one grant assertion (RFC 7523 §2.1). `nowSeconds` is wall-clock time. */
 export function signGrantAssertion(
 	settings: Pick<AssertionSettings, 'algorithm' | 'keyId'>,
@@ -79,10 +84,8 @@ export function signGrantAssertion(
 	jti: string = randomUUID(),
 ): string {
 	const iat = Math.floor(nowSeconds);
-	const header: Record<string, unknown> = { alg: settings.algorithm, typ: 'JWT' };
-	if (settings.keyId) header.kid = settings.keyId;
 	return signedJwt(
-		header,
+		joseHeader(settings),
 		{
 			iss: claims.issuer,
 			...(claims.subject ? { sub: claims.subject } : {}),
@@ -106,8 +109,7 @@ export function signClientAssertion(
 	jti: string = randomUUID(),
 ): string {
 	const iat = Math.floor(nowSeconds);
-	const header: Record<string, unknown> = { alg: settings.algorithm, typ: 'JWT' };
-	if (settings.keyId) header.kid = settings.keyId;
+	const header = joseHeader(settings);
 	if (settings.x5tS256) header['x5t#S256'] = settings.x5tS256;
 	// Entra ID's older guidance (and AD FS) reads the SHA-1 `x5t` with RS256; PS256 callers use x5t#S256 only.
 	if (settings.x5t && settings.algorithm === 'RS256') header.x5t = settings.x5t;
