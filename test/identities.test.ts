@@ -19,7 +19,8 @@ import { inspect } from 'node:util';
 
 import { parseProviderConfig, safeParseProviderFields, type ProviderFieldsInput } from '../nodes/shared/config/provider-config';
 import { requestToken } from '../nodes/shared/auth/token-client';
-import { replaceSharedTokenCache } from '../nodes/shared/auth/token-cache';
+import { replaceSharedTokenCache, TokenCache } from '../nodes/shared/auth/token-cache';
+import { FakeClock } from './helpers/fake-clock';
 import { testProviderCredential } from '../nodes/shared/n8n/credential';
 import { rememberEgressFilter, type EgressFilter } from '../nodes/shared/transport/egress';
 import { googleServiceAccountToCredentials, vertexOpenAiBaseUrl } from '../cli/google-service-account';
@@ -418,6 +419,28 @@ describe('platform identities: no secret at all', () => {
 		const unknown = await failureOf({ ...azureFields, managedIdentityClientId: 'not-assigned' }, env);
 		assert.match(unknown.message, /Identity not found/);
 		assert.match(String(unknown.hint), /managed identity/);
+	});
+
+	it('a busy IMDS (503, then 429 with Retry-After) is retried on the cache\'s schedule, with the time from an injected clock', async () => {
+		const imds = await startScriptedServer(
+			[{ status: 503, body: { error: 'server_error' } }, { status: 429, headers: { 'Retry-After': '2' }, body: { error: 'too_many_requests' } }],
+			'/metadata/identity/oauth2/token',
+		);
+		process.env.OAUTH2_LLM_IMDS_ENDPOINT = imds.url;
+		try {
+			const clock = new FakeClock();
+			const config = parseProviderConfig(azureFields, 'MI', {}).tokenEndpoint;
+			const token = await new TokenCache({ clock }).getToken(config, { providerName: 'MI' });
+			assert.equal(token.accessToken, 'access-token-2');
+			assert.equal(imds.requests.length, 3);
+			assert.ok(imds.requests.every((request) => request.method === 'GET' && request.headers.metadata === 'true'));
+			assert.equal(clock.sleeps.length, 2);
+			assert.ok(clock.sleeps[0] >= 1000 && clock.sleeps[0] <= 1200, String(clock.sleeps));
+			assert.ok(clock.sleeps[1] >= 2000 && clock.sleeps[1] <= 2400, `Retry-After honoured: ${clock.sleeps}`);
+		} finally {
+			delete process.env.OAUTH2_LLM_IMDS_ENDPOINT;
+			await imds.close();
+		}
 	});
 
 	it("App Service and Container Apps: IDENTITY_ENDPOINT with X-IDENTITY-HEADER and api-version 2019-08-01; the header's value is never shown", async () => {
