@@ -203,9 +203,10 @@ export async function startIdentityServers(options: { googlePublicKeyPem: string
 
 	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 	origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-	const servers: IdentityServers = {
+	// The returned object IS the state the routes read: a test's `servers.exchangeAnswer = …` takes effect at once.
+	return Object.assign(state, {
 		origin,
-		entraTokenUrl: (tenant) => `${origin}/${tenant}/oauth2/v2.0/token`,
+		entraTokenUrl: (tenant: string) => `${origin}/${tenant}/oauth2/v2.0/token`,
 		googleTokenUrl: `${origin}/google/token`,
 		exchangeTokenUrl: `${origin}/exchange/token`,
 		imdsEndpoint: `${origin}/metadata/identity/oauth2/token`,
@@ -216,38 +217,12 @@ export async function startIdentityServers(options: { googlePublicKeyPem: string
 		requests,
 		sent,
 		issued,
-		get federatedTokenFile() {
-			return state.federatedTokenFile;
-		},
-		set federatedTokenFile(value) {
-			state.federatedTokenFile = value;
-		},
-		get exchangeAnswer() {
-			return state.exchangeAnswer;
-		},
-		set exchangeAnswer(value) {
-			state.exchangeAnswer = value;
-		},
-		get entraLifetimeSeconds() {
-			return state.entraLifetimeSeconds;
-		},
-		set entraLifetimeSeconds(value) {
-			state.entraLifetimeSeconds = value;
-		},
-		get advertisedAuthMethods() {
-			return state.advertisedAuthMethods;
-		},
-		set advertisedAuthMethods(value) {
-			state.advertisedAuthMethods = value;
-		},
-		googlePublicKey: state.googlePublicKey,
 		close: () =>
 			new Promise<void>((resolve) => {
 				server.closeAllConnections();
 				server.close(() => resolve());
 			}),
-	};
-	return servers;
+	});
 }
 
 /** A JWT-shaped federated token (as kubelet writes one), unique per call, so a rotated-away one is recognisable. */

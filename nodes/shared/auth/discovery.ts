@@ -9,7 +9,8 @@ import { OAuth2AuthenticationError } from '../core/errors';
 import { createHash } from 'node:crypto';
 
 import { boundedServerText, urlForMessage } from '../core/scrub';
-import { exchange, TransportFailure, isTransientFailure, type TlsMaterial } from '../transport/http';
+import type { TokenEndpointConfig } from '../config/provider-config';
+import { asTransportFailure, exchange, isTransientFailure, type TlsMaterial } from '../transport/http';
 
 export const DISCOVERY_TTL_MS = 60 * 60 * 1000;
 /** Real metadata documents are a few KiB (Entra ID's is about 2). */
@@ -98,7 +99,7 @@ export async function discoverIssuer(issuer: string, options: DiscoveryOptions):
 				tls: options.tls,
 			}));
 		} catch (error) {
-			const failure = error instanceof TransportFailure ? error : new TransportFailure('network', 'unexpected failure');
+			const failure = asTransportFailure(error);
 			throw new OAuth2AuthenticationError(`Could not read the metadata of issuer ${shown} for ${options.providerName}: ${boundedServerText(failure.message, [], 300)}`, {
 				providerName: options.providerName,
 				retryable: isTransientFailure(failure),
@@ -126,6 +127,11 @@ export async function discoverIssuer(issuer: string, options: DiscoveryOptions):
 		retryable: problems.some((problem) => / HTTP (429|5\d\d)$/.test(problem)),
 		hint: 'Check Issuer URL (the issuer itself, without /.well-known/…), or fill Token URL instead.',
 	});
+}
+
+/** A credential's issuer, trusted with the credential's own CAs (the client certificate is for the token request only). */
+export function discoverIssuerOf(endpoint: TokenEndpointConfig, issuer: string, options: Omit<DiscoveryOptions, 'tls'>): Promise<IssuerMetadata> {
+	return discoverIssuer(issuer, { ...options, tls: endpoint.tls?.caPems ? { caPems: endpoint.tls.caPems } : undefined });
 }
 
 /** RFC 8414 / OIDC names of the client authentication methods. */

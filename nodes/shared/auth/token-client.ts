@@ -5,12 +5,12 @@
  */
 import { CLIENT_ASSERTION_TYPE, signClientAssertion, signGrantAssertion } from '../keys/client-assertion';
 import { readFederatedToken, type Environment } from '../keys/workload-identity';
-import { discoverIssuer } from './discovery';
+import { discoverIssuerOf } from './discovery';
 import { FEDERATED_TOKEN_ORIGINS_HINT, federatedTokenMayGoTo } from '../config/identity-policy';
 import { platformTokenRequest, PLATFORM_TOKEN_TIMEOUT_MS, type PlatformTokenRequest } from './platform-identity';
 import { certificateDateWarning } from '../keys/client-key';
 import { markScrubbed, OAuth2AuthenticationError, type AuthenticationErrorOptions } from '../core/errors';
-import { exchange, isTransientFailure, redirectTarget, requestNeverArrived, tlsFailureHint, TransportFailure, type HttpAnswer } from '../transport/http';
+import { asTransportFailure, exchange, isTransientFailure, redirectTarget, requestNeverArrived, tlsFailureHint, TransportFailure, type HttpAnswer } from '../transport/http';
 import { PLATFORM_GRANTS, secretsOf, type TokenEndpointConfig } from '../config/provider-config';
 import { providerWordsOf } from '../core/provider-error';
 import { parseRetryAfterMs } from '../transport/retry';
@@ -404,15 +404,19 @@ export async function requestToken(config: TokenEndpointConfig, options: TokenRe
 	}
 }
 
+/** A transport failure as an error's redacted cause: bounded, scrubbed, with its code. */
+function causeOf(failure: TransportFailure, secrets: ReadonlyArray<string | undefined>) {
+	return { name: failure.name, message: boundedServerText(failure.message, secrets, 300), ...(failure.code ? { code: failure.code } : {}) };
+}
+
 /** Where the POST goes: Token URL, or the issuer's metadata when only Issuer URL is given. */
 async function tokenEndpointOf(config: TokenEndpointConfig, options: TokenRequestOptions): Promise<string> {
 	if (config.tokenUrl || !config.issuerUrl) return config.tokenUrl;
-	const metadata = await discoverIssuer(config.issuerUrl, {
+	const metadata = await discoverIssuerOf(config, config.issuerUrl, {
 		providerName: options.providerName,
 		nowMs: options.wallNowMs(),
 		timeoutMs: options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS,
 		signal: options.signal,
-		tls: config.tls?.caPems ? { caPems: config.tls.caPems } : undefined,
 	});
 	return metadata.tokenEndpoint;
 }
@@ -466,7 +470,7 @@ async function sendTokenRequest(config: TokenEndpointConfig, options: TokenReque
 			tls: config.tls,
 		});
 	} catch (error) {
-		const failure = error instanceof TransportFailure ? error : new TransportFailure('network', 'unexpected failure');
+		const failure = asTransportFailure(error);
 		// A refresh grant whose answer was lost may have consumed a rotating refresh token already: sending it
 		// again would be reuse, which Auth0, Okta and Keycloak answer by revoking the whole family.
 		const lostRefresh = proofs.refreshToken !== undefined && !requestNeverArrived(failure) && failure.kind !== 'aborted';
@@ -477,7 +481,7 @@ async function sendTokenRequest(config: TokenEndpointConfig, options: TokenReque
 				providerName: options.providerName,
 				retryable: isTransientFailure(failure) && !lostRefresh,
 				refreshTokenMayBeSpent: lostRefresh,
-				originalError: { name: failure.name, message: boundedServerText(failure.message, secrets, 300), ...(failure.code ? { code: failure.code } : {}) },
+				originalError: causeOf(failure, secrets),
 				hint: lostRefresh
 					? 'No refresh is sent with this token for a while (for good, where the provider is known to rotate refresh tokens). If the provider answers invalid_grant later, put a fresh refresh token in the credential.'
 					: transportHint(failure),
@@ -517,13 +521,13 @@ async function sendPlatformRequest(config: TokenEndpointConfig, options: TokenRe
 			platformEndpoint: true,
 		});
 	} catch (error) {
-		const failure = error instanceof TransportFailure ? error : new TransportFailure('network', 'unexpected failure');
+		const failure = asTransportFailure(error);
 		throw new OAuth2AuthenticationError(
 			`Could not reach ${platform.endpointName} for ${options.providerName}: ${boundedServerText(failure.message, secrets, 300)}`,
 			{
 				providerName: options.providerName,
 				retryable: isTransientFailure(failure),
-				originalError: { name: failure.name, message: boundedServerText(failure.message, secrets, 300), ...(failure.code ? { code: failure.code } : {}) },
+				originalError: causeOf(failure, secrets),
 				hint: platform.hint,
 			},
 		);

@@ -430,9 +430,8 @@ function identityOriginIssues(input: ProviderFieldsInput, grant: GrantType, env:
  * skips those as soon as any field fails, and every problem is to be reported at once. `env` fills in
  * what AKS workload identity injects (workload-identity.ts).
  */
-function crossFieldIssues(input: ProviderFieldsInput, env: Environment): ValidationIssue[] {
+function crossFieldIssues(input: ProviderFieldsInput, grant: GrantType | undefined, env: Environment): ValidationIssue[] {
 	const blank = (value: unknown) => emptyToUndefined(value) === undefined;
-	const grant = effectiveGrantType(input);
 	if (grant === undefined) return []; // the schema names it
 	const issues: ValidationIssue[] = [...identityOriginIssues(input, grant, env)];
 	if (PLATFORM_GRANTS.includes(grant)) {
@@ -534,7 +533,6 @@ function looseKeyInput(input: ProviderFieldsInput): ClientKeyInput {
 		jwtAlgorithm: oneOf(JWT_ALGORITHMS, input.jwtAlgorithm, 'auto'),
 		caCertificate: text(input.caCertificate),
 		useClientCertificateForApi: input.useClientCertificateForApi === true || input.useClientCertificateForApi === 'true',
-		signsGrantAssertion: effectiveGrantType(input) === 'jwtBearer',
 	};
 }
 
@@ -546,18 +544,18 @@ export type ParseResult = { ok: true; config: ProviderConfig } | { ok: false; is
  */
 export function safeParseProviderFields(input: ProviderFieldsInput, providerName?: string, env: Environment = process.env): ParseResult {
 	const result = providerFieldsSchema.safeParse(input);
+	const grant = effectiveGrantType(input);
 	const issues = [
 		...(result.success ? [] : result.error.issues).map((issue) => ({
 			field: issue.path.map(String).join('.') || '(credential)',
 			message: issue.message,
 		})),
-		...crossFieldIssues(input, env),
+		...crossFieldIssues(input, grant, env),
 	];
-	const grant = effectiveGrantType(input);
 	const platform = grant !== undefined && PLATFORM_GRANTS.includes(grant);
 	// The key checks run on the raw fields too, so that every problem is reported at once. A platform
 	// grant has no client authentication: a key left behind in a hidden field is not read.
-	const keyInput = result.success ? { ...result.data, signsGrantAssertion: grant === 'jwtBearer' } : looseKeyInput(input);
+	const keyInput = { ...(result.success ? result.data : looseKeyInput(input)), signsGrantAssertion: grant === 'jwtBearer' };
 	const { material, issues: keyIssues } = readClientKeyMaterial(
 		platform ? { ...keyInput, clientAuthentication: 'none', signsGrantAssertion: false, useClientCertificateForApi: false } : keyInput,
 		emptyToUndefined(input.clientSecret) !== undefined,

@@ -16,7 +16,7 @@ import { OAuth2ConfigurationError, OAuth2Error } from '../core/errors';
 import { boundedServerText, scrubText, secretHeaderValues, urlForMessage } from '../core/scrub';
 import { parseProviderConfig, secretsOf, type ProviderConfig } from '../config/provider-config';
 import { sharedTokenCache } from '../auth/token-cache';
-import { discoverIssuer, metadataWarnings } from '../auth/discovery';
+import { discoverIssuerOf, metadataWarnings } from '../auth/discovery';
 import { DEFAULT_TOKEN_TIMEOUT_MS } from '../auth/token-client';
 
 /**
@@ -28,11 +28,10 @@ async function issuerWarnings(provider: ProviderConfig, tokenObtained: boolean):
 	// After a failed token request only what discovery already found is used: no second wait, no repeated failure.
 	if (!endpoint.issuerUrl || (!tokenObtained && !endpoint.tokenUrl)) return [];
 	try {
-		const metadata = await discoverIssuer(endpoint.issuerUrl, {
+		const metadata = await discoverIssuerOf(endpoint, endpoint.issuerUrl, {
 			providerName: provider.providerName,
 			nowMs: Date.now(),
 			timeoutMs: DEFAULT_TOKEN_TIMEOUT_MS,
-			tls: endpoint.tls?.caPems ? { caPems: endpoint.tls.caPems } : undefined,
 		});
 		// Only the client assertion's algorithm: the issuer's list is about client authentication, not the JWT bearer grant.
 		const warnings = metadataWarnings(metadata, endpoint.clientAuthentication, endpoint.assertion?.algorithm);

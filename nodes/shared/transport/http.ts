@@ -81,6 +81,11 @@ const TRANSIENT_NETWORK_CODES = new Set([
 	'ERR_SOCKET_CONNECTION_TIMEOUT',
 ]);
 
+/** What exchange() threw, as a TransportFailure: it throws nothing else, but a caller's catch sees `unknown`. */
+export function asTransportFailure(error: unknown): TransportFailure {
+	return error instanceof TransportFailure ? error : new TransportFailure('network', 'unexpected failure');
+}
+
 /** Whether another try may get through: dropped or refused connections, and the deadline. */
 export function isTransientFailure(failure: TransportFailure): boolean {
 	if (failure.kind === 'deadline') return true;
