@@ -26,6 +26,8 @@ import { rememberEgressFilter, type EgressFilter } from '../nodes/shared/transpo
 import { googleServiceAccountToCredentials, vertexOpenAiBaseUrl } from '../cli/google-service-account';
 import { ENTRA_CLIENT_ID, federatedJwt, GOOGLE_CLIENT_EMAIL, GOOGLE_SCOPE, startIdentityServers, type IdentityServers } from './helpers/identity-servers';
 import { runNode } from './cli/run-cli';
+import { hostileServer } from './helpers/hostile-server';
+import { discoverIssuer, DISCOVERY_TTL_MS, MAX_METADATA_BYTES } from '../nodes/shared/auth/discovery';
 import { startScriptedServer } from './helpers/token-server';
 
 const REPO = path.resolve(__dirname, '..');
@@ -230,6 +232,7 @@ describe('JWT bearer grant (Google service accounts)', () => {
 		assert.equal(claims.scope, GOOGLE_SCOPE);
 		assert.equal(claims.aud, servers.googleTokenUrl);
 		assert.ok((claims.exp as number) - (claims.iat as number) <= 3600);
+		assert.equal((claims.exp as number) - (claims.iat as number), 180, 'Google allows an hour, Salesforce three minutes');
 		assert.equal(claims.sub, undefined);
 		await tokenFor(googleFields(), {});
 		assert.notEqual(lastRequest('/google/token').form.assertion, form.assertion, 'a new assertion for every request');
@@ -366,6 +369,31 @@ describe('token exchange (RFC 8693)', () => {
 		assert.deepEqual(paths, ['/.well-known/oauth-authorization-server/realm', '/realm/.well-known/openid-configuration', '/exchange/token']);
 		const mismatch = await failureOf({ ...exchangeFields, issuerUrl: `${servers.issuer}/` }, env());
 		assert.match(mismatch.message, /"issuer" is not exactly the Issuer URL/);
+	});
+
+	it('discovery keeps what it found for an hour (injected time), and refuses metadata larger than 256 KiB, which it reads no further', async () => {
+		let padding = 0;
+		const issuerServer = await hostileServer((request, res) => {
+			if (!request.url.endsWith('/openid-configuration')) {
+				res.writeHead(404);
+				res.end();
+				return;
+			}
+			res.writeHead(200, { 'Content-Type': 'application/json' });
+			res.end(JSON.stringify({ issuer: issuerServer.origin, token_endpoint: `${issuerServer.origin}/token`, padding: 'x'.repeat(padding) }));
+		});
+		try {
+			const options = { providerName: 'Discovery', timeoutMs: 5000 };
+			const t0 = Date.UTC(2026, 0, 1);
+			await discoverIssuer(issuerServer.origin, { ...options, nowMs: t0 });
+			await discoverIssuer(issuerServer.origin, { ...options, nowMs: t0 + DISCOVERY_TTL_MS - 1 });
+			assert.equal(issuerServer.received.length, 2, 'one discovery (RFC 8414 404, then OIDC) within the hour');
+			padding = MAX_METADATA_BYTES;
+			await assert.rejects(discoverIssuer(issuerServer.origin, { ...options, nowMs: t0 + DISCOVERY_TTL_MS }), /larger than 262144 bytes/);
+			assert.equal(issuerServer.received.length, 4, 'after the hour, asked again');
+		} finally {
+			await issuerServer.close();
+		}
 	});
 
 	it("the credential Test warns, without failing, when the issuer does not advertise the chosen client authentication", async () => {
