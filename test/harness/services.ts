@@ -52,7 +52,15 @@ async function waitForAnswer(port: number, probe: string, expected: RegExp, time
 	}
 }
 
-export async function startRedis(): Promise<Service> {
+export interface Redis extends Service {
+	/** Freezes redis-server (SIGSTOP): connections stay open and nothing answers, as in a long GC or a stalled host. */
+	pause(): void;
+	resume(): void;
+	/** One command through redis-cli, answers as lines (raw). */
+	cli(...args: string[]): Promise<string>;
+}
+
+export async function startRedis(): Promise<Redis> {
 	const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'harness-redis-'));
 	const port = await freePort();
 	// daemonize: the harness's run() waits for the command to exit; the pid file lets stop() find it.
@@ -70,6 +78,9 @@ export async function startRedis(): Promise<Service> {
 	await waitForAnswer(port, 'PING\r\n', /\+PONG/, 20_000);
 	return {
 		port,
+		pause: () => killByPidFile(path.join(dir, 'redis.pid'), 'SIGSTOP'),
+		resume: () => killByPidFile(path.join(dir, 'redis.pid'), 'SIGCONT'),
+		cli: async (...args) => await checked('/usr/bin/redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--raw', ...args], 'redis-cli'),
 		stop: async () => {
 			forget();
 			kill();

@@ -12,7 +12,10 @@ const KEY_HASH_SECRET = randomBytes(32);
 // A config object is parsed once per execution and then asked for a token once per item: hash it once.
 const keysByConfig = new WeakMap<TokenEndpointConfig, string>();
 
-const digest = (value: string | undefined) => (value ? createHmac('sha256', KEY_HASH_SECRET).update(value).digest('base64url') : '');
+/** A keyed digest of a secret: equal secrets give equal digests, and nothing else can be read from it. */
+export type SecretDigest = (secret: string | undefined) => string;
+
+const digest: SecretDigest = (value) => (value ? createHmac('sha256', KEY_HASH_SECRET).update(value).digest('base64url') : '');
 
 /** The cache key of a configuration's access token. */
 export function cacheKey(config: TokenEndpointConfig): string {
@@ -25,7 +28,7 @@ export function cacheKey(config: TokenEndpointConfig): string {
 }
 
 /** Everything that authenticates the client at the token endpoint. */
-function clientAuthenticationParts(config: TokenEndpointConfig): unknown[] {
+function clientAuthenticationParts(config: TokenEndpointConfig, digest: SecretDigest): unknown[] {
 	return [
 		config.clientId,
 		config.clientAuthentication,
@@ -44,8 +47,8 @@ function clientAuthenticationParts(config: TokenEndpointConfig): unknown[] {
  * using it. A configuration holding the same stored token with another (or a wrong, or no) client
  * authentication is another family: it is never handed what the first one rotated to.
  */
-export function refreshFamilyKey(config: TokenEndpointConfig): string {
-	return JSON.stringify([config.tokenUrl, digest(config.refreshToken), clientAuthenticationParts(config)]);
+export function refreshFamilyKey(config: TokenEndpointConfig, secretDigest: SecretDigest = digest): string {
+	return JSON.stringify([config.tokenUrl, secretDigest(config.refreshToken), clientAuthenticationParts(config, secretDigest)]);
 }
 
 /**
@@ -64,11 +67,25 @@ function grantParts(config: TokenEndpointConfig): unknown[] {
 	];
 }
 
-function computeCacheKey(config: TokenEndpointConfig): string {
+/**
+ * Everything that identifies a configuration's access token, secrets as `secretDigest` gives them: the
+ * per-process key for the cache key, a key the whole n8n cluster shares for the names of shared state.
+ */
+export function tokenIdentity(config: TokenEndpointConfig, secretDigest: SecretDigest = digest): string {
 	const parameters = Object.entries(config.additionalTokenParameters).sort(([a], [b]) => a.localeCompare(b));
-	return createHash('sha256')
-		// The CA decides whom n8n trusts as the token endpoint: another CA, another token (or none). It is no
-		// part of the refresh family: a new CA must not fork it and replay a rotated-away refresh token.
-		.update(JSON.stringify([config.tokenUrl, config.scope ?? '', parameters, digest(config.refreshToken), clientAuthenticationParts(config), digest(config.tls?.caPems?.join('')), grantParts(config)]))
-		.digest('base64url');
+	// The CA decides whom n8n trusts as the token endpoint: another CA, another token (or none). It is no
+	// part of the refresh family: a new CA must not fork it and replay a rotated-away refresh token.
+	return JSON.stringify([
+		config.tokenUrl,
+		config.scope ?? '',
+		parameters,
+		secretDigest(config.refreshToken),
+		clientAuthenticationParts(config, secretDigest),
+		secretDigest(config.tls?.caPems?.join('')),
+		grantParts(config),
+	]);
+}
+
+function computeCacheKey(config: TokenEndpointConfig): string {
+	return createHash('sha256').update(tokenIdentity(config)).digest('base64url');
 }

@@ -35,24 +35,27 @@ export class RefreshTokenTurns {
 	private readonly rotated = new Map<string, string>();
 	private readonly turns = new Map<string, Mutex>();
 	private readonly lost = new Map<string, LostGrant>();
+	private readonly rotates = new Map<string, boolean>();
 
 	constructor(private readonly nowMs: () => number) {}
 
 	/**
-	 * Runs `grant` in the family's turn with its newest refresh token (`storedRefreshToken` until the
-	 * server first rotates it) and keeps the one the server answers with. `rotated`: the server sent a
-	 * new refresh token. Client-credentials answers may carry a refresh token too (RFC 6749 §4.4.3 says
-	 * they should not); only grants run here change the family.
+	 * Runs `grant` in the family's turn with its newest refresh token and keeps the one the server answers
+	 * with. `choose` picks the token to send from the one this process last saw the server rotate to
+	 * (undefined before that): the cluster's newest wins over it, a file kept by this process falls back
+	 * behind it, and the credential's stored token comes last. `rotated`: the server sent a new refresh
+	 * token; `sent`: the one this grant sent. Client-credentials answers may carry a refresh token too
+	 * (RFC 6749 §4.4.3 says they should not); only grants run here change the family.
 	 */
 	async run<T extends { refreshToken?: string }>(
 		family: string,
-		storedRefreshToken: string,
+		choose: (rotatedHere: string | undefined) => string | Promise<string>,
 		grant: (refreshToken: string) => Promise<T>,
 		providerName: string,
-	): Promise<{ issued: T; rotated: boolean }> {
+	): Promise<{ issued: T; rotated: boolean; sent: string }> {
 		return await this.turn(family).runExclusive(async () => {
 			this.refuseWhileLost(family, providerName);
-			const refreshToken = this.rotated.get(family) ?? storedRefreshToken;
+			const refreshToken = await choose(this.rotated.get(family));
 			let issued: T;
 			try {
 				issued = await grant(refreshToken);
@@ -65,14 +68,27 @@ export class RefreshTokenTurns {
 			this.lost.delete(family);
 			const rotated = !!issued.refreshToken && issued.refreshToken !== refreshToken;
 			if (rotated) this.rotated.set(family, issued.refreshToken!);
-			return { issued, rotated };
+			else if (this.rotated.has(family)) this.rotated.set(family, refreshToken);
+			this.rotates.set(family, rotated);
+			return { issued, rotated, sent: refreshToken };
 		});
+	}
+
+	/** Whether the server rotated this family's token at its last grant here (undefined: no grant yet). */
+	rotatesAtLastGrant(family: string): boolean | undefined {
+		return this.rotates.get(family);
+	}
+
+	/** Another process's grant rotated the family further: its token is the newest from now on. */
+	adopt(family: string, refreshToken: string): void {
+		this.rotated.set(family, refreshToken);
 	}
 
 	clear(): void {
 		this.rotated.clear();
 		this.turns.clear();
 		this.lost.clear();
+		this.rotates.clear();
 	}
 
 	private refuseWhileLost(family: string, providerName: string): void {

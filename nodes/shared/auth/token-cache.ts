@@ -10,8 +10,11 @@ import { AbortedError, raceAbort, systemClock, type Clock } from '../core/clock'
 import { OAuth2AuthenticationError } from '../core/errors';
 import { boundedServerText } from '../core/scrub';
 import { secretsOf, type TokenEndpointConfig } from '../config/provider-config';
+import { ClusterUnavailableError, LeaseBusyError, type ClusterTokenState, type SharedNames, type StoredToken } from '../state/cluster-tokens';
+import { tokenStateFromN8n, type TokenStateBackend } from '../state/n8n-token-state';
+import type { RefreshTokenFile } from '../state/refresh-file';
 import { TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from '../transport/retry';
-import { cacheKey, refreshFamilyKey } from './cache-key';
+import { cacheKey, refreshFamilyKey, tokenIdentity } from './cache-key';
 import { RefreshTokenTurns } from './refresh-turns';
 import { ThrottleWindow } from './throttle';
 import { requestToken, DEFAULT_TOKEN_TIMEOUT_MS, type IssuedToken } from './token-client';
@@ -39,7 +42,15 @@ export interface TokenCacheOptions {
 	retryPolicy?: RetryPolicy;
 	tokenTimeoutMs?: number;
 	logger?: TokenCacheLogger;
+	/** Where token state beyond this process lives; resolved once, at the first token request. Default: none. */
+	tokenState?: () => TokenStateBackend;
 }
+
+/**
+ * A token renewal that needs the cluster (n8n's Redis) and could not have it: retryable, and sent no
+ * refresh token, since a second process sending it could make the provider revoke it.
+ */
+export class ClusterRenewalError extends OAuth2AuthenticationError {}
 
 export interface TokenRequestContext {
 	providerName: string;
@@ -67,6 +78,9 @@ export class TokenCache {
 	private readonly retryPolicy: RetryPolicy;
 	private readonly tokenTimeoutMs: number;
 	private readonly logger?: TokenCacheLogger;
+	private readonly resolveTokenState: () => TokenStateBackend;
+	private tokenStateBackend?: TokenStateBackend;
+	private readonly sharedNames = new WeakMap<TokenEndpointConfig, SharedNames>();
 	/** Token requests sent (every attempt, retries included), for tests and benchmarks. */
 	tokenRequestCount = 0;
 
@@ -76,6 +90,7 @@ export class TokenCache {
 		this.retryPolicy = options.retryPolicy ?? TOKEN_RETRY_POLICY;
 		this.tokenTimeoutMs = options.tokenTimeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
 		this.logger = options.logger;
+		this.resolveTokenState = options.tokenState ?? (() => ({ kind: 'none', why: 'not configured' }));
 		this.refreshTurns = new RefreshTokenTurns(() => this.clock.nowMs());
 	}
 
@@ -94,6 +109,8 @@ export class TokenCache {
 			if (!entry.inflight && nowMs >= entry.backgroundNotBeforeMs && !entry.throttle.holds(nowMs)) {
 				this.startFetch(entry, config, context).catch((error: unknown) => {
 					entry.backgroundNotBeforeMs = this.clock.nowMs() + BACKGROUND_RETRY_INTERVAL_MS;
+					// The cluster's state was reported once already; the current token stays in use meanwhile.
+					if (error instanceof ClusterRenewalError) return;
 					(context.logger ?? this.logger)?.warn(
 						`OAuth2 LLM: background token refresh for ${context.providerName} failed; the current token stays in use until it expires`,
 						{ error: boundedServerText((error as Error)?.message ?? String(error), secretsOf(config)) },
@@ -172,15 +189,11 @@ export class TokenCache {
 	private startFetch(entry: CacheEntry, config: TokenEndpointConfig, context: TokenRequestContext): Promise<AccessToken> {
 		const fetch = (async () => {
 			try {
-				const issued = config.grantType === 'refreshToken' ? await this.refreshGrant(config, context) : await this.tokenRequest(config, context);
-				const obtainedAtMs = this.clock.nowMs();
-				const token: AccessToken = {
-					accessToken: issued.accessToken,
-					obtainedAtMs,
-					expiresAtMs: obtainedAtMs + issued.lifetimeSeconds * 1000,
-					refreshToken: issued.refreshToken,
-					scope: issued.scope,
-				};
+				const backend = this.tokenState(context);
+				const token =
+					backend.kind === 'cluster' && backend.cluster.available()
+						? await this.renewAcrossCluster(backend.cluster, entry.token, config, context)
+						: await this.renewAlone(config, context, backend);
 				entry.token = token;
 				entry.backgroundNotBeforeMs = 0;
 				return token;
@@ -198,16 +211,157 @@ export class TokenCache {
 		return fetch;
 	}
 
-	/** The refresh_token grant, in its family's turn, with the family's newest refresh token. */
-	private async refreshGrant(config: TokenEndpointConfig, context: TokenRequestContext): Promise<IssuedToken> {
+	/** The state backend, resolved at the first token request (n8n picks its Redis after loading the nodes). */
+	private tokenState(context: TokenRequestContext): TokenStateBackend {
+		if (!this.tokenStateBackend) {
+			try {
+				this.tokenStateBackend = this.resolveTokenState();
+			} catch (error) {
+				this.tokenStateBackend = { kind: 'none', why: 'unreadable n8n settings' };
+				(context.logger ?? this.logger)?.warn(
+					`OAuth2 LLM: n8n's settings could not be read (${(error as Error)?.name ?? 'error'}); this process keeps its tokens to itself, in memory`,
+				);
+			}
+		}
+		return this.tokenStateBackend;
+	}
+
+	private tokenOf(issued: IssuedToken): AccessToken {
+		const obtainedAtMs = this.clock.nowMs();
+		return { accessToken: issued.accessToken, obtainedAtMs, expiresAtMs: obtainedAtMs + issued.lifetimeSeconds * 1000, refreshToken: issued.refreshToken, scope: issued.scope };
+	}
+
+	/** A renewal by this process alone: no cluster, the cluster in an outage, or it gave up waiting. */
+	private async renewAlone(config: TokenEndpointConfig, context: TokenRequestContext, backend: TokenStateBackend): Promise<AccessToken> {
+		if (config.grantType !== 'refreshToken') return this.tokenOf(await this.tokenRequest(config, context));
+		if (backend.kind === 'cluster' && this.refreshTurns.rotatesAtLastGrant(refreshFamilyKey(config)) !== false) {
+			throw this.clusterRenewalError(context.providerName, "n8n's Redis is unavailable");
+		}
+		return this.tokenOf(await this.refreshGrant(config, context, backend.kind === 'file' ? backend.file : undefined));
+	}
+
+	private clusterRenewalError(providerName: string, reason: string): ClusterRenewalError {
+		return new ClusterRenewalError(
+			`The token of ${providerName} could not be renewed: ${reason}, and its refresh token is sent only by the process that holds the cluster's lease`,
+			{
+				providerName,
+				retryable: true,
+				hint: 'Retry later (for example with the node\'s Retry On Fail). A second process sending the same refresh token would make a provider that detects reuse revoke it. If this persists, check n8n\'s Redis.',
+			},
+		);
+	}
+
+	/**
+	 * A renewal for the whole cluster (queue mode): adopt the token another process published, or renew
+	 * it under the lease and publish it, so the cluster asks the provider once per token lifetime. The
+	 * refresh grant sends the family's newest refresh token (from Redis), right after checking that the
+	 * lease is still this process's, and commits the rotated one only if nobody committed meanwhile.
+	 */
+	private async renewAcrossCluster(cluster: ClusterTokenState, current: AccessToken | undefined, config: TokenEndpointConfig, context: TokenRequestContext): Promise<AccessToken> {
+		const logger = context.logger ?? this.logger;
+		const names = this.namesIn(cluster, config);
+		const refresh = config.grantType === 'refreshToken';
+		try {
+			const seen = await cluster.read(names);
+			this.noteRecovery(cluster, logger);
+			const adopted = this.adoptable(seen.token, current, config);
+			if (adopted) return adopted;
+			return await cluster.withLease(names, async (lease) => {
+				const latest = await cluster.read(names);
+				const adoptedNow = this.adoptable(latest.token, current, config);
+				if (adoptedNow) return adoptedNow;
+				let sentRefreshToken: string | undefined;
+				const issued = refresh
+					? await this.refreshGrant(config, context, undefined, async (rotatedHere) => {
+							// A process paused past its lease must not send: the next holder may have used this token already.
+							if (!(await lease.stillHeld())) throw this.clusterRenewalError(context.providerName, 'this process lost the lease while it was paused');
+							sentRefreshToken = latest.refreshToken ?? rotatedHere ?? config.refreshToken!;
+							return sentRefreshToken;
+						})
+					: await this.tokenRequest(config, context);
+				const token = this.tokenOf(issued);
+				const committed = await cluster.commit(names, latest, { token: this.stored(token), refreshToken: refresh ? (issued.refreshToken ?? sentRefreshToken) : undefined }, this.clock.wallNowMs());
+				if (!committed) {
+					logger?.warn(`OAuth2 LLM: another n8n process renewed the token of ${context.providerName} while this one was late; its newer state stands`);
+					const newest = await cluster.read(names);
+					if (refresh && newest.refreshToken) this.refreshTurns.adopt(refreshFamilyKey(config), newest.refreshToken);
+				}
+				return token;
+			});
+		} catch (error) {
+			if (error instanceof LeaseBusyError) {
+				if (refresh) throw this.clusterRenewalError(context.providerName, 'another n8n process has been renewing it for too long');
+				return this.tokenOf(await this.tokenRequest(config, context));
+			}
+			if (!(error instanceof ClusterUnavailableError)) throw error;
+			if ((error as ClusterUnavailableError & { beganOutage?: boolean }).beganOutage) {
+				logger?.warn(`OAuth2 LLM: ${error.message}; each n8n process renews its tokens on its own until Redis answers again (a refresh token is not sent meanwhile)`);
+			}
+			return await this.renewAlone(config, context, { kind: 'cluster', cluster });
+		}
+	}
+
+	private noteRecovery(cluster: ClusterTokenState, logger: TokenCacheLogger | undefined): void {
+		if (!cluster.recovered) return;
+		cluster.recovered = false;
+		logger?.warn("OAuth2 LLM: n8n's Redis answers again; tokens are shared across the cluster again");
+	}
+
+	private namesIn(cluster: ClusterTokenState, config: TokenEndpointConfig): SharedNames {
+		let names = this.sharedNames.get(config);
+		if (!names) {
+			const digest = (secret: string | undefined) => cluster.digest(secret);
+			names = cluster.names(tokenIdentity(config, digest), config.grantType === 'refreshToken' ? refreshFamilyKey(config, digest) : undefined);
+			this.sharedNames.set(config, names);
+		}
+		return names;
+	}
+
+	/** In wall-clock time, which every process of the cluster reads alike. */
+	private stored(token: AccessToken): StoredToken {
+		const offsetMs = this.clock.wallNowMs() - this.clock.nowMs();
+		return { accessToken: token.accessToken, obtainedAtWallMs: token.obtainedAtMs + offsetMs, expiresAtWallMs: token.expiresAtMs + offsetMs, scope: token.scope };
+	}
+
+	/** A published token this process takes instead of renewing: still usable, and newer than its own. */
+	private adoptable(stored: StoredToken | undefined, current: AccessToken | undefined, config: TokenEndpointConfig): AccessToken | undefined {
+		if (!stored || stored.accessToken === current?.accessToken) return undefined;
+		const offsetMs = this.clock.wallNowMs() - this.clock.nowMs();
+		const token: AccessToken = { accessToken: stored.accessToken, obtainedAtMs: stored.obtainedAtWallMs - offsetMs, expiresAtMs: stored.expiresAtWallMs - offsetMs, scope: stored.scope };
+		if (decide(this.clock.nowMs(), token, config.expiryBufferSeconds) === 'must-refresh') return undefined;
+		if (current && token.expiresAtMs <= current.expiresAtMs) return undefined;
+		return token;
+	}
+
+	/**
+	 * The refresh_token grant, in its family's turn. The token sent: the cluster's newest (`choose`, under
+	 * the lease), else the one this process saw the server rotate to, else one kept in n8n's user folder
+	 * (regular mode), else the credential's.
+	 */
+	private async refreshGrant(
+		config: TokenEndpointConfig,
+		context: TokenRequestContext,
+		file?: RefreshTokenFile,
+		choose?: (rotatedHere: string | undefined) => Promise<string>,
+	): Promise<IssuedToken> {
+		const family = refreshFamilyKey(config);
+		const stableFamily = file ? refreshFamilyKey(config, (secret) => file.digest(secret)) : undefined;
 		const { issued, rotated } = await this.refreshTurns.run(
-			refreshFamilyKey(config),
-			config.refreshToken!,
+			family,
+			choose ?? (async (rotatedHere) => rotatedHere ?? (file && stableFamily ? await file.load(stableFamily) : undefined) ?? config.refreshToken!),
 			(refreshToken) => this.tokenRequest(config, context, refreshToken),
 			context.providerName,
 		);
-		if (rotated) {
-			(context.logger ?? this.logger)?.warn(
+		if (!rotated) return issued;
+		const logger = context.logger ?? this.logger;
+		if (file && stableFamily) {
+			await file.save(stableFamily, issued.refreshToken!).catch((error: unknown) => {
+				logger?.warn(
+					`OAuth2 LLM: ${context.providerName} rotated its refresh token, and it could not be kept in n8n's user folder (${(error as NodeJS.ErrnoException)?.code ?? 'error'}); after a restart the stored Refresh Token is sent again. Put a fresh refresh token in the credential if the provider then rejects it.`,
+				);
+			});
+		} else if (!choose) {
+			logger?.warn(
 				`OAuth2 LLM: ${context.providerName} rotated its refresh token; this n8n process uses the new one from now on. ` +
 					'It lives in this process only: after a restart, or in another worker, the stored Refresh Token is replayed, which a server that detects reuse answers by revoking it. Put a fresh refresh token in the credential then.',
 			);
@@ -242,13 +396,13 @@ type GlobalWithCache = typeof globalThis & { [SHARED_CACHE_SYMBOL]?: TokenCache 
 
 export function sharedTokenCache(): TokenCache {
 	const holder = globalThis as GlobalWithCache;
-	holder[SHARED_CACHE_SYMBOL] ??= new TokenCache();
+	holder[SHARED_CACHE_SYMBOL] ??= new TokenCache({ tokenState: () => tokenStateFromN8n() });
 	return holder[SHARED_CACHE_SYMBOL];
 }
 
-/** Replaces the process-wide cache (tests inject a fake clock this way). */
+/** Replaces the process-wide cache (tests inject a fake clock this way); state beyond the process as n8n is configured, unless given. */
 export function replaceSharedTokenCache(options: TokenCacheOptions = {}): TokenCache {
-	const cache = new TokenCache(options);
+	const cache = new TokenCache({ tokenState: () => tokenStateFromN8n(), ...options });
 	(globalThis as GlobalWithCache)[SHARED_CACHE_SYMBOL] = cache;
 	return cache;
 }

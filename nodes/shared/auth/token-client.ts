@@ -239,7 +239,7 @@ function hintFor(oauthError: string | undefined, status: number, config: TokenEn
 		case 'invalid_grant':
 			switch (config.grantType) {
 				case 'refreshToken':
-					return 'The refresh token was rejected (expired, revoked or already rotated): put a fresh one in Refresh Token.';
+					return 'The refresh token was rejected: it expired, was revoked, or was used already (a provider that detects reuse then revokes the whole token family). Put a fresh refresh token in the credential (Refresh Token).';
 				case 'jwtBearer':
 					return "The provider did not accept the signed assertion: check JWT Issuer (Google: the key's client_email), that Private Key is that account's key (Google: private_key, with JWT Key ID its private_key_id), JWT Audience (default: the Token URL), Scope in Assertion, and the n8n host's clock.";
 				case 'tokenExchange':

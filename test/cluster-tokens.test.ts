@@ -1,0 +1,299 @@
+/**
+ * Issue 20: token state shared by the processes of an n8n cluster, on a real redis-server (Debian's,
+ * on 127.0.0.1). Each "process" here is a TokenCache with its own Redis connection, as each n8n worker
+ * has; they share one fake clock for token lifetimes, while leases live in Redis's real time (short
+ * here). The queue-mode e2e test proves the same with real n8n workers.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import IORedis from 'ioredis';
+
+import { ClusterRenewalError, TokenCache, type TokenCacheLogger } from '../nodes/shared/auth/token-cache';
+import { parseProviderConfig, type TokenEndpointConfig } from '../nodes/shared/config/provider-config';
+import { ClusterTokenState, type ClusterOptions, type RedisCommands } from '../nodes/shared/state/cluster-tokens';
+import { tokenStateFromN8n } from '../nodes/shared/state/n8n-token-state';
+import { RefreshTokenFile } from '../nodes/shared/state/refresh-file';
+import { deriveSealKeys } from '../nodes/shared/state/sealed';
+import { startRedis, type Redis } from './harness/services';
+import { FakeClock } from './helpers/fake-clock';
+import { startRotatingProvider, type RotatingProvider } from './helpers/rotating-provider';
+
+const CLIENT = { clientId: 'cluster-client', clientSecret: `ClusterSecret${randomBytes(8).toString('hex')}` };
+const TTL_S = 60;
+const BUFFER_S = 10;
+/** Short leases in real time: the paused-holder cases take a second, not ten. */
+const FAST: ClusterOptions = { leaseTtlMs: 400, leaseWaitMs: 3000, commandTimeoutMs: 300, outageRetryMs: 300 };
+const ENCRYPTION_KEY = randomBytes(24).toString('base64');
+
+let redis: Redis;
+let provider: RotatingProvider;
+const clients: IORedis[] = [];
+
+function connection(): IORedis {
+	const client = new IORedis({ host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => 100 });
+	client.on('error', () => undefined);
+	clients.push(client);
+	return client;
+}
+
+async function ready(client: IORedis): Promise<void> {
+	if (client.status !== 'ready') await new Promise<void>((resolve) => client.once('ready', () => resolve()));
+}
+
+class Warnings implements TokenCacheLogger {
+	readonly messages: string[] = [];
+	warn(message: string): void {
+		this.messages.push(message);
+	}
+}
+
+interface Process {
+	cache: TokenCache;
+	cluster: ClusterTokenState;
+	logger: Warnings;
+}
+
+/** One n8n process of the cluster: its own cache and Redis connection, the cluster's prefix and key. */
+async function processOf(clock: FakeClock, prefix: string, options: { redis?: RedisCommands; key?: string; cluster?: ClusterOptions } = {}): Promise<Process> {
+	const client = connection();
+	await ready(client);
+	const cluster = new ClusterTokenState(options.redis ?? (client as unknown as RedisCommands), deriveSealKeys(options.key ?? ENCRYPTION_KEY), prefix, options.cluster ?? FAST);
+	const logger = new Warnings();
+	const cache = new TokenCache({ clock, logger, tokenState: () => ({ kind: 'cluster', cluster }) });
+	return { cache, cluster, logger };
+}
+
+const config = (fields: Record<string, unknown> = {}): TokenEndpointConfig =>
+	parseProviderConfig({ baseUrl: provider.baseUrl, tokenUrl: provider.tokenUrl, ...CLIENT, expiryBufferSeconds: BUFFER_S, ...fields }).tokenEndpoint;
+const context = { providerName: 'Cluster LLM' };
+const prefixOf = () => `test${randomBytes(4).toString('hex')}`;
+
+async function everything(prefix: string): Promise<string> {
+	const keys = (await redis.cli('--scan', '--pattern', `${prefix}:*`)).split('\n').filter(Boolean);
+	const values = await Promise.all(keys.map(async (key) => await redis.cli('GET', key)));
+	return [...keys, ...values].join('\n');
+}
+
+describe('tokens shared across the processes of an n8n cluster (real Redis)', () => {
+	before(async () => {
+		redis = await startRedis();
+		provider = await startRotatingProvider({ ...CLIENT, tokenTtlSeconds: TTL_S, reuseGraceMs: 0 });
+	});
+	after(async () => {
+		for (const client of clients) client.disconnect();
+		await provider?.close();
+		await redis?.stop();
+	});
+
+	it('client credentials: the second process adopts the first one\'s token, and over 20 lifetimes 3 processes ask the provider once per lifetime', async () => {
+		provider.reset();
+		const clock = new FakeClock();
+		const prefix = prefixOf();
+		const processes = [await processOf(clock, prefix), await processOf(clock, prefix), await processOf(clock, prefix)];
+		const cfg = config();
+		const first = await processes[0].cache.getToken(cfg, context);
+		assert.equal((await processes[1].cache.getToken(cfg, context)).accessToken, first.accessToken, 'adopted from Redis');
+		assert.equal(provider.stats.tokenRequests, 1);
+		// Every process asks every 5 s (in token time) for 20 lifetimes, all at once.
+		const lifetimes = 20;
+		for (let t = 0; t < lifetimes * TTL_S; t += 5) {
+			clock.advance(5000);
+			await Promise.all(processes.map(async ({ cache }) => await cache.getToken(cfg, context)));
+			await Promise.all(processes.map(async ({ cache }) => await cache.settled(cfg)));
+		}
+		// One process alone renews at 3/4 of the usable life (TTL - buffer) at the earliest: the single-process bound.
+		const renewalS = 0.75 * (TTL_S - BUFFER_S);
+		const bound = Math.ceil((lifetimes * TTL_S) / renewalS) + 1;
+		assert.ok(provider.stats.tokenRequests <= bound, `${provider.stats.tokenRequests} token requests for 3 processes, single-process bound ${bound}`);
+		assert.ok(provider.stats.tokenRequests >= lifetimes, 'tokens were renewed (the test exercised renewals)');
+		assert.deepEqual(processes.flatMap((p) => p.logger.messages), []);
+	});
+
+	it('a rotating refresh token: processes take turns under the lease, each sends the newest, none is reused; after a "restart" (new processes) the newest in Redis still wins', async () => {
+		provider.reset();
+		const clock = new FakeClock();
+		const prefix = prefixOf();
+		const seed = provider.newFamily();
+		const cfg = config({ refreshToken: seed });
+		let processes = [await processOf(clock, prefix), await processOf(clock, prefix)];
+		for (let round = 0; round < 12; round++) {
+			clock.advance(TTL_S * 1000); // every token has expired: all must renew
+			await Promise.all(processes.map(async ({ cache }) => await cache.getToken(cfg, context)));
+			if (round === 5) processes = [await processOf(clock, prefix), await processOf(clock, prefix)]; // restart
+		}
+		assert.equal(provider.stats.invalidGrant, 0, 'no invalid_grant');
+		assert.equal(provider.stats.reuseDetected, 0);
+		assert.equal(provider.stats.refreshGrants, 12, 'one grant per round for the whole cluster');
+		const stored = await everything(prefix);
+		for (const secret of [...provider.issued, CLIENT.clientSecret]) assert.ok(!stored.includes(secret), 'no token or secret in Redis, in clear');
+		assert.match(stored, new RegExp(`^${prefix}:oauth2-llm:(token|family|lease):[A-Za-z0-9_-]{43}$`, 'm'));
+		// A new refresh token in the credential is a new family: the one in Redis is not sent for it.
+		const otherSeed = provider.newFamily();
+		await processes[0].cache.getToken(config({ refreshToken: otherSeed }), context);
+		assert.equal(provider.stats.invalidGrant, 0);
+		assert.equal(provider.currentRefreshToken(otherSeed) !== otherSeed, true, 'the new seed was sent and rotated');
+	});
+
+	it('a value that does not open (tampered, or sealed with another n8n encryption key) is a miss, never an error', async () => {
+		provider.reset();
+		const clock = new FakeClock();
+		const prefix = prefixOf();
+		const cfg = config();
+		const [a] = [await processOf(clock, prefix)];
+		await a.cache.getToken(cfg, context);
+		const key = (await redis.cli('--scan', '--pattern', `${prefix}:oauth2-llm:token:*`)).trim();
+		const [generation, sealed] = (await redis.cli('GET', key)).trim().split(' ');
+		const flipped = sealed.slice(0, -4) + (sealed.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+		await redis.cli('SET', key, `${generation} ${flipped}`);
+		const b = await processOf(clock, prefix);
+		const token = await b.cache.getToken(cfg, context);
+		assert.equal(provider.stats.tokenRequests, 2, 'the tampered entry was a miss: b got a token of its own');
+		const c = await processOf(clock, prefix);
+		assert.equal((await c.cache.getToken(cfg, context)).accessToken, token.accessToken, 'and published it over the tampered one');
+		const stranger = await processOf(clock, prefix, { key: randomBytes(24).toString('base64') });
+		await stranger.cache.getToken(cfg, context);
+		assert.equal(provider.stats.tokenRequests, 3, 'another encryption key opens nothing');
+		assert.deepEqual([...b.logger.messages, ...c.logger.messages, ...stranger.logger.messages], []);
+	});
+
+	it('a holder whose lease ran out while it was paused: it does not send the refresh token when it resumes before sending, and its late commit is refused after one; the newer refresh token stands', async () => {
+		provider.reset();
+		const clock = new FakeClock();
+		const prefix = prefixOf();
+		const seed = provider.newFamily();
+		const cfg = config({ refreshToken: seed });
+		// A holder that cannot renew its lease (as a stopped process cannot), paused where the test says.
+		const client = connection();
+		await ready(client);
+		let pauseBeforeSendMs = 0;
+		let commitGate: Promise<void> | undefined;
+		const paused: RedisCommands = {
+			mget: (...keys) => client.mget(...keys),
+			set: (key, value, px, ttlMs, nx) => client.set(key, value, px, ttlMs, nx),
+			eval: async (script, count, ...args) => {
+				if (script.includes('PEXPIRE')) return 0;
+				if (script.includes('return 1 else return 0')) await new Promise((resolve) => setTimeout(resolve, pauseBeforeSendMs));
+				if (script.includes('#KEYS') && commitGate) await commitGate;
+				return await client.eval(script, count, ...args);
+			},
+		};
+		const late = await processOf(clock, prefix, { redis: paused, cluster: { ...FAST, commandTimeoutMs: 2000 } });
+		const other = await processOf(clock, prefix);
+
+		// 1. Paused between taking the lease and sending, past the lease: it sends nothing, with a retryable error.
+		pauseBeforeSendMs = 600;
+		await assert.rejects(late.cache.getToken(cfg, context), (error: unknown) => error instanceof ClusterRenewalError && error.retryable && /lost the lease/.test(error.message));
+		assert.equal(provider.stats.tokenRequests, 0, 'the paused holder sent no refresh token');
+		pauseBeforeSendMs = 0;
+		await other.cache.getToken(cfg, context);
+		assert.equal(provider.stats.refreshGrants, 1);
+
+		// 2. Paused between the answer and the commit, past the lease. The provider allows a retired refresh token
+		// for a moment (Okta's grace period, Auth0's reuse interval), so the other process's grant, which sends
+		// the token the paused one sent too, succeeds: the late commit must not overwrite what it got.
+		clock.advance(TTL_S * 1000);
+		let openGate!: () => void;
+		commitGate = new Promise<void>((resolve) => (openGate = resolve));
+		provider.setReuseGraceMs(60_000);
+		const lateRenewal = late.cache.getToken(cfg, context);
+		await waitFor(() => provider.stats.refreshGrants === 2);
+		await new Promise((resolve) => setTimeout(resolve, 600)); // the late holder's lease ends
+		await other.cache.getToken(cfg, context);
+		assert.equal(provider.stats.refreshGrants, 3, 'the other process renewed after the lease ended');
+		openGate();
+		await lateRenewal;
+		provider.setReuseGraceMs(0);
+		assert.match(late.logger.messages.join('\n'), /another n8n process renewed the token of Cluster LLM while this one was late/);
+
+		// 3. Strict again: the refresh token in Redis is the other process's, which the provider holds as current.
+		// Had the late commit overwritten it, this grant would send a retired token: reuse, and the family revoked.
+		clock.advance(TTL_S * 1000);
+		await late.cache.getToken(cfg, context);
+		await other.cache.getToken(cfg, context);
+		assert.equal(provider.stats.refreshGrants, 4, 'one grant, the other process adopted its token');
+		assert.equal(provider.stats.invalidGrant, 0, 'the newer refresh token stood');
+	});
+
+	it('Redis paused: client credentials go on alone with one warning per outage, then sharing resumes; a refresh token is not sent without the lease', async () => {
+		provider.reset();
+		const clock = new FakeClock();
+		const prefix = prefixOf();
+		const cfg = config();
+		const a = await processOf(clock, prefix);
+		const b = await processOf(clock, prefix);
+		await a.cache.getToken(cfg, context);
+		const seed = provider.newFamily();
+		const refreshCfg = config({ refreshToken: seed });
+		await a.cache.getToken(refreshCfg, context);
+		provider.reset();
+		redis.pause();
+		try {
+			clock.advance(TTL_S * 1000);
+			await a.cache.getToken(cfg, context);
+			clock.advance(TTL_S * 1000);
+			await a.cache.getToken(cfg, context);
+			assert.equal(provider.stats.clientCredentialsGrants, 2, 'each renewal went to the provider directly');
+			const outage = a.logger.messages.filter((message) => /Redis is unavailable/.test(message));
+			assert.equal(outage.length, 1, a.logger.messages.join('\n'));
+			await assert.rejects(a.cache.getToken(refreshCfg, context), (error: unknown) => error instanceof ClusterRenewalError && error.retryable && /Redis is unavailable/.test(error.message));
+			assert.equal(provider.stats.refreshGrants, 0, 'no refresh token sent without the cluster');
+		} finally {
+			redis.resume();
+		}
+		await new Promise((resolve) => setTimeout(resolve, FAST.outageRetryMs! + 100));
+		clock.advance(TTL_S * 1000);
+		const shared = await a.cache.getToken(cfg, context);
+		assert.match(a.logger.messages.join('\n'), /answers again; tokens are shared across the cluster again/);
+		assert.equal((await b.cache.getToken(cfg, context)).accessToken, shared.accessToken, 'b adopts a\'s token again');
+		await a.cache.getToken(refreshCfg, context);
+		assert.equal(provider.stats.invalidGrant, 0);
+	});
+
+	it('outside n8n, or with OAUTH2_LLM_SHARED_TOKENS=false, nothing leaves the process', () => {
+		assert.deepEqual(tokenStateFromN8n({ OAUTH2_LLM_SHARED_TOKENS: 'false' }), { kind: 'none', why: 'OAUTH2_LLM_SHARED_TOKENS=false' });
+		assert.equal(tokenStateFromN8n({}).kind, 'none');
+	});
+});
+
+describe('regular mode: a rotated refresh token kept, sealed, in n8n\'s user folder', () => {
+	it('survives a restart (a new cache and file object); the file holds no token in clear and is private', async () => {
+		const local = await startRotatingProvider({ ...CLIENT, tokenTtlSeconds: TTL_S });
+		const folder = await fs.mkdtemp(path.join(os.tmpdir(), 'refresh-file-'));
+		try {
+			const file = path.join(folder, 'oauth2-llm-refresh-tokens.json');
+			const seed = local.newFamily();
+			const cfg = parseProviderConfig({ baseUrl: local.baseUrl, tokenUrl: local.tokenUrl, ...CLIENT, refreshToken: seed }).tokenEndpoint;
+			const clock = new FakeClock();
+			const start = () => new TokenCache({ clock, tokenState: () => ({ kind: 'file', file: new RefreshTokenFile(file, deriveSealKeys(ENCRYPTION_KEY)) }) });
+			await start().getToken(cfg, context);
+			await start().getToken(cfg, context);
+			clock.advance(TTL_S * 1000);
+			await start().getToken(cfg, context);
+			assert.equal(local.stats.refreshGrants, 3);
+			assert.equal(local.stats.invalidGrant, 0, 'each start sent the newest refresh token');
+			const text = await fs.readFile(file, 'utf8');
+			for (const secret of [...local.issued, CLIENT.clientSecret]) assert.ok(!text.includes(secret));
+			assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
+			// Another encryption key (another n8n instance) reads nothing: it sends the stored one, which is reuse here.
+			const stranger = new TokenCache({ clock, tokenState: () => ({ kind: 'file', file: new RefreshTokenFile(file, deriveSealKeys('another key')) }) });
+			await assert.rejects(stranger.getToken(cfg, context), (error: unknown) => /invalid_grant/.test((error as Error).message) && /whole token family.*put a fresh refresh token in the credential/i.test((error as { hint?: string }).hint ?? ''));
+		} finally {
+			await local.close();
+			await fs.rm(folder, { recursive: true, force: true });
+		}
+	});
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+	const deadline = Date.now() + timeoutMs;
+	while (!condition()) {
+		if (Date.now() > deadline) throw new Error('condition not met in time');
+		await new Promise((resolve) => setTimeout(resolve, 10));
+	}
+}
+
