@@ -1,9 +1,9 @@
 /**
- * Benchmark 7 (issue 11): token requests per credential per token lifetime when n8n runs in queue mode
- * (main + 2 workers on Redis and PostgreSQL) against the same work in a single n8n process. The work: a
- * published Schedule Trigger every second through the OAuth2 LLM Chat node, for several token lifetimes.
- * Each worker has its own process-wide token cache, so queue mode costs about one token per worker per
- * renewal interval; a single process about one.
+ * Benchmark 7 (issues 11 and 20): token requests per credential per token lifetime in queue mode (main +
+ * 2 and + 4 workers on Redis and PostgreSQL) against the same work in one n8n process, and what sharing
+ * tokens through Redis costs a queue-mode execution. The work: a published Schedule Trigger every second
+ * through the OAuth2 LLM Chat node, for several token lifetimes. Workers share their tokens through n8n's
+ * Redis (issue 20), so the cluster should ask about as often as one process.
  */
 import * as path from 'node:path';
 
@@ -11,7 +11,7 @@ import { scheduleExampleWorkflow } from '../examples/workflows';
 import { N8nInstance } from '../test/harness/n8n';
 import { queueModeEnv, startPostgres, startRedis } from '../test/harness/services';
 import type { Sandbox } from '../test/sandbox/sandbox';
-import { type BenchOptions, type BenchSection, fmt, table } from './lib';
+import { type BenchOptions, type BenchSection, fmt, median, quantile, table } from './lib';
 
 const TOKEN_TTL_S = 8;
 const BUFFER_S = 1;
@@ -22,12 +22,21 @@ interface Outcome {
 	executions: number;
 	rejected401: number;
 	spanMs: number;
+	/** Per execution, startedAt → stoppedAt as n8n recorded it (queue mode only: PostgreSQL). */
+	durationsMs: number[];
 }
 
-async function runSchedule(sandbox: Sandbox, repoRoot: string, runForMs: number, queue: boolean, log: (message: string) => void): Promise<Outcome> {
+interface Setup {
+	workers: number;
+	sharing: boolean;
+}
+
+async function runSchedule(sandbox: Sandbox, repoRoot: string, runForMs: number, setup: Setup, log: (message: string) => void): Promise<Outcome> {
+	const queue = setup.workers > 0;
 	const redis = queue ? await startRedis() : undefined;
 	const postgres = queue ? await startPostgres() : undefined;
-	const n8n = await N8nInstance.create({ env: redis && postgres ? queueModeEnv(redis, postgres) : undefined });
+	const env = { ...(redis && postgres ? queueModeEnv(redis, postgres) : {}), ...(setup.sharing ? {} : { OAUTH2_LLM_SHARED_TOKENS: 'false' }) };
+	const n8n = await N8nInstance.create({ env });
 	try {
 		await n8n.installCommunityPackage(repoRoot);
 		const client = sandbox.clients.post;
@@ -38,15 +47,13 @@ async function runSchedule(sandbox: Sandbox, repoRoot: string, runForMs: number,
 				data: { baseUrl: sandbox.baseUrl, tokenUrl: sandbox.tokenUrl, clientId: client.id, clientSecret: client.secret, expiryBufferSeconds: BUFFER_S },
 			},
 		]);
-		const id = await n8n.importWorkflow(
-			scheduleExampleWorkflow({ id: queue ? 'benchQueueSched1' : 'benchSingleSched', seconds: 1, credentialId: CREDENTIAL.id, credentialName: CREDENTIAL.name }),
-		);
+		const id = await n8n.importWorkflow(scheduleExampleWorkflow({ id: 'benchQueueSched1', seconds: 1, credentialId: CREDENTIAL.id, credentialName: CREDENTIAL.name }));
 		await n8n.start({ timeoutMs: 180_000 });
 		await n8n.setupOwner();
-		if (queue) await Promise.all([n8n.startWorker('w1'), n8n.startWorker('w2')]);
+		for (let worker = 1; worker <= setup.workers; worker++) await n8n.startWorker(`w${worker}`);
 		await sandbox.reset();
 		await sandbox.configure({ tokenTtlSeconds: TOKEN_TTL_S });
-		log(`  ${queue ? 'queue mode (main + 2 workers)' : 'single process'}: schedule every 1 s for ${runForMs / 1000} s…`);
+		log(`  ${describe(setup)}: schedule every 1 s for ${runForMs / 1000} s…`);
 		const started = Date.now();
 		await n8n.activateWorkflow(id);
 		await new Promise((resolve) => setTimeout(resolve, runForMs));
@@ -54,7 +61,14 @@ async function runSchedule(sandbox: Sandbox, repoRoot: string, runForMs: number,
 		const spanMs = Date.now() - started;
 		await new Promise((resolve) => setTimeout(resolve, 3000));
 		const counts = (await sandbox.stats()).clients[client.id];
-		return { tokens: counts?.tokensIssued ?? 0, executions: counts?.chatRequests ?? 0, rejected401: counts?.chatRejected401 ?? 0, spanMs };
+		const durationsMs = postgres
+			? (await postgres.query(`SELECT (extract(epoch from "stoppedAt" - "startedAt") * 1000)::int FROM execution_entity WHERE "workflowId" = '${id}' AND status = 'success'`))
+					.trim()
+					.split('\n')
+					.filter(Boolean)
+					.map(Number)
+			: [];
+		return { tokens: counts?.tokensIssued ?? 0, executions: counts?.chatRequests ?? 0, rejected401: counts?.chatRejected401 ?? 0, spanMs, durationsMs };
 	} finally {
 		await n8n.dispose();
 		await postgres?.stop();
@@ -62,24 +76,48 @@ async function runSchedule(sandbox: Sandbox, repoRoot: string, runForMs: number,
 	}
 }
 
+const describe = (setup: Setup) =>
+	setup.workers === 0 ? 'single process' : `queue mode, ${setup.workers} workers${setup.sharing ? '' : ', sharing off'}`;
+
 export async function queueBench(sandbox: Sandbox, options: BenchOptions, repoRoot: string): Promise<BenchSection> {
 	const runForMs = options.quick ? 16_000 : 40_000;
 	const root = path.resolve(repoRoot);
-	const single = await runSchedule(sandbox, root, runForMs, false, options.log);
-	const queued = await runSchedule(sandbox, root, runForMs, true, options.log);
+	const setups: Setup[] = [
+		{ workers: 0, sharing: true },
+		{ workers: 2, sharing: true },
+		{ workers: 4, sharing: true },
+		{ workers: 2, sharing: false },
+	];
+	const outcomes: Outcome[] = [];
+	for (const setup of setups) outcomes.push(await runSchedule(sandbox, root, runForMs, setup, options.log));
 	await sandbox.configure({ tokenTtlSeconds: 3600 });
-	const boundOf = (processes: number, outcome: Outcome) =>
-		processes * (Math.ceil(outcome.spanMs / (0.75 * (TOKEN_TTL_S - BUFFER_S) * 1000)) + 1);
-	const row = (what: string, processes: number, outcome: Outcome) => {
-		const lifetimes = outcome.spanMs / (TOKEN_TTL_S * 1000);
-		return [what, outcome.executions, outcome.tokens, fmt(outcome.tokens / lifetimes, 2), boundOf(processes, outcome), outcome.rejected401];
-	};
+	const [single, queue2, queue4, queue2Off] = outcomes;
+	const perLifetime = (outcome: Outcome) => outcome.tokens / (outcome.spanMs / (TOKEN_TTL_S * 1000));
+	const boundOf = (outcome: Outcome) => Math.ceil(outcome.spanMs / (0.75 * (TOKEN_TTL_S - BUFFER_S) * 1000)) + 1;
+	const tokenRow = (setup: Setup, outcome: Outcome) => [
+		describe(setup),
+		outcome.executions,
+		outcome.tokens,
+		fmt(perLifetime(outcome), 2),
+		`${fmt(perLifetime(outcome) / perLifetime(single), 2)}×`,
+		boundOf(outcome),
+		outcome.rejected401,
+	];
+	const durationRow = (setup: Setup, outcome: Outcome) => [describe(setup), outcome.durationsMs.length, median(outcome.durationsMs), quantile(outcome.durationsMs, 0.9)];
+	const tokenRatio = Math.max(perLifetime(queue2), perLifetime(queue4)) / perLifetime(single);
+	const durationRatio = median(queue2.durationsMs) / median(queue2Off.durationsMs);
 	return {
 		title: 'Token requests in queue mode',
-		about: `A published Schedule Trigger every second through the OAuth2 LLM Chat node for ${runForMs / 1000} s, tokens of ${TOKEN_TTL_S} s with a ${BUFFER_S} s Expiry Buffer (about ${fmt(runForMs / 1000 / TOKEN_TTL_S, 1)} lifetimes), once in a single n8n process (regular mode, SQLite) and once in queue mode (main + 2 workers, Redis and PostgreSQL from Debian's packages). One credential; tokens counted at the sandbox. Bound: processes × (⌈span ÷ (¾ × usable life)⌉ + 1), the README's queue-mode rule. One run each.`,
-		tables: [table(['setup', 'executions', 'tokens issued', 'tokens per lifetime', 'bound', 'calls rejected with 401'], [row('single process', 1, single), row('queue mode, 2 workers', 2, queued)])],
+		about:
+			`A published Schedule Trigger every second through the OAuth2 LLM Chat node for ${runForMs / 1000} s, tokens of ${TOKEN_TTL_S} s with a ${BUFFER_S} s Expiry Buffer (about ${fmt(runForMs / 1000 / TOKEN_TTL_S, 1)} lifetimes): in one n8n process (regular mode, SQLite), and in queue mode (main + 2 or 4 workers, Redis and PostgreSQL from Debian's packages) with tokens shared through Redis, and with 2 workers and OAUTH2_LLM_SHARED_TOKENS=false. One credential; tokens counted at the sandbox. Bound: ⌈span ÷ (¾ × usable life)⌉ + 1, the single-process rule. ` +
+			'The second table is the cost of sharing for an execution: n8n\'s own startedAt → stoppedAt of each successful execution (Schedule → Set → OAuth2 LLM Chat, one call to the sandbox), sharing on against off. A cache hit never touches Redis; a renewal (once per lifetime for the cluster) reads, takes the lease, reads again, commits and releases. One run each.',
+		tables: [
+			table(['setup', 'executions', 'tokens issued', 'tokens per lifetime', 'against one process', 'single-process bound', 'calls rejected with 401'], setups.map((setup, index) => tokenRow(setup, outcomes[index]))),
+			table(['setup', 'executions', 'median duration (ms)', 'p90 (ms)'], [durationRow(setups[1], queue2), durationRow(setups[3], queue2Off)]),
+		],
 		verdicts: [
-			`queue mode issued ${queued.tokens} tokens for ${queued.executions} executions against ${single.tokens} for ${single.executions} in one process: tokens follow processes × lifetimes, not executions (within the bound: queue ${queued.tokens <= boundOf(2, queued) ? 'yes' : 'NO'}, single ${single.tokens <= boundOf(1, single) ? 'yes' : 'NO'})`,
+			`tokens per lifetime, queue mode against one process: ${fmt(perLifetime(queue2) / perLifetime(single), 2)}× with 2 workers, ${fmt(perLifetime(queue4) / perLifetime(single), 2)}× with 4 (goal ≤ 1.1×: ${tokenRatio <= 1.1 ? 'met' : 'NOT met'}); sharing off, 2 workers: ${fmt(perLifetime(queue2Off) / perLifetime(single), 2)}×`,
+			`execution duration in queue mode, sharing on against off: ${fmt(durationRatio, 3)}× the median (goal ≤ 1.03×: ${durationRatio <= 1.03 ? 'met' : 'NOT met'})`,
 		],
 	};
 }

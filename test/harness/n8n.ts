@@ -640,8 +640,10 @@ export interface N8nWorker {
 	pid: number | undefined;
 	/** Everything this worker printed so far. */
 	logs(): string;
-	/** Kills the worker's process group (SIGKILL by default: a crash, not a shutdown). */
+	/** Kills the worker's process group (SIGKILL by default: a crash, not a shutdown), and waits for its exit. */
 	kill(signal?: NodeJS.Signals): Promise<void>;
+	/** Sends a signal to the worker's process group and does not wait (SIGSTOP, SIGCONT). */
+	signal(signal: NodeJS.Signals): void;
 }
 
 export interface CredentialToImport {
@@ -1216,6 +1218,7 @@ process.stdout.write(out.join('\\n') + '\\n');
 				killGroup(child, signal);
 				await awaitExit(exit, child.pid, 10_000);
 			},
+			signal: (signal) => killGroup(child, signal),
 		};
 		const deadline = Date.now() + (options.timeoutMs ?? 120_000);
 		while (!worker.logs().includes('n8n worker is now ready')) {

@@ -58,6 +58,8 @@ export interface Redis extends Service {
 	resume(): void;
 	/** One command through redis-cli, answers as lines (raw). */
 	cli(...args: string[]): Promise<string>;
+	/** Everything Redis holds, as an uncompressed RDB file (SAVE): to search every key and value for secrets. */
+	snapshot(): Promise<Buffer>;
 }
 
 export async function startRedis(): Promise<Redis> {
@@ -81,6 +83,13 @@ export async function startRedis(): Promise<Redis> {
 		pause: () => killByPidFile(path.join(dir, 'redis.pid'), 'SIGSTOP'),
 		resume: () => killByPidFile(path.join(dir, 'redis.pid'), 'SIGCONT'),
 		cli: async (...args) => await checked('/usr/bin/redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--raw', ...args], 'redis-cli'),
+		snapshot: async () => {
+			const cli = (...args: string[]) => checked('/usr/bin/redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], 'redis-cli');
+			// Compressed strings could hide a secret from a byte search.
+			await cli('CONFIG', 'SET', 'rdbcompression', 'no');
+			await cli('SAVE');
+			return await fs.readFile(path.join(dir, 'dump.rdb'));
+		},
 		stop: async () => {
 			forget();
 			kill();
