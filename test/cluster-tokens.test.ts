@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +18,7 @@ import { ClusterRenewalError, TokenCache, type TokenCacheLogger } from '../nodes
 import { parseProviderConfig, type TokenEndpointConfig } from '../nodes/shared/config/provider-config';
 import { ClusterTokenState, type ClusterOptions, type RedisCommands } from '../nodes/shared/state/cluster-tokens';
 import { tokenStateFromN8n } from '../nodes/shared/state/n8n-token-state';
+import { clusterNodesOf, connectRedis, keyPrefix, redisOptions, type IoRedis } from '../nodes/shared/state/redis-client';
 import { RefreshTokenFile } from '../nodes/shared/state/refresh-file';
 import { deriveSealKeys } from '../nodes/shared/state/sealed';
 import { startRedis, type Redis } from './harness/services';
@@ -68,6 +70,27 @@ async function processOf(clock: FakeClock, prefix: string, options: { redis?: Re
 	return { cache, cluster, logger };
 }
 
+/**
+ * A Redis connection whose scripts go through `onEval` first (the lease's renewal, its check, the commit):
+ * a process that cannot renew its lease as a stopped one cannot, that pauses, or that loses Redis mid-way.
+ */
+async function intercepted(onEval: (script: string, send: () => Promise<unknown>) => Promise<unknown>): Promise<RedisCommands> {
+	const client = connection();
+	await ready(client);
+	return {
+		mget: (...keys) => client.mget(...keys),
+		set: (key, value, px, ttlMs, nx) => client.set(key, value, px, ttlMs, nx),
+		eval: async (script, count, ...args) => await onEval(script, () => client.eval(script, count, ...args)),
+	};
+}
+
+/** A fresh provider count, clock and prefix, and a configuration (with a new refresh token family when asked). */
+function scene(options: { refresh?: boolean } = {}) {
+	provider.reset();
+	const seed = options.refresh ? provider.newFamily() : undefined;
+	return { clock: new FakeClock(), prefix: prefixOf(), seed, cfg: config(seed ? { refreshToken: seed } : {}) };
+}
+
 const config = (fields: Record<string, unknown> = {}): TokenEndpointConfig =>
 	parseProviderConfig({ baseUrl: provider.baseUrl, tokenUrl: provider.tokenUrl, ...CLIENT, expiryBufferSeconds: BUFFER_S, ...fields }).tokenEndpoint;
 const context = { providerName: 'Cluster LLM' };
@@ -115,11 +138,7 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 	});
 
 	it('a rotating refresh token: processes take turns under the lease, each sends the newest, none is reused; after a "restart" (new processes) the newest in Redis still wins', async () => {
-		provider.reset();
-		const clock = new FakeClock();
-		const prefix = prefixOf();
-		const seed = provider.newFamily();
-		const cfg = config({ refreshToken: seed });
+		const { clock, prefix, cfg } = scene({ refresh: true });
 		let processes = [await processOf(clock, prefix), await processOf(clock, prefix)];
 		for (let round = 0; round < 12; round++) {
 			clock.advance(TTL_S * 1000); // every token has expired: all must renew
@@ -140,16 +159,14 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 	});
 
 	it('a value that does not open (tampered, or sealed with another n8n encryption key) is a miss, never an error', async () => {
-		provider.reset();
-		const clock = new FakeClock();
-		const prefix = prefixOf();
-		const cfg = config();
+		const { clock, prefix, cfg } = scene();
 		const [a] = [await processOf(clock, prefix)];
 		await a.cache.getToken(cfg, context);
 		const key = (await redis.cli('--scan', '--pattern', `${prefix}:oauth2-llm:token:*`)).trim();
-		const [generation, sealed] = (await redis.cli('GET', key)).trim().split(' ');
+		const [generation, expiresAtWallMs, sealed] = (await redis.cli('GET', key)).trim().split(' ');
 		const flipped = sealed.slice(0, -4) + (sealed.endsWith('AAAA') ? 'BBBB' : 'AAAA');
-		await redis.cli('SET', key, `${generation} ${flipped}`);
+		// One millisecond earlier: b's own token, which lives longer, replaces it.
+		await redis.cli('SET', key, `${generation} ${Number(expiresAtWallMs) - 1} ${flipped}`);
 		const b = await processOf(clock, prefix);
 		const token = await b.cache.getToken(cfg, context);
 		assert.equal(provider.stats.tokenRequests, 2, 'the tampered entry was a miss: b got a token of its own');
@@ -162,26 +179,16 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 	});
 
 	it('a holder whose lease ran out while it was paused: it does not send the refresh token when it resumes before sending, and its late commit is refused after one; the newer refresh token stands', async () => {
-		provider.reset();
-		const clock = new FakeClock();
-		const prefix = prefixOf();
-		const seed = provider.newFamily();
-		const cfg = config({ refreshToken: seed });
+		const { clock, prefix, cfg } = scene({ refresh: true });
 		// A holder that cannot renew its lease (as a stopped process cannot), paused where the test says.
-		const client = connection();
-		await ready(client);
 		let pauseBeforeSendMs = 0;
 		let commitGate: Promise<void> | undefined;
-		const paused: RedisCommands = {
-			mget: (...keys) => client.mget(...keys),
-			set: (key, value, px, ttlMs, nx) => client.set(key, value, px, ttlMs, nx),
-			eval: async (script, count, ...args) => {
-				if (script.includes('PEXPIRE')) return 0;
-				if (script.includes('return 1 else return 0')) await new Promise((resolve) => setTimeout(resolve, pauseBeforeSendMs));
-				if (script.includes('#KEYS') && commitGate) await commitGate;
-				return await client.eval(script, count, ...args);
-			},
-		};
+		const paused = await intercepted(async (script, send) => {
+			if (script.includes('PEXPIRE')) return 0;
+			if (script.includes('return 1 else return 0')) await new Promise((resolve) => setTimeout(resolve, pauseBeforeSendMs));
+			if (script.includes('#KEYS') && commitGate) await commitGate;
+			return await send();
+		});
 		const late = await processOf(clock, prefix, { redis: paused, cluster: { ...FAST, commandTimeoutMs: 2000 } });
 		const other = await processOf(clock, prefix);
 
@@ -200,14 +207,19 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 		let openGate!: () => void;
 		commitGate = new Promise<void>((resolve) => (openGate = resolve));
 		provider.setReuseGraceMs(60_000);
-		const lateRenewal = late.cache.getToken(cfg, context);
-		await waitFor(() => provider.stats.refreshGrants === 2);
-		await new Promise((resolve) => setTimeout(resolve, 600)); // the late holder's lease ends
-		await other.cache.getToken(cfg, context);
-		assert.equal(provider.stats.refreshGrants, 3, 'the other process renewed after the lease ended');
-		openGate();
-		await lateRenewal;
-		provider.setReuseGraceMs(0);
+		try {
+			const lateRenewal = late.cache.getToken(cfg, context);
+			await waitFor(() => provider.stats.refreshGrants === 2);
+			await new Promise((resolve) => setTimeout(resolve, 600)); // the late holder's lease ends
+			await other.cache.getToken(cfg, context);
+			assert.equal(provider.stats.refreshGrants, 3, 'the other process renewed after the lease ended');
+			await lateRenewal; // its token was handed over before the commit
+			openGate();
+			await waitFor(() => late.logger.messages.some((message) => /while this one was late/.test(message)));
+		} finally {
+			openGate();
+			provider.setReuseGraceMs(0);
+		}
 		assert.match(late.logger.messages.join('\n'), /another n8n process renewed the token of Cluster LLM while this one was late/);
 
 		// 3. Strict again: the refresh token in Redis is the other process's, which the provider holds as current.
@@ -220,10 +232,7 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 	});
 
 	it('Redis paused: client credentials go on alone with one warning per outage, then sharing resumes; a refresh token is not sent without the lease', async () => {
-		provider.reset();
-		const clock = new FakeClock();
-		const prefix = prefixOf();
-		const cfg = config();
+		const { clock, prefix, cfg } = scene();
 		const a = await processOf(clock, prefix);
 		const b = await processOf(clock, prefix);
 		await a.cache.getToken(cfg, context);
@@ -252,6 +261,133 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 		assert.equal((await b.cache.getToken(cfg, context)).accessToken, shared.accessToken, 'b adopts a\'s token again');
 		await a.cache.getToken(refreshCfg, context);
 		assert.equal(provider.stats.invalidGrant, 0);
+	});
+
+	it('a 401: the rejected token is never taken back from Redis; the new one replaces it there, so the other process takes that one', async () => {
+		const { clock, prefix, cfg } = scene();
+		const a = await processOf(clock, prefix);
+		const b = await processOf(clock, prefix);
+		const rejected = await a.cache.getToken(cfg, context);
+		assert.equal((await b.cache.getToken(cfg, context)).accessToken, rejected.accessToken);
+		assert.equal(b.cache.invalidate(cfg, rejected.accessToken), 'dropped');
+		const renewed = await b.cache.getToken(cfg, context);
+		assert.notEqual(renewed.accessToken, rejected.accessToken, 'b did not take the rejected token back');
+		assert.equal(a.cache.invalidate(cfg, rejected.accessToken), 'dropped');
+		assert.equal((await a.cache.getToken(cfg, context)).accessToken, renewed.accessToken, 'a took b\'s new token');
+		assert.equal(provider.stats.tokenRequests, 2);
+	});
+
+	it('Redis fails right after the provider rotated: the new refresh token is published once Redis answers (within the lease), or else sent by this process next; never the retired one', async () => {
+		const { clock, prefix, cfg } = scene({ refresh: true });
+		let failCommits = 0;
+		const flaky = await intercepted(async (script, send) => {
+			if (script.includes('#KEYS') && failCommits-- > 0) throw Object.assign(new Error('connection lost'), { code: 'ECONNRESET' });
+			return await send();
+		});
+		const a = await processOf(clock, prefix, { redis: flaky, cluster: { ...FAST, leaseTtlMs: 2000 } });
+		const b = await processOf(clock, prefix);
+		// 1. Two failed commits, then Redis answers again while a still holds its lease: published.
+		failCommits = 2;
+		await a.cache.getToken(cfg, context);
+		await a.cache.settled(cfg);
+		clock.advance(TTL_S * 1000);
+		await b.cache.getToken(cfg, context);
+		assert.equal(provider.stats.invalidGrant, 0, 'b sent the token a got, not the retired one');
+		// 2. Redis does not take it for as long as the lease may last: a keeps it and sends it next.
+		failCommits = 1000;
+		clock.advance(TTL_S * 1000);
+		await a.cache.getToken(cfg, context);
+		await waitFor(() => a.logger.messages.some((message) => /did not take the new one; this process keeps it and sends it next/.test(message)), 5000);
+		failCommits = 0;
+		await new Promise((resolve) => setTimeout(resolve, FAST.outageRetryMs! + 100)); // a tries Redis again
+		clock.advance(TTL_S * 1000);
+		await a.cache.getToken(cfg, context);
+		assert.equal(provider.stats.refreshGrants, 4);
+		assert.equal(provider.stats.invalidGrant, 0, 'a sent its unpublished token, and published it');
+		clock.advance(TTL_S * 1000);
+		await b.cache.getToken(cfg, context);
+		assert.equal(provider.stats.invalidGrant, 0, 'b then sent the published one');
+	});
+
+	it('the access-token entry expiring from Redis during a renewal refuses nothing: the rotated refresh token is committed', async () => {
+		const { clock, prefix, cfg } = scene({ refresh: true });
+		const a = await processOf(clock, prefix);
+		const b = await processOf(clock, prefix);
+		await a.cache.getToken(cfg, context);
+		clock.advance(TTL_S * 1000);
+		let held = false;
+		provider.holdTokenAnswers(1, () => (held = true));
+		const renewal = a.cache.getToken(cfg, context);
+		await waitFor(() => held);
+		const tokenKey = (await redis.cli('--scan', '--pattern', `${prefix}:oauth2-llm:token:*`)).trim();
+		await redis.cli('DEL', tokenKey);
+		provider.releaseHeld();
+		await renewal;
+		await a.cache.settled(cfg);
+		assert.deepEqual(a.logger.messages, [], 'no refusal, no warning');
+		clock.advance(TTL_S * 1000);
+		await b.cache.getToken(cfg, context);
+		assert.equal(provider.stats.invalidGrant, 0);
+	});
+
+	it('a refresh whose answer was lost marks the family in Redis: no other process sends that token', async () => {
+		const { clock, prefix, cfg } = scene({ refresh: true });
+		const a = await processOf(clock, prefix);
+		const b = await processOf(clock, prefix);
+		await a.cache.getToken(cfg, context); // the provider rotates: the family is known to rotate
+		clock.advance(TTL_S * 1000);
+		provider.injectTokenFaults({ lostAnswer: true });
+		await assert.rejects(a.cache.getToken(cfg, context), (error: unknown) => (error as { refreshTokenMayBeSpent?: boolean }).refreshTokenMayBeSpent === true);
+		const sent = provider.stats.tokenRequests;
+		await assert.rejects(b.cache.getToken(cfg, context), /is not sent again: its last refresh got no answer/);
+		assert.equal(provider.stats.tokenRequests, sent, 'b sent nothing');
+		assert.equal(provider.stats.invalidGrant, 0);
+	});
+
+	it('a refresh retried after a 503 asks for the lease again first: a holder that lost it meanwhile does not send again', async () => {
+		const { clock, prefix, cfg } = scene({ refresh: true });
+		const noKeepAlive = await intercepted(async (script, send) => (script.includes('PEXPIRE') ? 0 : await send()));
+		const a = await processOf(clock, prefix, { redis: noKeepAlive });
+		provider.injectTokenFaults({ status: 503, delayMs: 600 }); // longer than the 400 ms lease
+		await assert.rejects(a.cache.getToken(cfg, context), (error: unknown) => error instanceof ClusterRenewalError && /lost the lease/.test(error.message));
+		assert.equal(provider.stats.tokenRequests, 1, 'the retry was not sent');
+	});
+
+	it("n8n's Redis settings become ioredis options as n8n's own client builds them (TLS, failover, keep-alive, cluster), and the client fails fast before it ever connected", async () => {
+		const settings241 = {
+			host: 'redis.internal', port: 6380, db: 2, username: 'n8n', password: 'pw', tls: true, tlsConfig: { serverName: 'redis.example', rejectUnauthorized: false },
+			dualStack: true, keepAlive: true, keepAliveDelay: 5000, keepAliveInterval: 1000, reconnectOnFailover: true,
+			clusterNodes: ' a:7000, b:7001 ', slotsRefreshTimeout: 1000, slotsRefreshInterval: 5000, dnsResolveStrategy: 'NONE',
+		};
+		const { node, cluster } = redisOptions(settings241);
+		assert.deepEqual({ ...node, retryStrategy: undefined, reconnectOnError: undefined }, {
+			username: 'n8n', password: 'pw', db: 2, connectTimeout: 2000, commandTimeout: 1000, enableOfflineQueue: false, maxRetriesPerRequest: 0, enableReadyCheck: false,
+			retryStrategy: undefined, family: 0, tls: { servername: 'redis.example', rejectUnauthorized: false }, keepAlive: 5000, keepAliveInterval: 1000, reconnectOnError: undefined,
+		});
+		assert.equal((node.reconnectOnError as (error: Error) => unknown)(new Error("READONLY You can't write against a read only replica.")), 2);
+		assert.equal((node.reconnectOnError as (error: Error) => unknown)(new Error('ERR other')), false);
+		assert.equal(cluster.slotsRefreshTimeout, 1000);
+		assert.equal(typeof cluster.dnsLookup, 'function');
+		assert.deepEqual(clusterNodesOf(settings241), [{ host: 'a', port: 7000 }, { host: 'b', port: 7001 }]);
+		// n8n 1.123: no tlsConfig (verification stays on), no keep-alive or cluster tuning.
+		const old = redisOptions({ host: 'localhost', port: 6379, db: 0, tls: true, reconnectOnFailover: false }).node;
+		assert.deepEqual(old.tls, { servername: undefined, rejectUnauthorized: true });
+		assert.equal(old.reconnectOnError, undefined);
+		assert.equal(keyPrefix('n8n', false), 'n8n');
+		assert.equal(keyPrefix('n8n', true), '{n8n}');
+		assert.equal(keyPrefix('{n8n}', true), '{n8n}');
+
+		const live = connectRedis(IORedis as unknown as IoRedis, { host: '127.0.0.1', port: redis.port, db: 0 });
+		const dead = connectRedis(IORedis as unknown as IoRedis, { host: '127.0.0.1', port: await freePortForTest(), db: 0 });
+		try {
+			assert.deepEqual(await live.mget('nothing-here'), [null]);
+			const startedMs = Date.now();
+			await assert.rejects(dead.set('k', 'v', 'PX', 1000, 'NX'), /not connected/);
+			assert.ok(Date.now() - startedMs < 2000, 'failed fast');
+		} finally {
+			live.disconnect();
+			dead.disconnect();
+		}
 	});
 
 	it('outside n8n, or with OAUTH2_LLM_SHARED_TOKENS=false, nothing leaves the process', () => {
@@ -288,6 +424,14 @@ describe('regular mode: a rotated refresh token kept, sealed, in n8n\'s user fol
 		}
 	});
 });
+
+async function freePortForTest(): Promise<number> {
+	const server = createServer();
+	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+	const { port } = server.address() as AddressInfo;
+	await new Promise<void>((resolve) => server.close(() => resolve()));
+	return port;
+}
 
 async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
 	const deadline = Date.now() + timeoutMs;

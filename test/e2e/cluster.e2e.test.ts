@@ -118,36 +118,38 @@ async function holdNextTokenRequest(): Promise<N8nWorker> {
 	return holder;
 }
 
-describe('one token per lifetime for the whole cluster; rotated refresh tokens across workers and restarts (n8n 2.41 queue mode)', () => {
-	before(
-		async () => {
-			provider = await startRotatingProvider({ ...CLIENT, tokenTtlSeconds: TOKEN_TTL_S });
-			seed = provider.newFamily();
-			redis = await startRedis();
-			postgres = await startPostgres();
-			n8n = await N8nInstance.create({ env: queueModeEnv(redis, postgres) });
-			await n8n.installCommunityPackage(REPO_ROOT);
-			const data = { baseUrl: provider.baseUrl, tokenUrl: provider.tokenUrl, ...CLIENT, expiryBufferSeconds: BUFFER_S };
-			await n8n.importCredentials([
-				{ ...CC, type: 'llmProviderOAuth2Api', data },
-				{ ...RT, type: 'llmProviderOAuth2Api', data: { ...data, refreshToken: seed } },
-			]);
-			ccWorkflow = await n8n.importWorkflow(scheduleExampleWorkflow({ id: 'clusterCcSchedul', seconds: 1, credentialId: CC.id, credentialName: CC.name }));
-			waitingWorkflow = await n8n.importWorkflow(scheduleWithWait({ id: 'clusterCcWaiting', seconds: 1, credentialId: CC.id, credentialName: CC.name }));
-			rtWorkflow = await n8n.importWorkflow(scheduleExampleWorkflow({ id: 'clusterRtSchedul', seconds: 1, credentialId: RT.id, credentialName: RT.name }));
-			await n8n.start({ timeoutMs: 180_000 });
-			await n8n.setupOwner();
-			await startWorkers();
-		},
-		{ timeout: SETUP_TIMEOUT_MS },
-	);
+/** Main + 2 workers of n8n `version` on fresh Redis and PostgreSQL, the two credentials and schedules. */
+async function startCluster(version?: string): Promise<void> {
+	provider = await startRotatingProvider({ ...CLIENT, tokenTtlSeconds: TOKEN_TTL_S });
+	seed = provider.newFamily();
+	redis = await startRedis();
+	postgres = await startPostgres();
+	n8n = await N8nInstance.create({ version, env: queueModeEnv(redis, postgres) });
+	await n8n.installCommunityPackage(REPO_ROOT);
+	const data = { baseUrl: provider.baseUrl, tokenUrl: provider.tokenUrl, ...CLIENT, expiryBufferSeconds: BUFFER_S };
+	await n8n.importCredentials([
+		{ ...CC, type: 'llmProviderOAuth2Api', data },
+		{ ...RT, type: 'llmProviderOAuth2Api', data: { ...data, refreshToken: seed } },
+	]);
+	ccWorkflow = await n8n.importWorkflow(scheduleExampleWorkflow({ id: 'clusterCcSchedul', seconds: 1, credentialId: CC.id, credentialName: CC.name }));
+	waitingWorkflow = await n8n.importWorkflow(scheduleWithWait({ id: 'clusterCcWaiting', seconds: 1, credentialId: CC.id, credentialName: CC.name }));
+	rtWorkflow = await n8n.importWorkflow(scheduleExampleWorkflow({ id: 'clusterRtSchedul', seconds: 1, credentialId: RT.id, credentialName: RT.name }));
+	await n8n.start({ timeoutMs: 180_000 });
+	await n8n.setupOwner();
+	await startWorkers();
+}
 
-	after(async () => {
-		await n8n?.dispose();
-		await postgres?.stop();
-		await redis?.stop();
-		await provider?.close();
-	});
+async function stopCluster(): Promise<void> {
+	await n8n?.dispose();
+	await postgres?.stop();
+	await redis?.stop();
+	await provider?.close();
+}
+
+describe('one token per lifetime for the whole cluster; rotated refresh tokens across workers and restarts (n8n 2.41 queue mode)', () => {
+	before(async () => await startCluster(), { timeout: SETUP_TIMEOUT_MS });
+
+	after(stopCluster);
 
 	it('client credentials, every second, 8 s tokens: the whole cluster stays within the single-process bound', { timeout: RUN_TIMEOUT_MS }, async () => {
 		provider.reset();
@@ -210,24 +212,33 @@ describe('one token per lifetime for the whole cluster; rotated refresh tokens a
 		assert.ok(rows.length >= 3 && rows.every((row) => row.status === 'success'), JSON.stringify(rows));
 	});
 
-	it('SIGKILL of the lease holder while its token request is in flight: the other worker takes over after the lease ends', { timeout: RUN_TIMEOUT_MS }, async () => {
+	it('SIGKILL of the lease holder while its refresh is in flight: the other worker takes the lease over when it ends, and goes on with the family', { timeout: RUN_TIMEOUT_MS }, async () => {
 		provider.reset();
+		// The dead worker's grant reached the provider, which rotated; the survivor can only send the token the
+		// dead one sent. A provider's reuse grace lets that through; strict again afterwards.
+		provider.setReuseGraceMs(60_000);
 		let killedAt = 0;
 		let killed: N8nWorker | undefined;
-		const run = await runFor(ccWorkflow, 24_000, async () => {
+		const run = await runFor(rtWorkflow, 30_000, async () => {
 			killed = await holdNextTokenRequest();
 			await killed.kill('SIGKILL');
 			killedAt = Date.now();
 			provider.releaseHeld();
+			await sleep(LEASE_TTL_MS + 4000);
+			provider.setReuseGraceMs(0);
 		});
 		const survivor = workers.find((worker) => worker !== killed)!;
-		const rows = await executions(ccWorkflow, run.startedMs - 1000);
+		const rows = await executions(rtWorkflow, run.startedMs - 1000);
 		const ranBySurvivor = new Set([...survivor.logs().matchAll(/Worker started execution (\d+)/g)].map((match) => match[1]));
 		const afterLease = rows.filter((row) => row.startedAtMs > killedAt + LEASE_TTL_MS);
-		process.stderr.write(`[e2e cluster] SIGKILL: ${rows.length} executions, ${afterLease.length} after the lease ended; statuses ${JSON.stringify(rows.map((row) => row.status))}\n`);
+		const stats = provider.stats;
+		process.stderr.write(`[e2e cluster] SIGKILL: ${rows.length} executions, ${afterLease.length} after the lease ended, ${stats.refreshGrants} refresh grants (single-process bound ${singleProcessBound(run.spanMs)}), ${stats.invalidGrant} invalid_grant; statuses ${JSON.stringify(rows.map((row) => row.status))}\n`);
 		assert.ok(afterLease.length >= 5);
+		assert.deepEqual(afterLease.filter((row) => row.status !== 'success'), [], 'every run after the lease ended succeeded');
 		assert.deepEqual(rows.filter((row) => ranBySurvivor.has(row.id) && row.status !== 'success'), [], 'everything the surviving worker ran succeeded');
-		assert.equal(provider.stats.chat401, 0);
+		assert.equal(stats.invalidGrant, 0);
+		// The dead worker's grant counts too: the one the lease covered, then the survivor's, one per renewal.
+		assert.ok(stats.refreshGrants <= singleProcessBound(run.spanMs) + 1, `${stats.refreshGrants} refresh grants`);
 		workers = [survivor, await n8n.startWorker(`w${randomBytes(2).toString('hex')}`)];
 	});
 
@@ -303,34 +314,9 @@ describe('regular mode with Redis configured: no connection to it, and a rotated
 });
 
 describe(`n8n ${N8N_1_VERSION} queue mode (main + 2 workers): its Redis and config serve the package too`, () => {
-	before(
-		async () => {
-			provider = await startRotatingProvider({ ...CLIENT, tokenTtlSeconds: TOKEN_TTL_S });
-			seed = provider.newFamily();
-			redis = await startRedis();
-			postgres = await startPostgres();
-			n8n = await N8nInstance.create({ version: N8N_1_VERSION, env: queueModeEnv(redis, postgres) });
-			await n8n.installCommunityPackage(REPO_ROOT);
-			const data = { baseUrl: provider.baseUrl, tokenUrl: provider.tokenUrl, ...CLIENT, expiryBufferSeconds: BUFFER_S };
-			await n8n.importCredentials([
-				{ ...CC, type: 'llmProviderOAuth2Api', data },
-				{ ...RT, type: 'llmProviderOAuth2Api', data: { ...data, refreshToken: seed } },
-			]);
-			ccWorkflow = await n8n.importWorkflow(scheduleExampleWorkflow({ id: 'clusterCcSchedul', seconds: 1, credentialId: CC.id, credentialName: CC.name }));
-			rtWorkflow = await n8n.importWorkflow(scheduleExampleWorkflow({ id: 'clusterRtSchedul', seconds: 1, credentialId: RT.id, credentialName: RT.name }));
-			await n8n.start({ timeoutMs: 180_000 });
-			await n8n.setupOwner();
-			await startWorkers();
-		},
-		{ timeout: SETUP_TIMEOUT_MS },
-	);
+	before(async () => await startCluster(N8N_1_VERSION), { timeout: SETUP_TIMEOUT_MS });
 
-	after(async () => {
-		await n8n?.dispose();
-		await postgres?.stop();
-		await redis?.stop();
-		await provider?.close();
-	});
+	after(stopCluster);
 
 	it('client credentials within the single-process bound; a rotating refresh token with no invalid_grant across a restart of every process', { timeout: RUN_TIMEOUT_MS }, async () => {
 		provider.reset();

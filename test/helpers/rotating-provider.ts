@@ -49,6 +49,11 @@ export interface RotatingProvider {
 	/** Holds the next `count` token answers until release() (a slow token endpoint); calls onHeld with the client's port. */
 	holdTokenAnswers(count: number, onHeld?: (remotePort: number) => void): void;
 	releaseHeld(): void;
+	/**
+	 * The next token requests meet these faults, in order: `lostAnswer` processes the grant (a refresh token
+	 * rotates) and cuts the connection instead of answering; `status` answers that error without processing.
+	 */
+	injectTokenFaults(...faults: Array<{ lostAnswer: true } | { status: number; delayMs?: number }>): void;
 	setReuseGraceMs(ms: number): void;
 	reset(): void;
 	close(): Promise<void>;
@@ -71,6 +76,7 @@ export async function startRotatingProvider(options: RotatingProviderOptions): P
 	const issued = new Set<string>();
 	const held: Array<() => void> = [];
 	let reuseGraceMs = options.reuseGraceMs ?? 0;
+	let faults: Array<{ lostAnswer: true } | { status: number; delayMs?: number }> = [];
 	let holdCount = 0;
 	let onHeld: ((remotePort: number) => void) | undefined;
 	const provider = { stats: newStats() } as RotatingProvider;
@@ -108,7 +114,7 @@ export async function startRotatingProvider(options: RotatingProviderOptions): P
 		}
 		if (family.current !== sent) {
 			const retiredAtMs = family.retired.get(sent)!;
-			if (Date.now() - retiredAtMs > reuseGraceMs) {
+			if (reuseGraceMs === 0 || Date.now() - retiredAtMs > reuseGraceMs) {
 				stats.reuseDetected++;
 				stats.invalidGrant++;
 				stats.familiesRevoked++;
@@ -131,6 +137,16 @@ export async function startRotatingProvider(options: RotatingProviderOptions): P
 			const body = Buffer.concat(chunks).toString('utf8');
 			if (req.method === 'POST' && req.url === '/oauth/token') {
 				const form = new URLSearchParams(body);
+				const fault = faults.shift();
+				if (fault && 'lostAnswer' in fault) {
+					answerToken(form, req, { writeHead: () => undefined, end: () => req.socket.destroy(), destroyed: false } as unknown as ServerResponse);
+					return;
+				}
+				if (fault) {
+					provider.stats.tokenRequests++;
+					setTimeout(() => json(res, fault.status, { error: 'temporarily_unavailable' }), fault.delayMs ?? 0);
+					return;
+				}
 				if (holdCount > 0) {
 					holdCount--;
 					held.push(() => answerToken(form, req, res));
@@ -189,11 +205,16 @@ export async function startRotatingProvider(options: RotatingProviderOptions): P
 			holdCount = 0;
 			for (const answer of held.splice(0)) answer();
 		},
+		injectTokenFaults: (...next: Array<{ lostAnswer: true } | { status: number; delayMs?: number }>) => {
+			faults = next;
+		},
 		setReuseGraceMs: (ms: number) => {
 			reuseGraceMs = ms;
 		},
 		reset: () => {
 			provider.stats = newStats();
+			reuseGraceMs = options.reuseGraceMs ?? 0;
+			faults = [];
 		},
 		close: async () => {
 			provider.releaseHeld();

@@ -27,6 +27,20 @@ interface LostGrant {
 	untilMs: number;
 }
 
+/**
+ * A refresh token not sent again because a grant that sent it lost its answer. `waitMs`: how long until
+ * one more try; undefined: never (the provider is known to rotate, so it may have used it already).
+ */
+export function lostRefreshError(providerName: string, waitMs: number | undefined): OAuth2AuthenticationError {
+	const spent = waitMs === undefined;
+	return new OAuth2AuthenticationError(
+		spent
+			? `The refresh token of ${providerName} is not sent again: its last refresh got no answer, and ${providerName} rotates refresh tokens, so it may have used this one already`
+			: `The refresh token of ${providerName} is not sent for another ${Math.ceil(waitMs / 1000)} s: its last refresh got no answer, and the server may have used it already`,
+		{ providerName, retryable: false, hint: spent ? FRESH_TOKEN_HINT : `The next try after the pause sends it once more; if the provider answers invalid_grant then: ${FRESH_TOKEN_HINT}` },
+	);
+}
+
 export class RefreshTokenTurns {
 	/**
 	 * The newest refresh token of each family. Kept apart from the access-token cache's LRU: evicting one
@@ -99,13 +113,7 @@ export class RefreshTokenTurns {
 			this.lost.delete(family);
 			return;
 		}
-		const spent = lost.untilMs === Infinity;
-		throw new OAuth2AuthenticationError(
-			spent
-				? `The refresh token of ${providerName} is not sent again: its last refresh got no answer, and ${providerName} rotates refresh tokens, so it may have used this one already`
-				: `The refresh token of ${providerName} is not sent for another ${Math.ceil((lost.untilMs - nowMs) / 1000)} s: its last refresh got no answer, and the server may have used it already`,
-			{ providerName, retryable: false, hint: spent ? FRESH_TOKEN_HINT : `The next try after the pause sends it once more; if the provider answers invalid_grant then: ${FRESH_TOKEN_HINT}` },
-		);
+		throw lostRefreshError(providerName, lost.untilMs === Infinity ? undefined : lost.untilMs - nowMs);
 	}
 
 	private turn(family: string): Mutex {

@@ -10,11 +10,12 @@ import { AbortedError, raceAbort, systemClock, type Clock } from '../core/clock'
 import { OAuth2AuthenticationError } from '../core/errors';
 import { boundedServerText } from '../core/scrub';
 import { secretsOf, type TokenEndpointConfig } from '../config/provider-config';
-import { ClusterUnavailableError, LeaseBusyError, type ClusterTokenState, type SharedNames, type StoredToken } from '../state/cluster-tokens';
-import { tokenStateFromN8n, type TokenStateBackend } from '../state/n8n-token-state';
+import type { ClusterTokenState, SharedNames } from '../state/cluster-tokens';
+import { clusterByEnvironment, tokenStateFromN8n, type TokenStateBackend } from '../state/n8n-token-state';
 import type { RefreshTokenFile } from '../state/refresh-file';
 import { TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from '../transport/retry';
 import { cacheKey, refreshFamilyKey, tokenIdentity } from './cache-key';
+import { ClusterRenewal, ClusterRenewalError, clusterRenewalError } from './cluster-renewal';
 import { RefreshTokenTurns } from './refresh-turns';
 import { ThrottleWindow } from './throttle';
 import { requestToken, DEFAULT_TOKEN_TIMEOUT_MS, type IssuedToken } from './token-client';
@@ -33,6 +34,7 @@ export const MIN_REJECTION_RENEWAL_INTERVAL_MS = 30_000;
 
 export interface TokenCacheLogger {
 	warn(message: string, meta?: Record<string, unknown>): void;
+	info?(message: string, meta?: Record<string, unknown>): void;
 	debug?(message: string, meta?: Record<string, unknown>): void;
 }
 
@@ -46,11 +48,7 @@ export interface TokenCacheOptions {
 	tokenState?: () => TokenStateBackend;
 }
 
-/**
- * A token renewal that needs the cluster (n8n's Redis) and could not have it: retryable, and sent no
- * refresh token, since a second process sending it could make the provider revoke it.
- */
-export class ClusterRenewalError extends OAuth2AuthenticationError {}
+export { ClusterRenewalError } from './cluster-renewal';
 
 export interface TokenRequestContext {
 	providerName: string;
@@ -68,6 +66,8 @@ interface CacheEntry {
 	throttle: ThrottleWindow;
 	/** When a 401 last made this key drop its token (clock ms). */
 	lastRejectionRenewalMs?: number;
+	/** The token the API last rejected: never taken back from the cluster's shared state. */
+	rejectedAccessToken?: string;
 }
 
 export class TokenCache {
@@ -80,6 +80,7 @@ export class TokenCache {
 	private readonly logger?: TokenCacheLogger;
 	private readonly resolveTokenState: () => TokenStateBackend;
 	private tokenStateBackend?: TokenStateBackend;
+	private clusterRenewal?: ClusterRenewal;
 	private readonly sharedNames = new WeakMap<TokenEndpointConfig, SharedNames>();
 	/** Token requests sent (every attempt, retries included), for tests and benchmarks. */
 	tokenRequestCount = 0;
@@ -138,6 +139,7 @@ export class TokenCache {
 		if (entry.lastRejectionRenewalMs !== undefined && nowMs - entry.lastRejectionRenewalMs < MIN_REJECTION_RENEWAL_INTERVAL_MS) {
 			return 'kept';
 		}
+		entry.rejectedAccessToken = entry.token.accessToken;
 		entry.token = undefined;
 		entry.lastRejectionRenewalMs = nowMs;
 		return 'dropped';
@@ -190,10 +192,9 @@ export class TokenCache {
 		const fetch = (async () => {
 			try {
 				const backend = this.tokenState(context);
-				const token =
-					backend.kind === 'cluster' && backend.cluster.available()
-						? await this.renewAcrossCluster(backend.cluster, entry.token, config, context)
-						: await this.renewAlone(config, context, backend);
+				let token: AccessToken | 'alone' = 'alone';
+				if (backend.kind === 'cluster' && backend.cluster.available()) token = await this.renewAcrossCluster(backend.cluster, entry, config, context);
+				if (token === 'alone') token = await this.renewAlone(config, context, backend);
 				entry.token = token;
 				entry.backgroundNotBeforeMs = 0;
 				return token;
@@ -214,14 +215,16 @@ export class TokenCache {
 	/** The state backend, resolved at the first token request (n8n picks its Redis after loading the nodes). */
 	private tokenState(context: TokenRequestContext): TokenStateBackend {
 		if (!this.tokenStateBackend) {
+			const logger = context.logger ?? this.logger;
 			try {
 				this.tokenStateBackend = this.resolveTokenState();
 			} catch (error) {
-				this.tokenStateBackend = { kind: 'none', why: 'unreadable n8n settings' };
-				(context.logger ?? this.logger)?.warn(
-					`OAuth2 LLM: n8n's settings could not be read (${(error as Error)?.name ?? 'error'}); this process keeps its tokens to itself, in memory`,
-				);
+				// n8n runs as a cluster by its environment: a refresh token is then not sent without the lease.
+				this.tokenStateBackend = { kind: 'none', why: 'unreadable n8n settings', clusterExpected: clusterByEnvironment(process.env) };
+				logger?.warn(`OAuth2 LLM: n8n's settings could not be read (${(error as Error)?.name ?? 'error'}); this process keeps its tokens to itself, in memory`);
 			}
+			const backend = this.tokenStateBackend;
+			logger?.debug?.(`OAuth2 LLM: token state beyond this process: ${backend.kind === 'cluster' ? "n8n's Redis" : backend.kind === 'file' ? "a sealed file in n8n's user folder" : `none (${backend.why})`}`);
 		}
 		return this.tokenStateBackend;
 	}
@@ -234,77 +237,36 @@ export class TokenCache {
 	/** A renewal by this process alone: no cluster, the cluster in an outage, or it gave up waiting. */
 	private async renewAlone(config: TokenEndpointConfig, context: TokenRequestContext, backend: TokenStateBackend): Promise<AccessToken> {
 		if (config.grantType !== 'refreshToken') return this.tokenOf(await this.tokenRequest(config, context));
-		if (backend.kind === 'cluster' && this.refreshTurns.rotatesAtLastGrant(refreshFamilyKey(config)) !== false) {
-			throw this.clusterRenewalError(context.providerName, "n8n's Redis is unavailable");
+		const clusterExpected = backend.kind === 'cluster' || (backend.kind === 'none' && backend.clusterExpected);
+		if (clusterExpected && this.refreshTurns.rotatesAtLastGrant(refreshFamilyKey(config)) !== false) {
+			throw clusterRenewalError(context.providerName, backend.kind === 'cluster' ? "n8n's Redis is unavailable" : "n8n's settings could not be read");
 		}
 		return this.tokenOf(await this.refreshGrant(config, context, backend.kind === 'file' ? backend.file : undefined));
 	}
 
-	private clusterRenewalError(providerName: string, reason: string): ClusterRenewalError {
-		return new ClusterRenewalError(
-			`The token of ${providerName} could not be renewed: ${reason}, and its refresh token is sent only by the process that holds the cluster's lease`,
-			{
-				providerName,
-				retryable: true,
-				hint: 'Retry later (for example with the node\'s Retry On Fail). A second process sending the same refresh token would make a provider that detects reuse revoke it. If this persists, check n8n\'s Redis.',
-			},
-		);
-	}
-
-	/**
-	 * A renewal for the whole cluster (queue mode): adopt the token another process published, or renew
-	 * it under the lease and publish it, so the cluster asks the provider once per token lifetime. The
-	 * refresh grant sends the family's newest refresh token (from Redis), right after checking that the
-	 * lease is still this process's, and commits the rotated one only if nobody committed meanwhile.
-	 */
-	private async renewAcrossCluster(cluster: ClusterTokenState, current: AccessToken | undefined, config: TokenEndpointConfig, context: TokenRequestContext): Promise<AccessToken> {
-		const logger = context.logger ?? this.logger;
-		const names = this.namesIn(cluster, config);
-		const refresh = config.grantType === 'refreshToken';
-		try {
-			const seen = await cluster.read(names);
-			this.noteRecovery(cluster, logger);
-			const adopted = this.adoptable(seen.token, current, config);
-			if (adopted) return adopted;
-			return await cluster.withLease(names, async (lease) => {
-				const latest = await cluster.read(names);
-				const adoptedNow = this.adoptable(latest.token, current, config);
-				if (adoptedNow) return adoptedNow;
-				let sentRefreshToken: string | undefined;
-				const issued = refresh
-					? await this.refreshGrant(config, context, undefined, async (rotatedHere) => {
-							// A process paused past its lease must not send: the next holder may have used this token already.
-							if (!(await lease.stillHeld())) throw this.clusterRenewalError(context.providerName, 'this process lost the lease while it was paused');
-							sentRefreshToken = latest.refreshToken ?? rotatedHere ?? config.refreshToken!;
-							return sentRefreshToken;
-						})
-					: await this.tokenRequest(config, context);
-				const token = this.tokenOf(issued);
-				const committed = await cluster.commit(names, latest, { token: this.stored(token), refreshToken: refresh ? (issued.refreshToken ?? sentRefreshToken) : undefined }, this.clock.wallNowMs());
-				if (!committed) {
-					logger?.warn(`OAuth2 LLM: another n8n process renewed the token of ${context.providerName} while this one was late; its newer state stands`);
-					const newest = await cluster.read(names);
-					if (refresh && newest.refreshToken) this.refreshTurns.adopt(refreshFamilyKey(config), newest.refreshToken);
-				}
-				return token;
-			});
-		} catch (error) {
-			if (error instanceof LeaseBusyError) {
-				if (refresh) throw this.clusterRenewalError(context.providerName, 'another n8n process has been renewing it for too long');
-				return this.tokenOf(await this.tokenRequest(config, context));
-			}
-			if (!(error instanceof ClusterUnavailableError)) throw error;
-			if ((error as ClusterUnavailableError & { beganOutage?: boolean }).beganOutage) {
-				logger?.warn(`OAuth2 LLM: ${error.message}; each n8n process renews its tokens on its own until Redis answers again (a refresh token is not sent meanwhile)`);
-			}
-			return await this.renewAlone(config, context, { kind: 'cluster', cluster });
-		}
-	}
-
-	private noteRecovery(cluster: ClusterTokenState, logger: TokenCacheLogger | undefined): void {
-		if (!cluster.recovered) return;
-		cluster.recovered = false;
-		logger?.warn("OAuth2 LLM: n8n's Redis answers again; tokens are shared across the cluster again");
+	/** A renewal for the whole cluster (cluster-renewal.ts), with this cache's grants. */
+	private async renewAcrossCluster(cluster: ClusterTokenState, entry: CacheEntry, config: TokenEndpointConfig, context: TokenRequestContext): Promise<AccessToken | 'alone'> {
+		this.clusterRenewal ??= new ClusterRenewal(cluster);
+		const family = refreshFamilyKey(config);
+		return await this.clusterRenewal.renew({
+			names: this.namesIn(cluster, config),
+			current: entry.token,
+			rejected: entry.rejectedAccessToken,
+			expiryBufferSeconds: config.expiryBufferSeconds,
+			providerName: context.providerName,
+			logger: context.logger ?? this.logger,
+			clock: this.clock,
+			request: async () => this.tokenOf(await this.tokenRequest(config, context)),
+			refresh:
+				config.grantType === 'refreshToken'
+					? {
+							stored: config.refreshToken!,
+							grant: async (choose, beforeAttempt) => this.tokenOf(await this.refreshGrant(config, context, undefined, choose, beforeAttempt)),
+							knownToRotate: () => this.refreshTurns.rotatesAtLastGrant(family) === true,
+							adopt: (refreshToken) => this.refreshTurns.adopt(family, refreshToken),
+						}
+					: undefined,
+		});
 	}
 
 	private namesIn(cluster: ClusterTokenState, config: TokenEndpointConfig): SharedNames {
@@ -317,22 +279,6 @@ export class TokenCache {
 		return names;
 	}
 
-	/** In wall-clock time, which every process of the cluster reads alike. */
-	private stored(token: AccessToken): StoredToken {
-		const offsetMs = this.clock.wallNowMs() - this.clock.nowMs();
-		return { accessToken: token.accessToken, obtainedAtWallMs: token.obtainedAtMs + offsetMs, expiresAtWallMs: token.expiresAtMs + offsetMs, scope: token.scope };
-	}
-
-	/** A published token this process takes instead of renewing: still usable, and newer than its own. */
-	private adoptable(stored: StoredToken | undefined, current: AccessToken | undefined, config: TokenEndpointConfig): AccessToken | undefined {
-		if (!stored || stored.accessToken === current?.accessToken) return undefined;
-		const offsetMs = this.clock.wallNowMs() - this.clock.nowMs();
-		const token: AccessToken = { accessToken: stored.accessToken, obtainedAtMs: stored.obtainedAtWallMs - offsetMs, expiresAtMs: stored.expiresAtWallMs - offsetMs, scope: stored.scope };
-		if (decide(this.clock.nowMs(), token, config.expiryBufferSeconds) === 'must-refresh') return undefined;
-		if (current && token.expiresAtMs <= current.expiresAtMs) return undefined;
-		return token;
-	}
-
 	/**
 	 * The refresh_token grant, in its family's turn. The token sent: the cluster's newest (`choose`, under
 	 * the lease), else the one this process saw the server rotate to, else one kept in n8n's user folder
@@ -343,13 +289,14 @@ export class TokenCache {
 		context: TokenRequestContext,
 		file?: RefreshTokenFile,
 		choose?: (rotatedHere: string | undefined) => Promise<string>,
+		beforeAttempt?: () => Promise<void>,
 	): Promise<IssuedToken> {
 		const family = refreshFamilyKey(config);
 		const stableFamily = file ? refreshFamilyKey(config, (secret) => file.digest(secret)) : undefined;
 		const { issued, rotated } = await this.refreshTurns.run(
 			family,
 			choose ?? (async (rotatedHere) => rotatedHere ?? (file && stableFamily ? await file.load(stableFamily) : undefined) ?? config.refreshToken!),
-			(refreshToken) => this.tokenRequest(config, context, refreshToken),
+			(refreshToken) => this.tokenRequest(config, context, refreshToken, beforeAttempt),
 			context.providerName,
 		);
 		if (!rotated) return issued;
@@ -369,10 +316,14 @@ export class TokenCache {
 		return issued;
 	}
 
-	/** One token request with the full retry schedule; every attempt counts in tokenRequestCount. */
-	private async tokenRequest(config: TokenEndpointConfig, context: TokenRequestContext, refreshToken?: string): Promise<IssuedToken> {
+	/**
+	 * One token request with the full retry schedule; every attempt counts in tokenRequestCount.
+	 * `beforeAttempt` runs before every attempt (the cluster's lease check) and ends it all by throwing.
+	 */
+	private async tokenRequest(config: TokenEndpointConfig, context: TokenRequestContext, refreshToken?: string, beforeAttempt?: () => Promise<void>): Promise<IssuedToken> {
 		return await withRetries(
 			async () => {
+				await beforeAttempt?.();
 				this.tokenRequestCount++;
 				return await requestToken(config, {
 					providerName: context.providerName,
@@ -382,7 +333,9 @@ export class TokenCache {
 				});
 			},
 			(error) =>
-				error instanceof OAuth2AuthenticationError ? { retryable: error.retryable, retryAfterMs: error.retryAfterMs } : { retryable: false },
+				error instanceof OAuth2AuthenticationError && !(error instanceof ClusterRenewalError)
+					? { retryable: error.retryable, retryAfterMs: error.retryAfterMs }
+					: { retryable: false },
 			{ policy: this.retryPolicy, clock: this.clock },
 		);
 	}

@@ -8,9 +8,12 @@
  *   rotated it. Its name derives from the seed, so a new refresh token in the credential starts afresh.
  * - `lease`: at most one process renews a token (or family) at a time, cluster-wide.
  *
- * Every value is `<generation> <sealed>`; a commit names the generations it read and fails when any
- * changed, so a process whose lease ran out while it was paused cannot overwrite a newer token.
- * Every Redis call is bounded in time, and a failure makes the caller go on without the cluster.
+ * A family value is `<generation> <sealed>`: a commit names the generation it read and fails when it
+ * changed, so a process whose lease ran out while it was paused cannot overwrite a newer refresh token.
+ * A token value is `<generation> <expiresAtWallMs> <sealed>`: a commit replaces it only with a token that
+ * lives at least as long (an access token that expired from Redis meanwhile refuses nothing; an older one
+ * never replaces a newer one; the one renewed after a 401 replaces the rejected one). Every Redis call is bounded in time, and a failure makes the caller go on
+ * without the cluster.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -37,11 +40,22 @@ export interface SharedNames {
 	lease: string;
 }
 
-/** What a process read: the values and the generations a commit must find unchanged. */
+/** A refresh token family's shared state. */
+export interface FamilyState {
+	/** The newest refresh token. */
+	refreshToken: string;
+	/**
+	 * A grant sent `refreshToken` and its answer was lost: the provider may have rotated it. No process
+	 * sends it before this (wall ms; Number.MAX_SAFE_INTEGER: never, the provider is known to rotate).
+	 */
+	lostUntilWallMs?: number;
+}
+
+/** What a process read: the values, and the family generation a commit must find unchanged. */
 export interface SharedSnapshot {
 	token?: StoredToken;
-	refreshToken?: string;
-	generations: string[];
+	family?: FamilyState;
+	familyGeneration: string;
 }
 
 export interface ClusterOptions {
@@ -59,7 +73,11 @@ export interface ClusterOptions {
 }
 
 export const DEFAULT_LEASE_TTL_MS = 10_000;
-export const DEFAULT_LEASE_WAIT_MS = 10_000;
+/**
+ * A renewal with its retries rarely takes longer (four 15 s attempts and their backoff); a holder that
+ * died or stopped loses its lease within DEFAULT_LEASE_TTL_MS, so waiting longer only waits for a live one.
+ */
+export const DEFAULT_LEASE_WAIT_MS = 90_000;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 1_000;
 export const DEFAULT_OUTAGE_RETRY_MS = 2_000;
 /** A family entry outlives long pauses between runs; each commit renews it. */
@@ -82,17 +100,24 @@ export class LeaseBusyError extends Error {
 	}
 }
 
-/** Sets every key only when each still holds the generation the caller read ('' = absent). */
+/**
+ * KEYS: token, [family]. ARGV: token value ('' = none), its expiry (wall ms), its TTL (ms); then for the
+ * family: the generation read ('' = absent), the new value ('' = leave it), its TTL. Returns 0 when the
+ * family moved on since it was read (nothing written), else 1.
+ */
 const COMMIT_SCRIPT = `
-for i = 1, #KEYS do
-	local current = redis.call('GET', KEYS[i])
+if #KEYS == 2 then
+	local current = redis.call('GET', KEYS[2])
 	local generation = ''
 	if current then generation = string.match(current, '^(%S*) ') or '' end
-	if generation ~= ARGV[(i - 1) * 3 + 1] then return 0 end
+	if generation ~= ARGV[4] then return 0 end
+	if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6]) end
 end
-for i = 1, #KEYS do
-	local value = ARGV[(i - 1) * 3 + 2]
-	if value ~= '' then redis.call('SET', KEYS[i], value, 'PX', ARGV[(i - 1) * 3 + 3]) end
+if ARGV[1] ~= '' then
+	local existing = redis.call('GET', KEYS[1])
+	local expires = -1
+	if existing then expires = tonumber(string.match(existing, '^%S* (%d+) ') or '-1') or -1 end
+	if tonumber(ARGV[2]) >= expires then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) end
 end
 return 1
 `;
@@ -101,13 +126,19 @@ const RELEASE_LEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then retu
 const HOLDS_LEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 else return 0 end`;
 
 const newGeneration = () => randomBytes(12).toString('base64url');
-const generationOf = (raw: string | null) => (raw ? (raw.split(' ', 1)[0] ?? '') : '');
-const sealedOf = (raw: string | null) => (raw ? raw.slice(raw.indexOf(' ') + 1) : undefined);
+// The same reading as the commit script's: the generation is what precedes the first space ('' without one).
+const generationOf = (raw: string | null | undefined) => (raw && raw.includes(' ') ? raw.slice(0, raw.indexOf(' ')) : '');
+const sealedOf = (raw: string | null | undefined) => (raw ? raw.slice(raw.lastIndexOf(' ') + 1) : undefined);
+const COMMIT_RETRY_MS = 250;
 
 export interface HeldLease {
-	/** Whether this process still holds the lease: asked right before a refresh token is sent. */
+	/** Whether this process still holds the lease, asked of Redis: before every attempt to send a refresh token. */
 	stillHeld(): Promise<boolean>;
+	/** Whether the lease can still be this process's by its own clock (last renewal + TTL), without asking Redis. */
+	mayStillHold(): boolean;
 }
+
+export type CommitOutcome = 'committed' | 'refused' | 'unreachable';
 
 export class ClusterTokenState {
 	private readonly leaseTtlMs: number;
@@ -160,20 +191,15 @@ export class ClusterTokenState {
 	}
 
 	/**
-	 * Marks the outage over after a call succeeded; true when this ended one. Marks it begun after a
-	 * failure; the error says whether this call began it, so it is reported once.
+	 * One bounded Redis call. A success ends an outage (`recovered`, reported once); a failure begins one
+	 * or continues it (`beganOutage` on the error, so it is reported once) and skips the cluster a while.
 	 */
 	private async call<T>(what: string, run: () => Promise<T>): Promise<T> {
-		let timer: NodeJS.Timeout | undefined;
 		try {
-			const result = await Promise.race([
-				run(),
-				new Promise<never>((_, reject) => {
-					timer = setTimeout(() => reject(new ClusterUnavailableError(`no answer to ${what} within ${this.commandTimeoutMs} ms`)), this.commandTimeoutMs);
-				}),
-			]);
+			const result = await withTimeout(run(), this.commandTimeoutMs, () => new ClusterUnavailableError(`no answer to ${what} within ${this.commandTimeoutMs} ms`));
 			this.recovered = this.down;
 			this.down = false;
+			this.skipUntilMs = 0;
 			return result;
 		} catch (error) {
 			this.skipUntilMs = this.nowMs() + this.outageRetryMs;
@@ -181,8 +207,6 @@ export class ClusterTokenState {
 			this.down = true;
 			const failure = error instanceof ClusterUnavailableError ? error : new ClusterUnavailableError(`${what} failed: ${redisErrorName(error)}`);
 			throw Object.assign(failure, { beganOutage: began });
-		} finally {
-			clearTimeout(timer);
 		}
 	}
 
@@ -192,32 +216,55 @@ export class ClusterTokenState {
 	async read(names: SharedNames): Promise<SharedSnapshot> {
 		const keys = names.family ? [names.token, names.family] : [names.token];
 		const raw = await this.call('a read', () => this.redis.mget(...keys));
-		const snapshot: SharedSnapshot = { generations: raw.map((value) => generationOf(value ?? null)) };
-		const token = unseal<StoredToken>(this.keys, names.token, sealedOf(raw[0] ?? null));
+		const snapshot: SharedSnapshot = { familyGeneration: generationOf(raw[1]) };
+		const token = unseal<StoredToken>(this.keys, names.token, sealedOf(raw[0]));
 		if (token && typeof token.accessToken === 'string' && Number.isFinite(token.expiresAtWallMs) && Number.isFinite(token.obtainedAtWallMs)) {
 			snapshot.token = token;
 		}
 		if (names.family) {
-			const family = unseal<{ refreshToken?: unknown }>(this.keys, names.family, sealedOf(raw[1] ?? null));
-			if (typeof family?.refreshToken === 'string' && family.refreshToken) snapshot.refreshToken = family.refreshToken;
+			const family = unseal<Partial<FamilyState>>(this.keys, names.family, sealedOf(raw[1]));
+			if (typeof family?.refreshToken === 'string' && family.refreshToken) {
+				snapshot.family = { refreshToken: family.refreshToken };
+				if (Number.isFinite(family.lostUntilWallMs)) snapshot.family.lostUntilWallMs = family.lostUntilWallMs;
+			}
 		}
 		return snapshot;
 	}
 
 	/**
-	 * Publishes a token (and a rotated refresh token) only if nobody committed since `seen` was read.
-	 * False: another process did; its state stands.
+	 * Publishes a token (unless a longer-lived one is there) and a family state, the latter only if nobody
+	 * committed to the family since `seen` was read. False: another process did; its state stands.
 	 */
-	async commit(names: SharedNames, seen: SharedSnapshot, next: { token: StoredToken; refreshToken?: string }, wallNowMs: number): Promise<boolean> {
-		const tokenTtlMs = Math.max(1000, Math.ceil(next.token.expiresAtWallMs - wallNowMs));
-		const args: Array<string | number> = [seen.generations[0] ?? '', `${newGeneration()} ${seal(this.keys, names.token, next.token)}`, tokenTtlMs];
+	async commit(names: SharedNames, seen: SharedSnapshot, next: { token?: StoredToken; family?: FamilyState }, wallNowMs: number): Promise<boolean> {
+		const args: Array<string | number> = ['', 0, 1];
+		if (next.token) {
+			const expiresAtWallMs = Math.floor(next.token.expiresAtWallMs);
+			args.splice(0, 3, `${newGeneration()} ${expiresAtWallMs} ${seal(this.keys, names.token, next.token)}`, expiresAtWallMs, Math.max(1000, Math.ceil(expiresAtWallMs - wallNowMs)));
+		}
 		const keys = [names.token];
 		if (names.family) {
 			keys.push(names.family);
-			const rotated = next.refreshToken !== undefined && next.refreshToken !== seen.refreshToken;
-			args.push(seen.generations[1] ?? '', rotated ? `${newGeneration()} ${seal(this.keys, names.family, { refreshToken: next.refreshToken })}` : '', FAMILY_TTL_MS);
+			args.push(seen.familyGeneration, next.family ? `${newGeneration()} ${seal(this.keys, names.family, next.family)}` : '', FAMILY_TTL_MS);
 		}
 		return (await this.call('a commit', () => this.redis.eval(COMMIT_SCRIPT, keys.length, ...keys, ...args))) === 1;
+	}
+
+	/**
+	 * commit(), tried again while Redis does not answer, for at most one lease TTL and while the lease may
+	 * still be this process's: a rotated refresh token that never reaches Redis would have the next holder
+	 * send the retired one.
+	 */
+	async commitWhileLeased(names: SharedNames, seen: SharedSnapshot, next: { token?: StoredToken; family?: FamilyState }, wallNowMs: () => number, lease: HeldLease): Promise<CommitOutcome> {
+		const giveUpAtMs = this.nowMs() + this.leaseTtlMs;
+		for (;;) {
+			try {
+				return (await this.commit(names, seen, next, wallNowMs())) ? 'committed' : 'refused';
+			} catch (error) {
+				if (!(error instanceof ClusterUnavailableError)) throw error;
+				if (!lease.mayStillHold() || this.nowMs() >= giveUpAtMs) return 'unreachable';
+				await this.sleep(COMMIT_RETRY_MS);
+			}
+		}
 	}
 
 	/**
@@ -228,23 +275,51 @@ export class ClusterTokenState {
 		const value = randomBytes(16).toString('base64url');
 		const giveUpAtMs = this.nowMs() + waitMs;
 		for (;;) {
-			if ((await this.call('taking the lease', () => this.redis.set(names.lease, value, 'PX', this.leaseTtlMs, 'NX'))) === 'OK') break;
+			let taken: 'OK' | null;
+			try {
+				taken = await this.call('taking the lease', () => this.redis.set(names.lease, value, 'PX', this.leaseTtlMs, 'NX'));
+			} catch (error) {
+				// A SET that timed out on a stalled Redis still runs when it wakes: the release queued behind it on
+				// the same connection undoes it, instead of leaving a lease nobody holds for its whole TTL.
+				this.redis.eval(RELEASE_LEASE_SCRIPT, 1, names.lease, value).catch(() => undefined);
+				throw error;
+			}
+			if (taken === 'OK') break;
 			if (this.nowMs() >= giveUpAtMs) throw new LeaseBusyError();
 			await this.sleep(LEASE_POLL_MS + Math.floor(Math.random() * LEASE_POLL_MS));
 		}
+		let renewedAtMs = this.nowMs();
+		let lost = false;
 		const keepAlive = setInterval(() => {
-			this.redis.eval(RENEW_LEASE_SCRIPT, 1, names.lease, value, this.leaseTtlMs).catch(() => undefined);
+			const sentAtMs = this.nowMs();
+			this.redis.eval(RENEW_LEASE_SCRIPT, 1, names.lease, value, this.leaseTtlMs).then(
+				(renewed) => {
+					if (renewed === 1) renewedAtMs = sentAtMs;
+					else lost = true;
+				},
+				() => undefined,
+			);
 		}, Math.max(1, Math.floor(this.leaseTtlMs / 3)));
 		keepAlive.unref();
 		try {
 			return await work({
-				stillHeld: async () => (await this.call('checking the lease', () => this.redis.eval(HOLDS_LEASE_SCRIPT, 1, names.lease, value))) === 1,
+				stillHeld: async () => !lost && (await this.call('checking the lease', () => this.redis.eval(HOLDS_LEASE_SCRIPT, 1, names.lease, value))) === 1,
+				mayStillHold: () => !lost && this.nowMs() < renewedAtMs + this.leaseTtlMs,
 			});
 		} finally {
 			clearInterval(keepAlive);
-			// A release that fails leaves the lease to end by itself.
-			await this.call('releasing the lease', () => this.redis.eval(RELEASE_LEASE_SCRIPT, 1, names.lease, value)).catch(() => undefined);
+			// A release that fails leaves the lease to end by itself; it is no news of an outage of its own.
+			await withTimeout(this.redis.eval(RELEASE_LEASE_SCRIPT, 1, names.lease, value), this.commandTimeoutMs).catch(() => undefined);
 		}
+	}
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, failure: () => Error = () => new Error('timeout')): Promise<T> {
+	let timer: NodeJS.Timeout | undefined;
+	try {
+		return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(failure()), ms)))]);
+	} finally {
+		clearTimeout(timer);
 	}
 }
 

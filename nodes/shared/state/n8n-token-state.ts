@@ -11,24 +11,16 @@
 import * as path from 'node:path';
 
 import { requireFromN8n, resolvableFromN8n } from '../core/n8n-require';
-import { ClusterTokenState, type RedisCommands } from './cluster-tokens';
+import { ClusterTokenState } from './cluster-tokens';
+import { clusterNodesOf, connectRedis, keyPrefix, type IoRedis, type N8nRedisSettings } from './redis-client';
 import { REFRESH_FILE_NAME, RefreshTokenFile } from './refresh-file';
 import { deriveSealKeys } from './sealed';
 
-export type TokenStateBackend = { kind: 'cluster'; cluster: ClusterTokenState } | { kind: 'file'; file: RefreshTokenFile } | { kind: 'none'; why: string };
-
-/** n8n's `queue.bull.redis` settings, as 1.123 and 2.41 both name them. */
-interface N8nRedisSettings {
-	host: string;
-	port: number;
-	db: number;
-	username?: string;
-	password?: string;
-	tls?: boolean;
-	tlsConfig?: { serverName?: string; rejectUnauthorized?: boolean };
-	dualStack?: boolean;
-	clusterNodes?: string;
-}
+export type TokenStateBackend =
+	| { kind: 'cluster'; cluster: ClusterTokenState }
+	| { kind: 'file'; file: RefreshTokenFile }
+	/** `clusterExpected`: n8n runs as a cluster, but its settings could not be read: refresh tokens are not sent alone. */
+	| { kind: 'none'; why: string; clusterExpected?: boolean };
 
 interface N8nGlobalConfig {
 	executions: { mode: string };
@@ -37,13 +29,15 @@ interface N8nGlobalConfig {
 	queue: { bull: { redis: N8nRedisSettings } };
 }
 
-type IoRedis = (new (options: object) => RedisClient) & { Cluster: new (nodes: Array<{ host: string; port: number }>, options: object) => RedisClient };
-type RedisClient = RedisCommands & { on(event: 'error', listener: (error: unknown) => void): unknown; once(event: 'ready', listener: () => void): unknown };
-
 export const SHARING_SWITCH_ENV = 'OAUTH2_LLM_SHARED_TOKENS';
-/** A connection attempt gives up after this; commands are bounded by the cluster state's own timeout. */
-const CONNECT_TIMEOUT_MS = 2_000;
-const RECONNECT_INTERVAL_MS = 1_000;
+
+/**
+ * Whether the environment says n8n runs as a cluster. `n8n execute` rewrites its own config to regular
+ * mode, yet on a queue-mode host it shares the cluster's credentials and must share their state too.
+ */
+export function clusterByEnvironment(env: NodeJS.ProcessEnv): boolean {
+	return env.EXECUTIONS_MODE?.trim() === 'queue' || env.N8N_MULTI_MAIN_SETUP_ENABLED?.trim() === 'true';
+}
 
 export function tokenStateFromN8n(env: NodeJS.ProcessEnv = process.env): TokenStateBackend {
 	if (env[SHARING_SWITCH_ENV]?.trim().toLowerCase() === 'false') return { kind: 'none', why: `${SHARING_SWITCH_ENV}=false` };
@@ -53,51 +47,10 @@ export function tokenStateFromN8n(env: NodeJS.ProcessEnv = process.env): TokenSt
 	const config = Container.get<N8nGlobalConfig>(requireFromN8n<{ GlobalConfig: unknown }>('@n8n/config').GlobalConfig);
 	const instance = Container.get<{ encryptionKey: string; n8nFolder: string }>(requireFromN8n<{ InstanceSettings: unknown }>('n8n-core').InstanceSettings);
 	const keys = deriveSealKeys(instance.encryptionKey);
-	if (config.executions.mode !== 'queue' && !config.multiMainSetup?.enabled) {
+	if (config.executions.mode !== 'queue' && !config.multiMainSetup?.enabled && !clusterByEnvironment(env)) {
 		return { kind: 'file', file: new RefreshTokenFile(path.join(instance.n8nFolder, REFRESH_FILE_NAME), keys) };
 	}
 	const settings = config.queue.bull.redis;
-	const clusterNodes = (settings.clusterNodes ?? '')
-		.split(',')
-		.map((pair) => pair.trim())
-		.filter(Boolean)
-		.map((pair) => ({ host: pair.split(':')[0], port: Number(pair.split(':')[1]) }));
-	return { kind: 'cluster', cluster: new ClusterTokenState(connect(requireFromN8n<IoRedis>('ioredis'), settings, clusterNodes), keys, keyPrefix(config.redis?.prefix ?? 'n8n', clusterNodes.length > 0)) };
-}
-
-/** n8n's rule: on a Redis Cluster its prefix goes in braces, so every key lands in one slot (multi-key scripts work). */
-function keyPrefix(prefix: string, cluster: boolean): string {
-	if (!cluster) return prefix;
-	return `${prefix.startsWith('{') ? '' : '{'}${prefix}${prefix.endsWith('}') ? '' : '}'}`;
-}
-
-/** A client of our own on n8n's settings: n8n's own client service exits the process when Redis stays away. */
-function connect(Redis: IoRedis, settings: N8nRedisSettings, clusterNodes: Array<{ host: string; port: number }>): RedisCommands {
-	const options: Record<string, unknown> = {
-		username: settings.username || undefined,
-		password: settings.password || undefined,
-		db: settings.db,
-		connectTimeout: CONNECT_TIMEOUT_MS,
-		// A command fails at once while disconnected, instead of queueing: the caller goes on alone.
-		enableOfflineQueue: false,
-		maxRetriesPerRequest: 0,
-		enableReadyCheck: false,
-		retryStrategy: () => RECONNECT_INTERVAL_MS,
-	};
-	if (settings.dualStack) options.family = 0;
-	if (settings.tls) options.tls = { servername: settings.tlsConfig?.serverName || undefined, rejectUnauthorized: settings.tlsConfig?.rejectUnauthorized ?? true };
-	const client =
-		clusterNodes.length > 0
-			? new Redis.Cluster(clusterNodes, { redisOptions: options, clusterRetryStrategy: () => RECONNECT_INTERVAL_MS, enableOfflineQueue: false })
-			: new Redis({ ...options, host: settings.host, port: settings.port });
-	// Outages are reported by the token cache, once each; ioredis would print every reconnect failure.
-	client.on('error', () => undefined);
-	// Commands wait for the first connection only (each caller bounds its wait); after that, a command
-	// while disconnected fails at once rather than running late (a late lease would block others).
-	const connected = new Promise<void>((resolve) => client.once('ready', () => resolve()));
-	return {
-		mget: async (...keys) => (await connected, await client.mget(...keys)),
-		set: async (...args) => (await connected, await client.set(...args)),
-		eval: async (...args) => (await connected, await client.eval(...args)),
-	};
+	const prefix = keyPrefix(config.redis?.prefix ?? 'n8n', clusterNodesOf(settings).length > 0);
+	return { kind: 'cluster', cluster: new ClusterTokenState(connectRedis(requireFromN8n<IoRedis>('ioredis'), settings), keys, prefix) };
 }

@@ -27,7 +27,6 @@ interface FileShape {
 }
 
 export class RefreshTokenFile {
-	private families?: Map<string, string>;
 	private readonly writes = new Mutex();
 
 	constructor(
@@ -45,14 +44,18 @@ export class RefreshTokenFile {
 		return sealedName(this.keys, `family ${familyIdentity}`);
 	}
 
-	/** The newest refresh token kept for this family, if any. Never throws: an unreadable file is empty. */
+	/** The newest refresh token kept for this family, if any. Never throws: an unreadable file keeps nothing. */
 	async load(familyIdentity: string): Promise<string | undefined> {
 		const name = this.name(familyIdentity);
-		const families = await this.read();
+		const families = await this.read().catch(() => new Map<string, string>());
 		return unseal<{ refreshToken?: string }>(this.keys, name, families.get(name))?.refreshToken;
 	}
 
-	/** Keeps `refreshToken` as the family's newest. Throws when the file cannot be written. */
+	/**
+	 * Keeps `refreshToken` as the family's newest. The file is read again first (another n8n process on
+	 * this user folder, `n8n execute`, may have written meanwhile). Throws when the file cannot be read
+	 * (other than absent) or written: a file that could not be read is never overwritten.
+	 */
 	async save(familyIdentity: string, refreshToken: string): Promise<void> {
 		const name = this.name(familyIdentity);
 		await this.writes.runExclusive(async () => {
@@ -67,7 +70,15 @@ export class RefreshTokenFile {
 			const temporary = `${this.filePath}.${randomBytes(6).toString('hex')}.tmp`;
 			await fs.mkdir(path.dirname(this.filePath), { recursive: true });
 			try {
-				await fs.writeFile(temporary, JSON.stringify(shape), { mode: 0o600 });
+				// 'wx': never through a file (or link) that is already there; synced before the rename, so a
+				// crash leaves the old file or the new one, never an empty one.
+				const handle = await fs.open(temporary, 'wx', 0o600);
+				try {
+					await handle.writeFile(JSON.stringify(shape));
+					await handle.sync();
+				} finally {
+					await handle.close();
+				}
 				await fs.rename(temporary, this.filePath);
 			} catch (error) {
 				await fs.rm(temporary, { force: true });
@@ -76,19 +87,25 @@ export class RefreshTokenFile {
 		});
 	}
 
+	/** The kept families; an absent file is empty, anything else unreadable throws. */
 	private async read(): Promise<Map<string, string>> {
-		if (this.families) return this.families;
 		const families = new Map<string, string>();
+		let text: string;
 		try {
 			const stat = await fs.stat(this.filePath);
-			if (stat.isFile() && stat.size <= MAX_FILE_BYTES) {
-				const shape = JSON.parse(await fs.readFile(this.filePath, 'utf8')) as Partial<FileShape>;
-				for (const [name, sealed] of Object.entries(shape.families ?? {})) if (typeof sealed === 'string') families.set(name, sealed);
-			}
-		} catch {
-			/* no file yet, or not ours to read: nothing kept */
+			if (!stat.isFile() || stat.size > MAX_FILE_BYTES) throw Object.assign(new Error('not a file of ours'), { code: 'EINVAL' });
+			text = await fs.readFile(this.filePath, 'utf8');
+		} catch (error) {
+			if ((error as NodeJS.ErrnoException)?.code === 'ENOENT') return families;
+			throw error;
 		}
-		this.families = families;
+		let shape: Partial<FileShape>;
+		try {
+			shape = JSON.parse(text) as Partial<FileShape>;
+		} catch {
+			throw Object.assign(new Error('not JSON'), { code: 'EBADJSON' });
+		}
+		for (const [name, sealed] of Object.entries(shape.families ?? {})) if (typeof sealed === 'string') families.set(name, sealed);
 		return families;
 	}
 }

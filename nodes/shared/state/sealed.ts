@@ -1,8 +1,8 @@
 /**
  * Token state that leaves the process (n8n's Redis, a file in n8n's user folder) is sealed with keys of
  * its own, derived from n8n's encryption key with HKDF (RFC 5869): every process of one n8n instance
- * has that key (n8n refuses to start a worker without the main's), nobody else does, and a key used for
- * one purpose only never meets n8n's own ciphertexts.
+ * must share that key (n8n's own encrypted credentials need it on every worker), nobody else has it, and
+ * a key used for one purpose only never meets n8n's own ciphertexts.
  *
  * - Values: AES-256-GCM with a fresh 96-bit nonce, the storage name as additional data, so a value
  *   copied under another name does not open. A value that fails to open is a miss, never an error.
