@@ -28,8 +28,14 @@ import { startRotatingProvider, type RotatingProvider } from './helpers/rotating
 const CLIENT = { clientId: 'cluster-client', clientSecret: `ClusterSecret${randomBytes(8).toString('hex')}` };
 const TTL_S = 60;
 const BUFFER_S = 10;
-/** Short leases in real time: the paused-holder cases take a second, not ten. */
-const FAST: ClusterOptions = { leaseTtlMs: 400, leaseWaitMs: 3000, commandTimeoutMs: 300, outageRetryMs: 300 };
+/**
+ * Short leases in real time: the paused-holder cases take a second or two, not ten. Long enough that a
+ * loaded machine (a CI runner, 2 cores) never loses a lease or a Redis answer by accident.
+ */
+const LEASE_TTL_MS = 1000;
+const FAST: ClusterOptions = { leaseTtlMs: LEASE_TTL_MS, leaseWaitMs: 5000, commandTimeoutMs: 1000, outageRetryMs: 300 };
+/** Longer than a lease: a holder paused this long has lost it. */
+const PAST_THE_LEASE_MS = LEASE_TTL_MS + 500;
 const ENCRYPTION_KEY = randomBytes(24).toString('base64');
 
 let redis: Redis;
@@ -189,11 +195,11 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 			if (script.includes('#KEYS') && commitGate) await commitGate;
 			return await send();
 		});
-		const late = await processOf(clock, prefix, { redis: paused, cluster: { ...FAST, commandTimeoutMs: 2000 } });
+		const late = await processOf(clock, prefix, { redis: paused, cluster: { ...FAST, commandTimeoutMs: PAST_THE_LEASE_MS + 1000 } });
 		const other = await processOf(clock, prefix);
 
 		// 1. Paused between taking the lease and sending, past the lease: it sends nothing, with a retryable error.
-		pauseBeforeSendMs = 600;
+		pauseBeforeSendMs = PAST_THE_LEASE_MS;
 		await assert.rejects(late.cache.getToken(cfg, context), (error: unknown) => error instanceof ClusterRenewalError && error.retryable && /lost the lease/.test(error.message));
 		assert.equal(provider.stats.tokenRequests, 0, 'the paused holder sent no refresh token');
 		pauseBeforeSendMs = 0;
@@ -210,7 +216,7 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 		try {
 			const lateRenewal = late.cache.getToken(cfg, context);
 			await waitFor(() => provider.stats.refreshGrants === 2);
-			await new Promise((resolve) => setTimeout(resolve, 600)); // the late holder's lease ends
+			await new Promise((resolve) => setTimeout(resolve, PAST_THE_LEASE_MS)); // the late holder's lease ends
 			await other.cache.getToken(cfg, context);
 			assert.equal(provider.stats.refreshGrants, 3, 'the other process renewed after the lease ended');
 			await lateRenewal; // its token was handed over before the commit
@@ -348,7 +354,7 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 		const { clock, prefix, cfg } = scene({ refresh: true });
 		const noKeepAlive = await intercepted(async (script, send) => (script.includes('PEXPIRE') ? 0 : await send()));
 		const a = await processOf(clock, prefix, { redis: noKeepAlive });
-		provider.injectTokenFaults({ status: 503, delayMs: 600 }); // longer than the 400 ms lease
+		provider.injectTokenFaults({ status: 503, delayMs: PAST_THE_LEASE_MS }); // longer than the lease
 		await assert.rejects(a.cache.getToken(cfg, context), (error: unknown) => error instanceof ClusterRenewalError && /lost the lease/.test(error.message));
 		assert.equal(provider.stats.tokenRequests, 1, 'the retry was not sent');
 	});
