@@ -17,7 +17,7 @@ import IORedis from 'ioredis';
 import { ClusterRenewalError, TokenCache, type TokenCacheLogger } from '../nodes/shared/auth/token-cache';
 import { parseProviderConfig, type TokenEndpointConfig } from '../nodes/shared/config/provider-config';
 import { ClusterTokenState, type ClusterOptions, type RedisCommands } from '../nodes/shared/state/cluster-tokens';
-import { tokenStateFromN8n } from '../nodes/shared/state/n8n-token-state';
+import { clusterByEnvironment, tokenStateFromN8n } from '../nodes/shared/state/n8n-token-state';
 import { clusterNodesOf, connectRedis, keyPrefix, redisOptions, type IoRedis } from '../nodes/shared/state/redis-client';
 import { RefreshTokenFile } from '../nodes/shared/state/refresh-file';
 import { deriveSealKeys } from '../nodes/shared/state/sealed';
@@ -34,8 +34,10 @@ const BUFFER_S = 10;
  */
 const LEASE_TTL_MS = 1000;
 const FAST: ClusterOptions = { leaseTtlMs: LEASE_TTL_MS, leaseWaitMs: 5000, commandTimeoutMs: 1000, outageRetryMs: 300 };
-/** Longer than a lease: a holder paused this long has lost it. */
-const PAST_THE_LEASE_MS = LEASE_TTL_MS + 500;
+/** One token request's deadline here; before each attempt the lease is made to last twice that. */
+const TOKEN_TIMEOUT_MS = 700;
+/** Longer than a lease and than an attempt's hold: a holder paused this long has lost it. */
+const PAST_THE_LEASE_MS = Math.max(LEASE_TTL_MS, 2 * TOKEN_TIMEOUT_MS) + 500;
 const ENCRYPTION_KEY = randomBytes(24).toString('base64');
 
 let redis: Redis;
@@ -72,7 +74,7 @@ async function processOf(clock: FakeClock, prefix: string, options: { redis?: Re
 	await ready(client);
 	const cluster = new ClusterTokenState(options.redis ?? (client as unknown as RedisCommands), deriveSealKeys(options.key ?? ENCRYPTION_KEY), prefix, options.cluster ?? FAST);
 	const logger = new Warnings();
-	const cache = new TokenCache({ clock, logger, tokenState: () => ({ kind: 'cluster', cluster }) });
+	const cache = new TokenCache({ clock, logger, tokenTimeoutMs: TOKEN_TIMEOUT_MS, tokenState: () => ({ kind: 'cluster', cluster }) });
 	return { cache, cluster, logger };
 }
 
@@ -89,6 +91,9 @@ async function intercepted(onEval: (script: string, send: () => Promise<unknown>
 		eval: async (script, count, ...args) => await onEval(script, () => client.eval(script, count, ...args)),
 	};
 }
+
+/** The lease's keep-alive (which a stopped process cannot send), not the hold before an attempt. */
+const isKeepAlive = (script: string) => script.includes('PEXPIRE') && !script.includes('-- hold');
 
 /** A fresh provider count, clock and prefix, and a configuration (with a new refresh token family when asked). */
 function scene(options: { refresh?: boolean } = {}) {
@@ -190,8 +195,8 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 		let pauseBeforeSendMs = 0;
 		let commitGate: Promise<void> | undefined;
 		const paused = await intercepted(async (script, send) => {
-			if (script.includes('PEXPIRE')) return 0;
-			if (script.includes('return 1 else return 0')) await new Promise((resolve) => setTimeout(resolve, pauseBeforeSendMs));
+			if (isKeepAlive(script)) throw new Error('stopped');
+			if (script.includes('-- hold')) await new Promise((resolve) => setTimeout(resolve, pauseBeforeSendMs));
 			if (script.includes('#KEYS') && commitGate) await commitGate;
 			return await send();
 		});
@@ -219,8 +224,8 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 			await new Promise((resolve) => setTimeout(resolve, PAST_THE_LEASE_MS)); // the late holder's lease ends
 			await other.cache.getToken(cfg, context);
 			assert.equal(provider.stats.refreshGrants, 3, 'the other process renewed after the lease ended');
-			await lateRenewal; // its token was handed over before the commit
-			openGate();
+			openGate(); // the late holder resumes: its commit reaches Redis
+			await lateRenewal; // handed over after the commit's first try; what follows a refusal runs on
 			await waitFor(() => late.logger.messages.some((message) => /while this one was late/.test(message)));
 		} finally {
 			openGate();
@@ -350,12 +355,18 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 		assert.equal(provider.stats.invalidGrant, 0);
 	});
 
-	it('a refresh retried after a 503 asks for the lease again first: a holder that lost it meanwhile does not send again', async () => {
+	it('a refresh retried after a 503 asks for the lease again first: a holder that lost it meanwhile (paused between attempts) does not send again', async () => {
 		const { clock, prefix, cfg } = scene({ refresh: true });
-		const noKeepAlive = await intercepted(async (script, send) => (script.includes('PEXPIRE') ? 0 : await send()));
-		const a = await processOf(clock, prefix, { redis: noKeepAlive });
-		provider.injectTokenFaults({ status: 503, delayMs: PAST_THE_LEASE_MS }); // longer than the lease
+		let holds = 0;
+		const pausedBetweenAttempts = await intercepted(async (script, send) => {
+			if (isKeepAlive(script)) throw new Error('stopped');
+			if (script.includes('-- hold') && ++holds === 2) await new Promise((resolve) => setTimeout(resolve, PAST_THE_LEASE_MS));
+			return await send();
+		});
+		const a = await processOf(clock, prefix, { redis: pausedBetweenAttempts, cluster: { ...FAST, commandTimeoutMs: PAST_THE_LEASE_MS + 1000 } });
+		provider.injectTokenFaults({ status: 503 });
 		await assert.rejects(a.cache.getToken(cfg, context), (error: unknown) => error instanceof ClusterRenewalError && /lost the lease/.test(error.message));
+		assert.equal(holds, 2, 'the lease was asked for before each attempt');
 		assert.equal(provider.stats.tokenRequests, 1, 'the retry was not sent');
 	});
 
@@ -389,16 +400,65 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 			assert.deepEqual(await live.mget('nothing-here'), [null]);
 			const startedMs = Date.now();
 			await assert.rejects(dead.set('k', 'v', 'PX', 1000, 'NX'), /not connected/);
-			assert.ok(Date.now() - startedMs < 2000, 'failed fast');
+			const waitedMs = Date.now() - startedMs;
+			assert.ok(waitedMs >= 700 && waitedMs < 2000, `waited ${waitedMs} ms for a first connection (0.8 s), then failed`);
 		} finally {
 			live.disconnect();
 			dead.disconnect();
 		}
 	});
 
-	it('outside n8n, or with OAUTH2_LLM_SHARED_TOKENS=false, nothing leaves the process', () => {
+	it('a provider that does not rotate: a lost answer pauses the family for every process for 60 s, not for good; and in an outage, a process that saw it not rotate refreshes alone', async () => {
+		const steady = await startRotatingProvider({ ...CLIENT, tokenTtlSeconds: TTL_S, rotate: false });
+		try {
+			const clock = new FakeClock();
+			const prefix = prefixOf();
+			const cfg = parseProviderConfig({ baseUrl: steady.baseUrl, tokenUrl: steady.tokenUrl, ...CLIENT, expiryBufferSeconds: BUFFER_S, refreshToken: steady.newFamily() }).tokenEndpoint;
+			const a = await processOf(clock, prefix);
+			const b = await processOf(clock, prefix);
+			await a.cache.getToken(cfg, context);
+			clock.advance(TTL_S * 1000);
+			steady.injectTokenFaults({ lostAnswer: true });
+			await assert.rejects(a.cache.getToken(cfg, context));
+			await assert.rejects(b.cache.getToken(cfg, context), /is not sent for another (59|60) s/);
+			clock.advance(61_000);
+			await b.cache.getToken(cfg, context);
+			assert.equal(steady.stats.invalidGrant, 0);
+			// Redis away: b saw this provider not rotate, so it refreshes alone.
+			redis.pause();
+			try {
+				clock.advance(TTL_S * 1000);
+				await b.cache.getToken(cfg, context);
+			} finally {
+				redis.resume();
+			}
+			assert.equal(steady.stats.refreshGrants, 4);
+		} finally {
+			await steady.close();
+		}
+	});
+
+	it('a lease taken by a SET that timed out on a stalled Redis is released when Redis wakes, by the release queued behind it', async () => {
+		const prefix = prefixOf();
+		const { cluster } = await processOf(new FakeClock(), prefix);
+		const names = cluster.names('a stalled renewal');
+		redis.pause();
+		try {
+			await assert.rejects(cluster.withLease(names, async () => 'never'), /no answer to taking the lease/);
+		} finally {
+			redis.resume();
+		}
+		await new Promise((resolve) => setTimeout(resolve, 300));
+		assert.equal((await redis.cli('EXISTS', names.lease)).trim(), '0', 'no lease left behind');
+	});
+
+	it('outside n8n, or with OAUTH2_LLM_SHARED_TOKENS=false, nothing leaves the process; EXECUTIONS_MODE=queue says a cluster is expected', () => {
 		assert.deepEqual(tokenStateFromN8n({ OAUTH2_LLM_SHARED_TOKENS: 'false' }), { kind: 'none', why: 'OAUTH2_LLM_SHARED_TOKENS=false' });
-		assert.equal(tokenStateFromN8n({}).kind, 'none');
+		assert.deepEqual(tokenStateFromN8n({}), { kind: 'none', why: 'not running inside n8n', clusterExpected: false });
+		assert.equal(clusterByEnvironment({ EXECUTIONS_MODE: 'queue' }), true);
+		assert.equal(clusterByEnvironment({ EXECUTIONS_MODE: ' "queue" ' }), true);
+		assert.equal(clusterByEnvironment({ EXECUTIONS_MODE: 'regular' }), false);
+		assert.equal(clusterByEnvironment({ N8N_MULTI_MAIN_SETUP_ENABLED: 'true' }), false, 'multi-main runs only in queue mode');
 	});
 });
 

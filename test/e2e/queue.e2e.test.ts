@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { manualExampleWorkflow, scheduleExampleWorkflow } from '../../examples/workflows';
 import { N8nInstance, type N8nWorker } from '../harness/n8n';
-import { queueModeEnv, startPostgres, startRedis, type Postgres, type Service } from '../harness/services';
+import { executionRows, queueModeEnv, startPostgres, startRedis, type Postgres, type Service } from '../harness/services';
 import { startSandbox, type Sandbox } from '../sandbox/sandbox';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -94,14 +94,7 @@ describe('queue mode: main + 2 workers on Redis and PostgreSQL', () => {
 		const span = Date.now() - started;
 		await sleep(3000); // a run that started just before the deactivation finishes
 
-		const rows = (await postgres.query(`SELECT id, status, (extract(epoch from "startedAt") * 1000)::bigint FROM execution_entity WHERE "workflowId" = '${workflowId}' ORDER BY id`))
-			.trim()
-			.split('\n')
-			.filter(Boolean)
-			.map((line) => {
-				const [id, status, startedAt] = line.split('|');
-				return { id, status, startedAtMs: Number(startedAt) };
-			});
+		const rows = await executionRows(postgres, workflowId);
 		const before = executionsOf(workers[0]);
 		const survivor = executionsOf(workers[1]);
 		// main runs no scheduled execution: every successful one was started by a worker. A run no worker logged

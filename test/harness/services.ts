@@ -161,6 +161,26 @@ export async function startPostgres(): Promise<Postgres> {
 	};
 }
 
+export interface ExecutionRow {
+	id: string;
+	status: string;
+	startedAtMs: number;
+}
+
+/** A workflow's executions as n8n recorded them in PostgreSQL, oldest first, from `sinceMs` (epoch ms) on. */
+export async function executionRows(postgres: Postgres, workflowId: string, sinceMs = 0): Promise<ExecutionRow[]> {
+	const text = await postgres.query(`SELECT id, status, (extract(epoch from "startedAt") * 1000)::bigint FROM execution_entity WHERE "workflowId" = '${workflowId}' ORDER BY id`);
+	return text
+		.trim()
+		.split('\n')
+		.filter(Boolean)
+		.map((line) => {
+			const [id, status, startedAt] = line.split('|');
+			return { id, status, startedAtMs: Number(startedAt) };
+		})
+		.filter((row) => row.startedAtMs >= sinceMs);
+}
+
 /** What every n8n process of a queue-mode cluster needs (main, workers, CLI commands). */
 export function queueModeEnv(redis: Service, postgres: Postgres): Record<string, string> {
 	return {

@@ -15,6 +15,8 @@ export interface RotatingProviderOptions {
 	clientSecret: string;
 	tokenTtlSeconds: number;
 	reuseGraceMs?: number;
+	/** False: a provider that does not rotate (the refresh token stays, the answer carries none). Default true. */
+	rotate?: boolean;
 }
 
 export interface RotatingProviderStats {
@@ -123,10 +125,14 @@ export async function startRotatingProvider(options: RotatingProviderOptions): P
 				return;
 			}
 		}
+		accessTokens.set(accessToken, { ...lifetime, family });
+		if (options.rotate === false) {
+			json(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: options.tokenTtlSeconds });
+			return;
+		}
 		family.retired.set(family.current, Date.now());
 		family.current = token('rot-rt');
 		issued.add(family.current);
-		accessTokens.set(accessToken, { ...lifetime, family });
 		json(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: options.tokenTtlSeconds, refresh_token: family.current });
 	};
 

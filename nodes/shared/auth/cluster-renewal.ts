@@ -49,6 +49,8 @@ export interface ClusterRenewalRequest {
 	/** An access token the API rejected (401): never taken from Redis again. */
 	rejected?: string;
 	expiryBufferSeconds: number;
+	/** The longest one token request can take: the lease is made to cover it before each attempt. */
+	attemptMs: number;
 	providerName: string;
 	logger?: RenewalLogger;
 	clock: Clock;
@@ -62,8 +64,13 @@ export interface ClusterRenewalRequest {
 		knownToRotate(): boolean;
 		/** Another process's refresh token is the family's newest. */
 		adopt(refreshToken: string): void;
+		/** The family moved on past this process's lost grant: its own pause no longer applies. */
+		forgetLost(): void;
 	};
 }
+
+/** Wall clock minus this process's monotonic clock: Redis holds wall-clock times, which every process reads alike. */
+const wallOffsetMs = (clock: Clock) => clock.wallNowMs() - clock.nowMs();
 
 export class ClusterRenewal {
 	/** Rotated refresh tokens this process got and could not publish, by family name, with the generation they follow. */
@@ -115,6 +122,7 @@ export class ClusterRenewal {
 		if (family?.lostUntilWallMs !== undefined && clock.wallNowMs() < family.lostUntilWallMs) {
 			throw lostRefreshError(providerName, family.lostUntilWallMs >= Number.MAX_SAFE_INTEGER ? undefined : family.lostUntilWallMs - clock.wallNowMs());
 		}
+		const knownToRotate = family?.rotated === true || refresh.knownToRotate();
 		// This process's own rotated token, never published: still the newest while nobody committed since.
 		const pending = this.unpublished.get(familyName);
 		if (pending && pending.familyGeneration !== latest.familyGeneration) this.unpublished.delete(familyName);
@@ -125,28 +133,44 @@ export class ClusterRenewal {
 			token = await refresh.grant(
 				async (rotatedHere) => (sent = newest ?? rotatedHere ?? refresh.stored),
 				async () => {
-					if (!(await lease.stillHeld())) throw clusterRenewalError(providerName, 'this process lost the lease while it was paused');
+					if (!(await lease.stillHeld(request.attemptMs))) throw clusterRenewalError(providerName, 'this process lost the lease while it was paused');
 				},
 			);
 		} catch (error) {
 			if (error instanceof OAuth2AuthenticationError && error.refreshTokenMayBeSpent && sent) {
-				// Known to rotate (it did here, or the family has a rotated token in Redis): spent for good.
-				const lostUntilWallMs = family !== undefined || refresh.knownToRotate() ? Number.MAX_SAFE_INTEGER : clock.wallNowMs() + LOST_REFRESH_PAUSE_MS;
-				await this.cluster.commitWhileLeased(names, latest, { family: { refreshToken: sent, lostUntilWallMs } }, () => clock.wallNowMs(), lease).catch(() => undefined);
+				// Spent for good where the family is known to rotate; else one more try after the pause, as alone.
+				const lostUntilWallMs = knownToRotate ? Number.MAX_SAFE_INTEGER : clock.wallNowMs() + LOST_REFRESH_PAUSE_MS;
+				const marked = await this.cluster
+					.commitWhileLeased(names, latest, { family: { refreshToken: sent, rotated: knownToRotate, lostUntilWallMs } }, () => clock.wallNowMs(), lease)
+					.catch(() => 'unreachable' as const);
+				// Refused: another process committed to the family since (this one was paused past its lease): the
+				// token it lost is not the newest any more, and its grants go on from Redis's.
+				if (marked === 'refused') refresh.forgetLost();
 			}
 			throw error;
 		}
-		handOver(token);
-		const next = token.refreshToken ?? sent!;
-		const familyNext = next !== family?.refreshToken || family?.lostUntilWallMs !== undefined ? { refreshToken: next } : undefined;
-		const outcome = await this.cluster.commitWhileLeased(names, latest, { token: this.stored(token, clock), family: familyNext }, () => clock.wallNowMs(), lease);
-		if (outcome === 'committed') {
-			this.unpublished.delete(familyName);
-		} else if (outcome === 'refused') {
-			this.unpublished.delete(familyName);
-			logger?.warn(`OAuth2 LLM: another n8n process renewed the token of ${providerName} while this one was late; its newer state stands`);
+		const rotatedNow = token.refreshToken !== undefined && token.refreshToken !== sent;
+		const next = rotatedNow ? token.refreshToken! : sent!;
+		// Written when it changes what Redis says (a rotation, an unpublished token, a marker to clear); the
+		// credential's own refresh token never needs to be.
+		const changed = next !== (family?.refreshToken ?? refresh.stored) || family?.lostUntilWallMs !== undefined;
+		const familyNext = changed ? { refreshToken: next, rotated: rotatedNow || knownToRotate } : undefined;
+		// The callers get the token after the first try to publish it (at most one Redis call): a process that
+		// exits right after its run (`n8n execute`) has then most likely published a rotated refresh token.
+		let outcome = await this.cluster.commitWhileLeased(names, latest, { token: this.stored(token, clock), family: familyNext }, () => clock.wallNowMs(), lease, () => handOver(token));
+		if (outcome === 'refused') {
 			const newest = await this.cluster.read(names).catch(() => undefined);
-			if (newest?.family) refresh.adopt(newest.family.refreshToken);
+			// The family's generation moved but it still holds the token this grant sent, with no marker: nobody
+			// rotated it meanwhile, so this grant's rotation is the newest. Commit it over that.
+			if (familyNext && newest?.family && newest.family.refreshToken === sent && newest.family.lostUntilWallMs === undefined) {
+				outcome = await this.cluster.commitWhileLeased(names, newest, { token: this.stored(token, clock), family: familyNext }, () => clock.wallNowMs(), lease);
+			} else if (newest?.family) {
+				refresh.adopt(newest.family.refreshToken);
+			}
+			if (outcome === 'refused') logger?.warn(`OAuth2 LLM: another n8n process renewed the token of ${providerName} while this one was late; its newer state stands`);
+		}
+		if (outcome !== 'unreachable') {
+			this.unpublished.delete(familyName);
 		} else if (familyNext) {
 			this.unpublished.set(familyName, { refreshToken: next, familyGeneration: latest.familyGeneration });
 			logger?.warn(
@@ -160,7 +184,7 @@ export class ClusterRenewal {
 	private adoptable(snapshot: SharedSnapshot, request: ClusterRenewalRequest): AccessToken | undefined {
 		const stored = snapshot.token;
 		if (!stored || stored.accessToken === request.current?.accessToken || stored.accessToken === request.rejected) return undefined;
-		const offsetMs = request.clock.wallNowMs() - request.clock.nowMs();
+		const offsetMs = wallOffsetMs(request.clock);
 		const token: AccessToken = { accessToken: stored.accessToken, obtainedAtMs: stored.obtainedAtWallMs - offsetMs, expiresAtMs: stored.expiresAtWallMs - offsetMs, scope: stored.scope };
 		if (decide(request.clock.nowMs(), token, request.expiryBufferSeconds) === 'must-refresh') return undefined;
 		if (request.current && token.expiresAtMs <= request.current.expiresAtMs) return undefined;
@@ -169,7 +193,7 @@ export class ClusterRenewal {
 
 	/** In wall-clock time, which every process of the cluster reads alike. */
 	private stored(token: AccessToken, clock: Clock): StoredToken {
-		const offsetMs = clock.wallNowMs() - clock.nowMs();
+		const offsetMs = wallOffsetMs(clock);
 		return { accessToken: token.accessToken, obtainedAtWallMs: token.obtainedAtMs + offsetMs, expiresAtWallMs: token.expiresAtMs + offsetMs, scope: token.scope };
 	}
 

@@ -98,6 +98,11 @@ export class RefreshTokenTurns {
 		this.rotated.set(family, refreshToken);
 	}
 
+	/** The family moved on past a grant whose answer was lost here (another process rotated it since). */
+	forgetLost(family: string): void {
+		this.lost.delete(family);
+	}
+
 	clear(): void {
 		this.rotated.clear();
 		this.turns.clear();

@@ -31,6 +31,8 @@ export const DEFAULT_MAX_ENTRIES = 500;
  * token's age: more tokens would fare no better, so token requests stay bounded while the 401s persist.
  */
 export const MIN_REJECTION_RENEWAL_INTERVAL_MS = 30_000;
+/** Beyond one token request's deadline, how long the cluster's lease is held for its answer. */
+const ATTEMPT_MARGIN_MS = 5_000;
 
 export interface TokenCacheLogger {
 	warn(message: string, meta?: Record<string, unknown>): void;
@@ -253,6 +255,8 @@ export class TokenCache {
 			current: entry.token,
 			rejected: entry.rejectedAccessToken,
 			expiryBufferSeconds: config.expiryBufferSeconds,
+			// One attempt's deadline, and a margin for the answer's way back.
+			attemptMs: this.tokenTimeoutMs + Math.min(ATTEMPT_MARGIN_MS, this.tokenTimeoutMs),
 			providerName: context.providerName,
 			logger: context.logger ?? this.logger,
 			clock: this.clock,
@@ -264,6 +268,7 @@ export class TokenCache {
 							grant: async (choose, beforeAttempt) => this.tokenOf(await this.refreshGrant(config, context, undefined, choose, beforeAttempt)),
 							knownToRotate: () => this.refreshTurns.rotatesAtLastGrant(family) === true,
 							adopt: (refreshToken) => this.refreshTurns.adopt(family, refreshToken),
+							forgetLost: () => this.refreshTurns.forgetLost(family),
 						}
 					: undefined,
 		});
@@ -295,7 +300,8 @@ export class TokenCache {
 		const stableFamily = file ? refreshFamilyKey(config, (secret) => file.digest(secret)) : undefined;
 		const { issued, rotated } = await this.refreshTurns.run(
 			family,
-			choose ?? (async (rotatedHere) => rotatedHere ?? (file && stableFamily ? await file.load(stableFamily) : undefined) ?? config.refreshToken!),
+			// The file first: it is this process's newest, or newer (`n8n execute` beside it on the same folder).
+			choose ?? (async (rotatedHere) => (file && stableFamily ? await this.keptRefreshToken(file, stableFamily, context.providerName) : undefined) ?? rotatedHere ?? config.refreshToken!),
 			(refreshToken) => this.tokenRequest(config, context, refreshToken, beforeAttempt),
 			context.providerName,
 		);
@@ -314,6 +320,17 @@ export class TokenCache {
 			);
 		}
 		return issued;
+	}
+
+	private async keptRefreshToken(file: RefreshTokenFile, stableFamily: string, providerName: string): Promise<string | undefined> {
+		try {
+			return await file.load(stableFamily);
+		} catch (error) {
+			throw new OAuth2AuthenticationError(
+				`The refresh token of ${providerName} kept in n8n's user folder could not be read (${(error as NodeJS.ErrnoException)?.code ?? 'error'}); the credential's older one is not sent instead, since it may have been used already`,
+				{ providerName, retryable: true, hint: "Check the file oauth2-llm-refresh-tokens.json in n8n's user folder (~/.n8n): its owner, permissions, and that it is the package's." },
+			);
+		}
 	}
 
 	/**

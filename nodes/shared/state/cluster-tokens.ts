@@ -1,7 +1,7 @@
 /**
- * Token state shared by every process of an n8n cluster (queue mode, multi-main), in the Redis n8n
- * itself uses. This file holds the storage side only, with no token policy: sealed entries, a lease,
- * and a commit that refuses to overwrite what it did not see.
+ * Token state shared by every process of an n8n cluster (queue mode), in the Redis n8n itself uses.
+ * This file holds the storage side only, with no token policy: sealed entries, a lease, and a commit
+ * that refuses to overwrite what it did not see.
  *
  * - `token` entry: the access token of one configuration, with its wall-clock lifetime.
  * - `family` entry: the newest refresh token of one stored refresh token (its seed), once the provider
@@ -10,10 +10,10 @@
  *
  * A family value is `<generation> <sealed>`: a commit names the generation it read and fails when it
  * changed, so a process whose lease ran out while it was paused cannot overwrite a newer refresh token.
- * A token value is `<generation> <expiresAtWallMs> <sealed>`: a commit replaces it only with a token that
- * lives at least as long (an access token that expired from Redis meanwhile refuses nothing; an older one
- * never replaces a newer one; the one renewed after a 401 replaces the rejected one). Every Redis call is bounded in time, and a failure makes the caller go on
- * without the cluster.
+ * A token value is `<generation> <expiresAtWallMs> <sealed>`: a commit replaces the one it read, or one
+ * that lives no longer (an entry that expired meanwhile refuses nothing; an older token never replaces a
+ * newer one). The generation and expiry are sealed in too (additional data), so a value rolled back or
+ * relabelled does not open. Every Redis call is bounded in time; a failure is a ClusterUnavailableError.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -44,6 +44,8 @@ export interface SharedNames {
 export interface FamilyState {
 	/** The newest refresh token. */
 	refreshToken: string;
+	/** The provider rotated this family at least once (a lost answer then counts the token as spent). */
+	rotated?: boolean;
 	/**
 	 * A grant sent `refreshToken` and its answer was lost: the provider may have rotated it. No process
 	 * sends it before this (wall ms; Number.MAX_SAFE_INTEGER: never, the provider is known to rotate).
@@ -55,6 +57,7 @@ export interface FamilyState {
 export interface SharedSnapshot {
 	token?: StoredToken;
 	family?: FamilyState;
+	tokenGeneration: string;
 	familyGeneration: string;
 }
 
@@ -80,9 +83,13 @@ export const DEFAULT_LEASE_TTL_MS = 10_000;
 export const DEFAULT_LEASE_WAIT_MS = 90_000;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 1_000;
 export const DEFAULT_OUTAGE_RETRY_MS = 2_000;
-/** A family entry outlives long pauses between runs; each commit renews it. */
+/** A family entry outlives long pauses between runs; each commit that writes it renews it. */
 export const FAMILY_TTL_MS = 365 * 24 * 3600_000;
+/** Waiting for a lease: the first poll after this, then twice as long each time, up to LEASE_POLL_MAX_MS. */
 const LEASE_POLL_MS = 50;
+const LEASE_POLL_MAX_MS = 500;
+/** A value longer than this is not opened (a hostile writer could otherwise make decoding stall n8n). */
+export const MAX_VALUE_CHARS = 64 * 1024;
 
 /** Redis did not answer in time, or refused: the caller goes on as if it were alone. */
 export class ClusterUnavailableError extends Error {
@@ -101,39 +108,57 @@ export class LeaseBusyError extends Error {
 }
 
 /**
- * KEYS: token, [family]. ARGV: token value ('' = none), its expiry (wall ms), its TTL (ms); then for the
- * family: the generation read ('' = absent), the new value ('' = leave it), its TTL. Returns 0 when the
- * family moved on since it was read (nothing written), else 1.
+ * KEYS: token, [family]. ARGV: [1] token value ('' = none), [2] its expiry (wall ms), [3] its TTL (ms),
+ * [4] the token generation read; [5] the family generation read ('' = absent), [6] the new family value
+ * ('' = leave it), [7] its TTL, [8] its generation. Returns 0 when the family moved on since it was read
+ * (nothing written), else 1; a commit whose earlier try landed but was not answered finds its own
+ * generation there and succeeds.
  */
 const COMMIT_SCRIPT = `
 if #KEYS == 2 then
 	local current = redis.call('GET', KEYS[2])
 	local generation = ''
-	if current then generation = string.match(current, '^(%S*) ') or '' end
-	if generation ~= ARGV[4] then return 0 end
-	if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6]) end
+	if current then generation = string.match(current, '^([^ ]*) ') or '' end
+	local mine = ARGV[8] ~= '' and generation == ARGV[8]
+	if generation ~= ARGV[5] and not mine then return 0 end
+	if ARGV[6] ~= '' and not mine then redis.call('SET', KEYS[2], ARGV[6], 'PX', ARGV[7]) end
 end
 if ARGV[1] ~= '' then
 	local existing = redis.call('GET', KEYS[1])
+	local generation = ''
 	local expires = -1
-	if existing then expires = tonumber(string.match(existing, '^%S* (%d+) ') or '-1') or -1 end
-	if tonumber(ARGV[2]) >= expires then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) end
+	if existing then
+		generation = string.match(existing, '^([^ ]*) ') or ''
+		expires = tonumber(string.match(existing, '^[^ ]* (%d+) ') or '-1') or -1
+	end
+	if generation == ARGV[4] or tonumber(ARGV[2]) >= expires then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) end
 end
 return 1
 `;
-const RENEW_LEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+// keep-alive: extends the lease to its TTL if it is shorter (a longer hold, below, is never cut short).
+const KEEP_ALIVE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 1 else return 0 end`;
+// hold: whether the lease is still this caller's and, if so, that it lasts at least ARGV[2] ms more.
+const HOLD_LEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 1 else return 0 end -- hold`;
 const RELEASE_LEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
-const HOLDS_LEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 else return 0 end`;
 
 const newGeneration = () => randomBytes(12).toString('base64url');
 // The same reading as the commit script's: the generation is what precedes the first space ('' without one).
 const generationOf = (raw: string | null | undefined) => (raw && raw.includes(' ') ? raw.slice(0, raw.indexOf(' ')) : '');
-const sealedOf = (raw: string | null | undefined) => (raw ? raw.slice(raw.lastIndexOf(' ') + 1) : undefined);
+/** The sealed part and what it was sealed with (the name, the generation, a token's expiry), or nothing. */
+function sealedParts(name: string, raw: string | null | undefined): { sealed: string; additionalData: string } | undefined {
+	if (!raw || raw.length > MAX_VALUE_CHARS || !raw.includes(' ')) return undefined;
+	const cut = raw.lastIndexOf(' ');
+	return { sealed: raw.slice(cut + 1), additionalData: `${name} ${raw.slice(0, cut)}` };
+}
 const COMMIT_RETRY_MS = 250;
 
 export interface HeldLease {
-	/** Whether this process still holds the lease, asked of Redis: before every attempt to send a refresh token. */
-	stillHeld(): Promise<boolean>;
+	/**
+	 * Whether this process still holds the lease, asked of Redis before every attempt to send a refresh
+	 * token; if so, the lease is made to last at least `coverMs` more, so a holder cut off from Redis
+	 * while its request is at the provider keeps the lease until that request has ended.
+	 */
+	stillHeld(coverMs: number): Promise<boolean>;
 	/** Whether the lease can still be this process's by its own clock (last renewal + TTL), without asking Redis. */
 	mayStillHold(): boolean;
 }
@@ -197,7 +222,7 @@ export class ClusterTokenState {
 	private async call<T>(what: string, run: () => Promise<T>): Promise<T> {
 		try {
 			const result = await withTimeout(run(), this.commandTimeoutMs, () => new ClusterUnavailableError(`no answer to ${what} within ${this.commandTimeoutMs} ms`));
-			this.recovered = this.down;
+			if (this.down) this.recovered = true;
 			this.down = false;
 			this.skipUntilMs = 0;
 			return result;
@@ -216,35 +241,45 @@ export class ClusterTokenState {
 	async read(names: SharedNames): Promise<SharedSnapshot> {
 		const keys = names.family ? [names.token, names.family] : [names.token];
 		const raw = await this.call('a read', () => this.redis.mget(...keys));
-		const snapshot: SharedSnapshot = { familyGeneration: generationOf(raw[1]) };
-		const token = unseal<StoredToken>(this.keys, names.token, sealedOf(raw[0]));
+		const snapshot: SharedSnapshot = { tokenGeneration: generationOf(raw[0]), familyGeneration: generationOf(raw[1]) };
+		const tokenParts = sealedParts(names.token, raw[0]);
+		const token = tokenParts && unseal<StoredToken>(this.keys, tokenParts.additionalData, tokenParts.sealed);
 		if (token && typeof token.accessToken === 'string' && Number.isFinite(token.expiresAtWallMs) && Number.isFinite(token.obtainedAtWallMs)) {
 			snapshot.token = token;
 		}
-		if (names.family) {
-			const family = unseal<Partial<FamilyState>>(this.keys, names.family, sealedOf(raw[1]));
-			if (typeof family?.refreshToken === 'string' && family.refreshToken) {
-				snapshot.family = { refreshToken: family.refreshToken };
-				if (Number.isFinite(family.lostUntilWallMs)) snapshot.family.lostUntilWallMs = family.lostUntilWallMs;
-			}
+		const familyParts = names.family ? sealedParts(names.family, raw[1]) : undefined;
+		const family = familyParts && unseal<Partial<FamilyState>>(this.keys, familyParts.additionalData, familyParts.sealed);
+		if (typeof family?.refreshToken === 'string' && family.refreshToken) {
+			snapshot.family = { refreshToken: family.refreshToken, rotated: family.rotated === true };
+			if (Number.isFinite(family.lostUntilWallMs)) snapshot.family.lostUntilWallMs = family.lostUntilWallMs;
 		}
 		return snapshot;
 	}
 
 	/**
-	 * Publishes a token (unless a longer-lived one is there) and a family state, the latter only if nobody
-	 * committed to the family since `seen` was read. False: another process did; its state stands.
+	 * Publishes a token (over the one read, or one that lives no longer) and a family state, the latter
+	 * only if nobody committed to the family since `seen` was read. False: another process did; its state
+	 * stands. `familyGeneration`: the generation to write under (the same on every try of one commit).
 	 */
-	async commit(names: SharedNames, seen: SharedSnapshot, next: { token?: StoredToken; family?: FamilyState }, wallNowMs: number): Promise<boolean> {
-		const args: Array<string | number> = ['', 0, 1];
+	async commit(
+		names: SharedNames,
+		seen: SharedSnapshot,
+		next: { token?: StoredToken; family?: FamilyState },
+		wallNowMs: number,
+		familyGeneration = newGeneration(),
+	): Promise<boolean> {
+		const args: Array<string | number> = ['', 0, 1, seen.tokenGeneration];
 		if (next.token) {
 			const expiresAtWallMs = Math.floor(next.token.expiresAtWallMs);
-			args.splice(0, 3, `${newGeneration()} ${expiresAtWallMs} ${seal(this.keys, names.token, next.token)}`, expiresAtWallMs, Math.max(1000, Math.ceil(expiresAtWallMs - wallNowMs)));
+			const generation = newGeneration();
+			const sealed = seal(this.keys, `${names.token} ${generation} ${expiresAtWallMs}`, next.token);
+			args.splice(0, 3, `${generation} ${expiresAtWallMs} ${sealed}`, expiresAtWallMs, Math.max(1000, Math.ceil(expiresAtWallMs - wallNowMs)));
 		}
 		const keys = [names.token];
 		if (names.family) {
 			keys.push(names.family);
-			args.push(seen.familyGeneration, next.family ? `${newGeneration()} ${seal(this.keys, names.family, next.family)}` : '', FAMILY_TTL_MS);
+			const value = next.family ? `${familyGeneration} ${seal(this.keys, `${names.family} ${familyGeneration}`, next.family)}` : '';
+			args.push(seen.familyGeneration, value, FAMILY_TTL_MS, next.family ? familyGeneration : '');
 		}
 		return (await this.call('a commit', () => this.redis.eval(COMMIT_SCRIPT, keys.length, ...keys, ...args))) === 1;
 	}
@@ -252,17 +287,27 @@ export class ClusterTokenState {
 	/**
 	 * commit(), tried again while Redis does not answer, for at most one lease TTL and while the lease may
 	 * still be this process's: a rotated refresh token that never reaches Redis would have the next holder
-	 * send the retired one.
+	 * send the retired one. `afterFirstTry` runs once the first try has ended, whatever its outcome.
 	 */
-	async commitWhileLeased(names: SharedNames, seen: SharedSnapshot, next: { token?: StoredToken; family?: FamilyState }, wallNowMs: () => number, lease: HeldLease): Promise<CommitOutcome> {
+	async commitWhileLeased(
+		names: SharedNames,
+		seen: SharedSnapshot,
+		next: { token?: StoredToken; family?: FamilyState },
+		wallNowMs: () => number,
+		lease: HeldLease,
+		afterFirstTry?: () => void,
+	): Promise<CommitOutcome> {
 		const giveUpAtMs = this.nowMs() + this.leaseTtlMs;
-		for (;;) {
+		const familyGeneration = newGeneration();
+		for (let attempt = 0; ; attempt++) {
 			try {
-				return (await this.commit(names, seen, next, wallNowMs())) ? 'committed' : 'refused';
+				return (await this.commit(names, seen, next, wallNowMs(), familyGeneration)) ? 'committed' : 'refused';
 			} catch (error) {
 				if (!(error instanceof ClusterUnavailableError)) throw error;
 				if (!lease.mayStillHold() || this.nowMs() >= giveUpAtMs) return 'unreachable';
 				await this.sleep(COMMIT_RETRY_MS);
+			} finally {
+				if (attempt === 0) afterFirstTry?.();
 			}
 		}
 	}
@@ -274,7 +319,7 @@ export class ClusterTokenState {
 	async withLease<T>(names: SharedNames, work: (lease: HeldLease) => Promise<T>, waitMs = this.leaseWaitMs): Promise<T> {
 		const value = randomBytes(16).toString('base64url');
 		const giveUpAtMs = this.nowMs() + waitMs;
-		for (;;) {
+		for (let attempt = 0; ; attempt++) {
 			let taken: 'OK' | null;
 			try {
 				taken = await this.call('taking the lease', () => this.redis.set(names.lease, value, 'PX', this.leaseTtlMs, 'NX'));
@@ -286,25 +331,30 @@ export class ClusterTokenState {
 			}
 			if (taken === 'OK') break;
 			if (this.nowMs() >= giveUpAtMs) throw new LeaseBusyError();
-			await this.sleep(LEASE_POLL_MS + Math.floor(Math.random() * LEASE_POLL_MS));
+			const pollMs = Math.min(LEASE_POLL_MAX_MS, LEASE_POLL_MS * 2 ** attempt);
+			await this.sleep(pollMs + Math.floor(Math.random() * pollMs));
 		}
-		let renewedAtMs = this.nowMs();
+		// Until when the lease is this process's for sure, by its own clock: the last renewal or hold Redis confirmed.
+		let heldUntilMs = this.nowMs() + this.leaseTtlMs;
 		let lost = false;
+		const confirmed = (sentAtMs: number, forMs: number) => (answer: unknown) => {
+			if (answer === 1) heldUntilMs = Math.max(heldUntilMs, sentAtMs + forMs);
+			else lost = true;
+			return answer;
+		};
 		const keepAlive = setInterval(() => {
-			const sentAtMs = this.nowMs();
-			this.redis.eval(RENEW_LEASE_SCRIPT, 1, names.lease, value, this.leaseTtlMs).then(
-				(renewed) => {
-					if (renewed === 1) renewedAtMs = sentAtMs;
-					else lost = true;
-				},
-				() => undefined,
-			);
+			this.redis.eval(KEEP_ALIVE_SCRIPT, 1, names.lease, value, this.leaseTtlMs).then(confirmed(this.nowMs(), this.leaseTtlMs), () => undefined);
 		}, Math.max(1, Math.floor(this.leaseTtlMs / 3)));
 		keepAlive.unref();
 		try {
 			return await work({
-				stillHeld: async () => !lost && (await this.call('checking the lease', () => this.redis.eval(HOLDS_LEASE_SCRIPT, 1, names.lease, value))) === 1,
-				mayStillHold: () => !lost && this.nowMs() < renewedAtMs + this.leaseTtlMs,
+				stillHeld: async (coverMs) => {
+					if (lost) return false;
+					const forMs = Math.max(this.leaseTtlMs, Math.ceil(coverMs));
+					const sentAtMs = this.nowMs();
+					return (await this.call('checking the lease', () => this.redis.eval(HOLD_LEASE_SCRIPT, 1, names.lease, value, forMs).then(confirmed(sentAtMs, forMs)))) === 1;
+				},
+				mayStillHold: () => !lost && this.nowMs() < heldUntilMs,
 			});
 		} finally {
 			clearInterval(keepAlive);

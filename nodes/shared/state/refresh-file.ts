@@ -44,16 +44,20 @@ export class RefreshTokenFile {
 		return sealedName(this.keys, `family ${familyIdentity}`);
 	}
 
-	/** The newest refresh token kept for this family, if any. Never throws: an unreadable file keeps nothing. */
+	/**
+	 * The newest refresh token kept for this family, if any (an absent file, or a value that does not open,
+	 * keeps none). Throws when the file is there but cannot be read: sending the credential's older token
+	 * instead could be reuse.
+	 */
 	async load(familyIdentity: string): Promise<string | undefined> {
 		const name = this.name(familyIdentity);
-		const families = await this.read().catch(() => new Map<string, string>());
+		const families = await this.read();
 		return unseal<{ refreshToken?: string }>(this.keys, name, families.get(name))?.refreshToken;
 	}
 
 	/**
-	 * Keeps `refreshToken` as the family's newest. The file is read again first (another n8n process on
-	 * this user folder, `n8n execute`, may have written meanwhile). Throws when the file cannot be read
+	 * Keeps `refreshToken` as the family's newest. The file is read again first (`n8n execute` beside a
+	 * running n8n on the same user folder may have written meanwhile). Throws when the file cannot be read
 	 * (other than absent) or written: a file that could not be read is never overwritten.
 	 */
 	async save(familyIdentity: string, refreshToken: string): Promise<void> {
