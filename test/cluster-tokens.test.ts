@@ -355,6 +355,42 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 		assert.equal(provider.stats.invalidGrant, 0);
 	});
 
+	it('a holder paused past its lease with its refresh at the provider: its answer counts as lost, its mark is refused (the family moved on), and it goes on from the newest token', async () => {
+		const { clock, prefix, cfg } = scene({ refresh: true });
+		let commitGate: Promise<void> | undefined;
+		const paused = await intercepted(async (script, send) => {
+			if (isKeepAlive(script)) throw new Error('stopped');
+			if (script.includes('#KEYS') && commitGate) await commitGate;
+			return await send();
+		});
+		const late = await processOf(clock, prefix, { redis: paused, cluster: { ...FAST, commandTimeoutMs: 3 * PAST_THE_LEASE_MS } });
+		const other = await processOf(clock, prefix);
+		await other.cache.getToken(cfg, context); // the family rotates once: it is known to rotate
+		clock.advance(TTL_S * 1000);
+		let openGate!: () => void;
+		commitGate = new Promise<void>((resolve) => (openGate = resolve));
+		let held = false;
+		provider.holdTokenAnswers(1, () => (held = true));
+		const lost = late.cache.getToken(cfg, context);
+		lost.catch(() => undefined);
+		try {
+			await waitFor(() => held);
+			// Its request times out (700 ms), its mark waits at the gate, its lease ends.
+			await new Promise((resolve) => setTimeout(resolve, TOKEN_TIMEOUT_MS + PAST_THE_LEASE_MS));
+			await other.cache.getToken(cfg, context);
+			assert.equal(provider.stats.refreshGrants, 2, 'the other process renewed');
+		} finally {
+			openGate();
+			provider.dropHeld(); // the provider never processed the late one's request
+		}
+		await assert.rejects(lost, /no complete answer within 700 ms/);
+		// Past the other's token's usable life (50 s), within the 60 s a lost answer would pause the family alone.
+		clock.advance(55_000);
+		await late.cache.getToken(cfg, context);
+		assert.equal(provider.stats.refreshGrants, 3, 'the late process refreshed again, with the newest token');
+		assert.equal(provider.stats.invalidGrant, 0);
+	});
+
 	it('a refresh retried after a 503 asks for the lease again first: a holder that lost it meanwhile (paused between attempts) does not send again', async () => {
 		const { clock, prefix, cfg } = scene({ refresh: true });
 		let holds = 0;

@@ -51,6 +51,8 @@ export interface RotatingProvider {
 	/** Holds the next `count` token answers until release() (a slow token endpoint); calls onHeld with the client's port. */
 	holdTokenAnswers(count: number, onHeld?: (remotePort: number) => void): void;
 	releaseHeld(): void;
+	/** Forgets the held requests unanswered and unprocessed (their clients gave up). */
+	dropHeld(): void;
 	/**
 	 * The next token requests meet these faults, in order: `lostAnswer` processes the grant (a refresh token
 	 * rotates) and cuts the connection instead of answering; `status` answers that error without processing.
@@ -210,6 +212,10 @@ export async function startRotatingProvider(options: RotatingProviderOptions): P
 		releaseHeld: () => {
 			holdCount = 0;
 			for (const answer of held.splice(0)) answer();
+		},
+		dropHeld: () => {
+			holdCount = 0;
+			held.splice(0);
 		},
 		injectTokenFaults: (...next: Array<{ lostAnswer: true } | { status: number; delayMs?: number }>) => {
 			faults = next;
