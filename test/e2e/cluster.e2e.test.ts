@@ -177,7 +177,7 @@ describe('one token per lifetime for the whole cluster; rotated refresh tokens a
 		provider.setReuseGraceMs(60_000);
 		let stopped: N8nWorker | undefined;
 		let resumedAt = 0;
-		const run = await runFor(rtWorkflow, 45_000, async () => {
+		await runFor(rtWorkflow, 45_000, async () => {
 			stopped = await holdNextTokenRequest();
 			stopped.signal('SIGSTOP');
 			provider.releaseHeld();
@@ -200,7 +200,6 @@ describe('one token per lifetime for the whole cluster; rotated refresh tokens a
 		const resumedRan = new Set([...stopped!.logs().matchAll(/Worker started execution (\d+)/g)].map((match) => match[1]));
 		assert.ok(rows.length >= 10 && rows.every((row) => row.status === 'success'), JSON.stringify(rows));
 		assert.ok(rows.some((row) => resumedRan.has(row.id)), 'the resumed worker runs executions again, successfully');
-		void run;
 	});
 
 	it('SIGKILL of the lease holder while its refresh is in flight: the other worker takes the lease over when it ends, and goes on with the family', { timeout: RUN_TIMEOUT_MS }, async () => {
