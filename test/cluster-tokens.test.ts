@@ -499,6 +499,30 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 });
 
 describe('regular mode: a rotated refresh token kept, sealed, in n8n\'s user folder', () => {
+	it('a rotated token that could not be saved is sent next from memory, not the older one in the file', async () => {
+		const local = await startRotatingProvider({ ...CLIENT, tokenTtlSeconds: TTL_S });
+		const folder = await fs.mkdtemp(path.join(os.tmpdir(), 'refresh-file-'));
+		try {
+			const file = new FileThatStopsSaving(path.join(folder, 'oauth2-llm-refresh-tokens.json'), deriveSealKeys(ENCRYPTION_KEY));
+			const logger = new Warnings();
+			const clock = new FakeClock();
+			const cache = new TokenCache({ clock, logger, tokenState: () => ({ kind: 'file', file }) });
+			const cfg = parseProviderConfig({ baseUrl: local.baseUrl, tokenUrl: local.tokenUrl, ...CLIENT, refreshToken: local.newFamily() }).tokenEndpoint;
+			await cache.getToken(cfg, context);
+			file.failSaves = true;
+			clock.advance(TTL_S * 1000);
+			await cache.getToken(cfg, context);
+			assert.match(logger.messages.join('\n'), /could not be kept in n8n's user folder \(ENOSPC\)/);
+			clock.advance(TTL_S * 1000);
+			await cache.getToken(cfg, context);
+			assert.equal(local.stats.refreshGrants, 3);
+			assert.equal(local.stats.invalidGrant, 0, 'the newest (in memory) was sent, not the file\'s older one');
+		} finally {
+			await local.close();
+			await fs.rm(folder, { recursive: true, force: true });
+		}
+	});
+
 	it('survives a restart (a new cache and file object); the file holds no token in clear and is private', async () => {
 		const local = await startRotatingProvider({ ...CLIENT, tokenTtlSeconds: TTL_S });
 		const folder = await fs.mkdtemp(path.join(os.tmpdir(), 'refresh-file-'));
@@ -526,6 +550,15 @@ describe('regular mode: a rotated refresh token kept, sealed, in n8n\'s user fol
 		}
 	});
 });
+
+/** The regular-mode file, whose saves fail when told (a full disk): the package's own class, not a mock. */
+class FileThatStopsSaving extends RefreshTokenFile {
+	failSaves = false;
+	override async save(familyIdentity: string, refreshToken: string): Promise<void> {
+		if (this.failSaves) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+		await super.save(familyIdentity, refreshToken);
+	}
+}
 
 async function freePortForTest(): Promise<number> {
 	const server = createServer();

@@ -157,14 +157,20 @@ export class ClusterRenewal {
 		const familyNext = changed ? { refreshToken: next, rotated: rotatedNow || knownToRotate } : undefined;
 		// The callers get the token after the first try to publish it (at most one Redis call): a process that
 		// exits right after its run (`n8n execute`) has then most likely published a rotated refresh token.
-		let outcome = await this.cluster.commitWhileLeased(names, latest, { token: this.stored(token, clock), family: familyNext }, () => clock.wallNowMs(), lease, () => handOver(token));
+		// The snapshot the last commit was checked against: what an unpublished token follows.
+		let base = latest;
+		let outcome = await this.cluster.commitWhileLeased(names, base, { token: this.stored(token, clock), family: familyNext }, () => clock.wallNowMs(), lease, () => handOver(token));
 		if (outcome === 'refused') {
 			const newest = await this.cluster.read(names).catch(() => undefined);
-			// The family's generation moved but it still holds the token this grant sent, with no marker: nobody
-			// rotated it meanwhile, so this grant's rotation is the newest. Commit it over that.
-			if (familyNext && newest?.family && newest.family.refreshToken === sent && newest.family.lostUntilWallMs === undefined) {
-				outcome = await this.cluster.commitWhileLeased(names, newest, { token: this.stored(token, clock), family: familyNext }, () => clock.wallNowMs(), lease);
-			} else if (newest?.family) {
+			if (!newest) {
+				// Refused, then unreadable: what holds the family now is unknown; keep this grant's token.
+				outcome = 'unreachable';
+			} else if (familyNext && newest.family && newest.family.refreshToken === sent && newest.family.lostUntilWallMs === undefined) {
+				// The family's generation moved but it still holds the token this grant sent, with no marker: nobody
+				// rotated it meanwhile, so this grant's rotation is the newest. Commit it over that.
+				base = newest;
+				outcome = await this.cluster.commitWhileLeased(names, base, { token: this.stored(token, clock), family: familyNext }, () => clock.wallNowMs(), lease);
+			} else if (newest.family) {
 				refresh.adopt(newest.family.refreshToken);
 			}
 			if (outcome === 'refused') logger?.warn(`OAuth2 LLM: another n8n process renewed the token of ${providerName} while this one was late; its newer state stands`);
@@ -172,7 +178,7 @@ export class ClusterRenewal {
 		if (outcome !== 'unreachable') {
 			this.unpublished.delete(familyName);
 		} else if (familyNext) {
-			this.unpublished.set(familyName, { refreshToken: next, familyGeneration: latest.familyGeneration });
+			this.unpublished.set(familyName, { refreshToken: next, familyGeneration: base.familyGeneration });
 			logger?.warn(
 				`OAuth2 LLM: ${providerName} rotated its refresh token and n8n's Redis did not take the new one; this process keeps it and sends it next. Other processes may send the older one meanwhile: if the provider then answers invalid_grant, put a fresh refresh token in the credential.`,
 			);

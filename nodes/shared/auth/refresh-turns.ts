@@ -75,7 +75,8 @@ export class RefreshTokenTurns {
 				issued = await grant(refreshToken);
 			} catch (error) {
 				if (error instanceof OAuth2AuthenticationError && error.refreshTokenMayBeSpent) {
-					this.lost.set(family, { untilMs: this.rotated.has(family) ? Infinity : this.nowMs() + LOST_REFRESH_PAUSE_MS });
+					// Spent for good where this process saw the server rotate (not where it only adopted another process's token).
+					this.lost.set(family, { untilMs: this.rotates.get(family) === true ? Infinity : this.nowMs() + LOST_REFRESH_PAUSE_MS });
 				}
 				throw error;
 			}

@@ -84,6 +84,8 @@ export class TokenCache {
 	private tokenStateBackend?: TokenStateBackend;
 	private clusterRenewal?: ClusterRenewal;
 	private readonly sharedNames = new WeakMap<TokenEndpointConfig, SharedNames>();
+	/** Refresh families whose newest token (in memory) could not be kept in n8n's user folder. */
+	private readonly unsavedFamilies = new Set<string>();
 	/** Token requests sent (every attempt, retries included), for tests and benchmarks. */
 	tokenRequestCount = 0;
 
@@ -165,6 +167,7 @@ export class TokenCache {
 	clear(): void {
 		this.entries.clear();
 		this.refreshTurns.clear();
+		this.unsavedFamilies.clear();
 	}
 
 	private entryFor(key: string): CacheEntry {
@@ -255,8 +258,9 @@ export class TokenCache {
 			current: entry.token,
 			rejected: entry.rejectedAccessToken,
 			expiryBufferSeconds: config.expiryBufferSeconds,
-			// One attempt's deadline, and a margin for the answer's way back.
-			attemptMs: this.tokenTimeoutMs + Math.min(ATTEMPT_MARGIN_MS, this.tokenTimeoutMs),
+			// One attempt's deadline (three with issuer discovery, which may try two metadata URLs before the
+			// request), and a margin for the answer's way back.
+			attemptMs: this.tokenTimeoutMs * (config.issuerUrl ? 3 : 1) + Math.min(ATTEMPT_MARGIN_MS, this.tokenTimeoutMs),
 			providerName: context.providerName,
 			logger: context.logger ?? this.logger,
 			clock: this.clock,
@@ -300,17 +304,24 @@ export class TokenCache {
 		const stableFamily = file ? refreshFamilyKey(config, (secret) => file.digest(secret)) : undefined;
 		const { issued, rotated } = await this.refreshTurns.run(
 			family,
-			// The file first: it is this process's newest, or newer (`n8n execute` beside it on the same folder).
-			choose ?? (async (rotatedHere) => (file && stableFamily ? await this.keptRefreshToken(file, stableFamily, context.providerName) : undefined) ?? rotatedHere ?? config.refreshToken!),
+			// The file first: it is this process's newest, or newer (`n8n execute` beside it on the same folder);
+			// unless this process's newest could not be saved there.
+			choose ??
+				(async (rotatedHere) =>
+					(rotatedHere !== undefined && this.unsavedFamilies.has(family) ? rotatedHere : undefined) ??
+					(file && stableFamily ? await this.keptRefreshToken(file, stableFamily, context.providerName) : undefined) ??
+					rotatedHere ??
+					config.refreshToken!),
 			(refreshToken) => this.tokenRequest(config, context, refreshToken, beforeAttempt),
 			context.providerName,
 		);
 		if (!rotated) return issued;
 		const logger = context.logger ?? this.logger;
 		if (file && stableFamily) {
-			await file.save(stableFamily, issued.refreshToken!).catch((error: unknown) => {
+			await file.save(stableFamily, issued.refreshToken!).then(() => this.unsavedFamilies.delete(family), (error: unknown) => {
+				this.unsavedFamilies.add(family);
 				logger?.warn(
-					`OAuth2 LLM: ${context.providerName} rotated its refresh token, and it could not be kept in n8n's user folder (${(error as NodeJS.ErrnoException)?.code ?? 'error'}); after a restart the stored Refresh Token is sent again. Put a fresh refresh token in the credential if the provider then rejects it.`,
+					`OAuth2 LLM: ${context.providerName} rotated its refresh token, and it could not be kept in n8n's user folder (${(error as NodeJS.ErrnoException)?.code ?? 'error'}); this process goes on with it, but after a restart an older refresh token is sent (the one kept before, or the credential's). Put a fresh refresh token in the credential if the provider then rejects it.`,
 				);
 			});
 		} else if (!choose) {

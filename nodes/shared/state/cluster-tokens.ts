@@ -319,8 +319,10 @@ export class ClusterTokenState {
 	async withLease<T>(names: SharedNames, work: (lease: HeldLease) => Promise<T>, waitMs = this.leaseWaitMs): Promise<T> {
 		const value = randomBytes(16).toString('base64url');
 		const giveUpAtMs = this.nowMs() + waitMs;
+		let sentAtMs = this.nowMs();
 		for (let attempt = 0; ; attempt++) {
 			let taken: 'OK' | null;
+			sentAtMs = this.nowMs();
 			try {
 				taken = await this.call('taking the lease', () => this.redis.set(names.lease, value, 'PX', this.leaseTtlMs, 'NX'));
 			} catch (error) {
@@ -335,7 +337,7 @@ export class ClusterTokenState {
 			await this.sleep(pollMs + Math.floor(Math.random() * pollMs));
 		}
 		// Until when the lease is this process's for sure, by its own clock: the last renewal or hold Redis confirmed.
-		let heldUntilMs = this.nowMs() + this.leaseTtlMs;
+		let heldUntilMs = sentAtMs + this.leaseTtlMs;
 		let lost = false;
 		const confirmed = (sentAtMs: number, forMs: number) => (answer: unknown) => {
 			if (answer === 1) heldUntilMs = Math.max(heldUntilMs, sentAtMs + forMs);
