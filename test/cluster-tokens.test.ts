@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -21,6 +20,7 @@ import { clusterByEnvironment, tokenStateFromN8n } from '../nodes/shared/state/n
 import { clusterNodesOf, connectRedis, keyPrefix, redisOptions, type IoRedis } from '../nodes/shared/state/redis-client';
 import { RefreshTokenFile } from '../nodes/shared/state/refresh-file';
 import { deriveSealKeys } from '../nodes/shared/state/sealed';
+import { freePort } from './harness/n8n';
 import { startRedis, type Redis } from './harness/services';
 import { FakeClock } from './helpers/fake-clock';
 import { startRotatingProvider, type RotatingProvider } from './helpers/rotating-provider';
@@ -431,7 +431,7 @@ describe('tokens shared across the processes of an n8n cluster (real Redis)', ()
 		assert.equal(keyPrefix('{n8n}', true), '{n8n}');
 
 		const live = connectRedis(IORedis as unknown as IoRedis, { host: '127.0.0.1', port: redis.port, db: 0 });
-		const dead = connectRedis(IORedis as unknown as IoRedis, { host: '127.0.0.1', port: await freePortForTest(), db: 0 });
+		const dead = connectRedis(IORedis as unknown as IoRedis, { host: '127.0.0.1', port: await freePort(), db: 0 });
 		try {
 			assert.deepEqual(await live.mget('nothing-here'), [null]);
 			const startedMs = Date.now();
@@ -558,14 +558,6 @@ class FileThatStopsSaving extends RefreshTokenFile {
 		if (this.failSaves) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
 		await super.save(familyIdentity, refreshToken);
 	}
-}
-
-async function freePortForTest(): Promise<number> {
-	const server = createServer();
-	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-	const { port } = server.address() as AddressInfo;
-	await new Promise<void>((resolve) => server.close(() => resolve()));
-	return port;
 }
 
 async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {

@@ -157,9 +157,11 @@ export class ClusterRenewal {
 		const familyNext = changed ? { refreshToken: next, rotated: rotatedNow || knownToRotate } : undefined;
 		// The callers get the token after the first try to publish it (at most one Redis call): a process that
 		// exits right after its run (`n8n execute`) has then most likely published a rotated refresh token.
+		const published = { token: this.stored(token, clock), family: familyNext };
+		const wallNowMs = () => clock.wallNowMs();
 		// The snapshot the last commit was checked against: what an unpublished token follows.
 		let base = latest;
-		let outcome = await this.cluster.commitWhileLeased(names, base, { token: this.stored(token, clock), family: familyNext }, () => clock.wallNowMs(), lease, () => handOver(token));
+		let outcome = await this.cluster.commitWhileLeased(names, base, published, wallNowMs, lease, () => handOver(token));
 		if (outcome === 'refused') {
 			const newest = await this.cluster.read(names).catch(() => undefined);
 			if (!newest) {
@@ -169,7 +171,7 @@ export class ClusterRenewal {
 				// The family's generation moved but it still holds the token this grant sent, with no marker: nobody
 				// rotated it meanwhile, so this grant's rotation is the newest. Commit it over that.
 				base = newest;
-				outcome = await this.cluster.commitWhileLeased(names, base, { token: this.stored(token, clock), family: familyNext }, () => clock.wallNowMs(), lease);
+				outcome = await this.cluster.commitWhileLeased(names, base, published, wallNowMs, lease);
 			} else if (newest.family) {
 				refresh.adopt(newest.family.refreshToken);
 			}
