@@ -132,6 +132,9 @@ export function credentialIdFor(providerName: string): string {
 export const PROVIDER_KEYS: Readonly<Record<string, ProviderField>> = {
 	base_url: 'baseUrl',
 	api_base: 'baseUrl',
+	api_format: 'apiFormat',
+	anthropic_version: 'anthropicVersion',
+	store_responses: 'storeResponses',
 	token_url: 'tokenUrl',
 	client_id: 'clientId',
 	client_secret: 'clientSecret',
@@ -169,6 +172,9 @@ const PROVIDER_NAME_KEY = 'provider_name';
 /** The key a message about a missing field points at. */
 const PREFERRED_KEY: Record<ProviderField, string> = {
 	baseUrl: 'base_url',
+	apiFormat: 'api_format',
+	anthropicVersion: 'anthropic_version',
+	storeResponses: 'store_responses',
 	tokenUrl: 'token_url',
 	clientId: 'client_id',
 	clientSecret: 'client_secret',
@@ -222,6 +228,11 @@ const VALUE_ALIASES: Partial<Record<ProviderField, Record<string, string>>> = {
 		google_metadata_server: 'googleMetadataServer',
 	},
 	basicAuthEncoding: { form_encoded: 'formEncoded' },
+	apiFormat: {
+		chat_completions: 'chatCompletions',
+		anthropic_messages: 'anthropicMessages',
+		anthropic_vertex: 'anthropicVertex',
+	},
 };
 
 /**
@@ -238,6 +249,8 @@ const RESOLVED_NOW_FIELDS: ReadonlySet<ProviderField> = new Set([
 	'useClientCertificateForApi',
 	'grantType',
 	'jwtScopeClaim',
+	'apiFormat',
+	'storeResponses',
 ]);
 const SECRET_FIELDS: ReadonlySet<ProviderField> = new Set(['clientSecret', 'refreshToken', 'privateKey', 'privateKeyPassphrase']);
 const JSON_FIELDS: ReadonlySet<ProviderField> = new Set(['headers', 'additionalTokenParameters']);

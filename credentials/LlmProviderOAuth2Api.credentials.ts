@@ -15,6 +15,7 @@ import { n8nAtLeast } from '../nodes/shared/n8n/n8n-version';
 import { isOwnSecureContext, secureContextFor } from '../nodes/shared/transport/http';
 import { requestOptionsRefusal } from '../nodes/shared/n8n/request-guard';
 import {
+	DEFAULT_ANTHROPIC_VERSION,
 	DEFAULT_EXPIRY_BUFFER_SECONDS,
 	DEFAULT_SUBJECT_TOKEN_TYPE,
 	MAX_EXPIRY_BUFFER_SECONDS,
@@ -193,9 +194,38 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			default: '',
 			required: true,
 			placeholder: 'https://llm.example.com/v1',
-			hint: 'The API root, e.g. …/v1 — /chat/completions and /models are appended to it',
+			hint: 'The API root, e.g. …/v1 — /chat/completions (or /responses, /messages) and /models are appended to it',
 			description:
-				'Base of the OpenAI-compatible API: /chat/completions and /models are appended to it. A query string (Azure\'s ?api-version=…) is kept.',
+				'Base of the LLM API: the API Format\'s path and /models are appended to it. A query string (Azure\'s ?api-version=…) is kept. For Claude on Vertex AI: https://{region}-aiplatform.googleapis.com/v1/projects/{project}/locations/{region}/publishers/anthropic/models',
+		},
+		{
+			displayName: 'API Format',
+			name: 'apiFormat',
+			type: 'options',
+			default: 'chatCompletions',
+			description: 'The format the LLM API speaks. Every node of this package uses it.',
+			options: [
+				{ name: 'OpenAI Chat Completions', value: 'chatCompletions', description: 'POST {Base URL}/chat/completions: OpenAI-compatible gateways, Azure OpenAI, SAP AI Core, vLLM…' },
+				{ name: 'OpenAI Responses', value: 'responses', description: 'POST {Base URL}/responses: OpenAI\'s Responses API (Azure OpenAI v1, LiteLLM, Portkey, Kong)' },
+				{ name: 'Anthropic Messages', value: 'anthropicMessages', description: 'POST {Base URL}/messages: Claude through a gateway that speaks Anthropic\'s API' },
+				{ name: 'Claude on Vertex AI', value: 'anthropicVertex', description: 'POST {Base URL}/{model}:rawPredict, with a Google token' },
+			],
+		},
+		{
+			displayName: 'Anthropic Version',
+			name: 'anthropicVersion',
+			type: 'string',
+			default: DEFAULT_ANTHROPIC_VERSION,
+			displayOptions: { show: { apiFormat: ['anthropicMessages'] } },
+			description: 'The anthropic-version header sent with every request',
+		},
+		{
+			displayName: 'Store Responses',
+			name: 'storeResponses',
+			type: 'boolean',
+			default: false,
+			displayOptions: { show: { apiFormat: ['responses'] } },
+			description: 'Whether the provider may keep the prompts and answers (the Responses API\'s store). Off: every request says store: false, which a company gateway usually wants.',
 		},
 		{
 			displayName: 'Grant Type',

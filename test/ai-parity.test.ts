@@ -9,7 +9,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 
 import { callLlmApi, streamChatCompletion } from '../nodes/shared/wire/chat-client';
 import { OAuth2Error } from '../nodes/shared/core/errors';
-import { chatDeltasOf, SseDecoder, StreamedAnswer, type ChatDelta } from '../nodes/shared/wire/openai-wire';
+import { chatCompletionsWire, chatDeltasOf, SseDecoder, StreamedAnswer, type ChatDelta } from '../nodes/shared/wire/openai-wire';
 import { parseProviderConfig, type ProviderConfig } from '../nodes/shared/config/provider-config';
 import { TokenCache } from '../nodes/shared/auth/token-cache';
 import { imageParts } from '../nodes/OAuth2LlmChat/images';
@@ -415,7 +415,8 @@ describe('the chat node\'s image limits (Image Binary Properties)', () => {
 
 describe('options both chat nodes share', () => {
 	it('Max Completion Tokens and Reasoning Effort become max_completion_tokens and reasoning_effort', () => {
-		const node = buildChatRequest({ model: 'o4', messages: [{ role: 'user', content: 'x' }], jsonOutput: false, options: { maxCompletionTokens: 500, reasoningEffort: 'low' } });
+		const request = buildChatRequest({ model: 'o4', messages: [{ role: 'user', content: 'x' }], jsonOutput: false, options: { maxCompletionTokens: 500, reasoningEffort: 'low' } });
+		const node = chatCompletionsWire.chatBody(request, { format: 'chatCompletions', anthropicVersion: '2023-06-01', storeResponses: false }, false);
 		const model = buildChatCompletionRequest({ model: 'o4', maxCompletionTokens: 500, reasoningEffort: 'low' }, [{ role: 'user', content: [{ type: 'text', text: 'x' }] }], []);
 		for (const body of [node, model]) {
 			assert.equal(body.max_completion_tokens, 500);

@@ -1,7 +1,7 @@
 import { NodeConnectionTypes } from 'n8n-workflow';
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription, NodeApiError, NodeOperationError } from 'n8n-workflow';
 
-import { createChatCompletion, streamChatCompletion, type LlmCallOptions } from '../shared/wire/chat-client';
+import { completeChat, streamChat, type LlmCallOptions } from '../shared/wire/chat-client';
 import { mapWithConcurrency } from '../shared/core/concurrency';
 import { n8nAtLeast } from '../shared/n8n/n8n-version';
 import { knownSecrets, loadProvider } from '../shared/n8n/credential';
@@ -9,6 +9,7 @@ import { sharedNodeMethods } from '../shared/n8n/node-methods';
 import { toNodeError } from '../shared/n8n/n8n-errors';
 import { perItemParameter } from '../shared/n8n/parameters';
 import { StreamedAnswer, type ChatCompletionResponse } from '../shared/wire/openai-wire';
+import { wireFormatOf, type ChatRequest } from '../shared/wire/wire-format';
 import type { ProviderConfig } from '../shared/config/provider-config';
 import { imageParts, imagePropertyNames } from './images';
 import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY, chatProperties } from './description';
@@ -37,9 +38,9 @@ function errorJson(error: NodeApiError | NodeOperationError, toErrorOutput: bool
 }
 
 /**
- * Each input item → one chat completion → one output item (same order, pairedItem kept), through the
- * process-wide token cache. This file routes; the steps live in request.ts, ../shared/wire/chat-client.ts
- * and response.ts.
+ * Each input item → one chat call → one output item (same order, pairedItem kept), through the
+ * process-wide token cache, in the format the credential names. This file routes; the steps live in
+ * request.ts, ../shared/wire/chat-client.ts (with the format's module) and response.ts.
  */
 export class OAuth2LlmChat implements INodeType {
 	description: INodeTypeDescription = {
@@ -49,7 +50,7 @@ export class OAuth2LlmChat implements INodeType {
 		group: ['transform'],
 		version: 1,
 		subtitle: '={{ "Chat: " + ($parameter["model"]?.value ?? $parameter["model"] ?? "") }}',
-		description: 'Chat with an OpenAI-compatible LLM behind OAuth2 client credentials (LLM gateways, SAP AI Core, Azure OpenAI…)',
+		description: 'Chat with an LLM behind OAuth2 (LLM gateways, SAP AI Core, Azure OpenAI, Claude on Vertex AI…): Chat Completions, Responses or Anthropic Messages',
 		defaults: { name: 'OAuth2 LLM Chat' },
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main],
@@ -95,11 +96,12 @@ export class OAuth2LlmChat implements INodeType {
 			// Typed as void, but n8n 2.41 returns the hook's promise: wait for it to keep the order.
 			await (this.sendChunk(type, itemIndex, content) as unknown as Promise<void> | undefined);
 		};
-		const streamed = async (request: Record<string, unknown>, itemIndex: number, call: LlmCallOptions): Promise<ChatCompletionResponse> => {
+		const wire = wireFormatOf(provider.api.format);
+		const streamed = async (request: ChatRequest, itemIndex: number, call: LlmCallOptions): Promise<{ completion: ChatCompletionResponse; raw: unknown }> => {
 			const answer = new StreamedAnswer();
 			await send('begin', itemIndex);
 			try {
-				for await (const delta of streamChatCompletion(request, call)) {
+				for await (const delta of streamChat(request, call)) {
 					answer.add(delta);
 					if (delta.kind === 'text') await send('item', itemIndex, delta.text);
 				}
@@ -111,7 +113,7 @@ export class OAuth2LlmChat implements INodeType {
 				throw nodeError;
 			}
 			await send('end', itemIndex);
-			return answer.toCompletion();
+			return { completion: answer.toCompletion(), raw: wire.answerOfStream(answer) };
 		};
 
 		const runItem = async (itemIndex: number): Promise<INodeExecutionData> => {
@@ -127,7 +129,7 @@ export class OAuth2LlmChat implements INodeType {
 				};
 				const simplify = simplifyOf(itemIndex);
 				const stream = streamingHere && options.streaming !== false;
-				const request = buildChatRequest(parameters, stream ? { includeUsage: true } : undefined);
+				const request = buildChatRequest(parameters);
 				const call: LlmCallOptions = {
 					provider,
 					timeoutMs: options.timeout,
@@ -136,8 +138,8 @@ export class OAuth2LlmChat implements INodeType {
 					signal,
 					logger: this.logger,
 				};
-				const response = stream ? await streamed(request, itemIndex, call) : await createChatCompletion(request, call);
-				const json: IDataObject = toOutputJson(response, {
+				const answer = stream ? await streamed(request, itemIndex, call) : await completeChat(request, call);
+				const json: IDataObject = toOutputJson(answer, {
 					simplify,
 					jsonOutput: parameters.jsonOutput,
 					providerName: provider.providerName,

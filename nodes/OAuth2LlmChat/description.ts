@@ -70,6 +70,7 @@ export const chatProperties: INodeProperties[] = [
 		default: {},
 		options: [
 			callOptions.allowRemoteImageUrls,
+			callOptions.anthropicVersion,
 			{
 				displayName: 'Concurrency',
 				name: 'concurrency',
@@ -116,6 +117,7 @@ export const chatProperties: INodeProperties[] = [
 				description: 'Where the model stops writing: one sequence, or a JSON array of up to 4',
 			},
 			callOptions.reasoningEffort,
+			callOptions.storeResponses,
 			callOptions.streaming,
 			callOptions.temperature,
 			callOptions.timeout,

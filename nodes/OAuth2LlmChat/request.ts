@@ -1,16 +1,21 @@
 /**
- * One input item's parameters → one OpenAI-compatible chat completion request. Pure: the images of
- * the item are read by images.ts and handed in.
+ * One input item's parameters → one chat request in the package's own shape (../shared/wire/wire-format.ts),
+ * which the credential's format module puts on the wire. Pure: the images of the item are read by
+ * images.ts and handed in.
  */
 import { ParameterError } from '../shared/core/errors';
 import { CHAT_NODE_IMAGE_HINTS, checkImages } from '../shared/wire/image-policy';
-import { chatCompletionBody, type ChatSettings, type OpenAiContentPart, type OpenAiMessage } from '../shared/wire/openai-wire';
+import type { ChatSettings, OpenAiContentPart, OpenAiMessage } from '../shared/wire/openai-wire';
+import type { ChatRequest } from '../shared/wire/wire-format';
 
 export const CHAT_ROLES = ['system', 'user', 'assistant'] as const;
 
 /** The node's options: the wire's sampling fields (openai-wire.ts), and the node's own. */
 export interface ChatOptions
-	extends Pick<ChatSettings, 'temperature' | 'maxTokens' | 'maxCompletionTokens' | 'reasoningEffort' | 'topP' | 'frequencyPenalty' | 'presencePenalty'> {
+	extends Pick<
+		ChatSettings,
+		'temperature' | 'maxTokens' | 'maxCompletionTokens' | 'reasoningEffort' | 'topP' | 'frequencyPenalty' | 'presencePenalty' | 'storeResponses' | 'anthropicVersion'
+	> {
 	/** Text: one sequence, or a JSON array of up to 4 (parseStop). */
 	stop?: string;
 	timeout?: number;
@@ -143,7 +148,7 @@ function toMessages(parameters: ChatParameters): OpenAiMessage[] {
 	return messages;
 }
 
-export function buildChatRequest(parameters: ChatParameters, stream?: { includeUsage: boolean }): Record<string, unknown> {
+export function buildChatRequest(parameters: ChatParameters): ChatRequest {
 	const model = typeof parameters.model === 'string' ? parameters.model.trim() : '';
 	if (!model) {
 		throw new ParameterError('model', 'No model is set', {
@@ -156,8 +161,8 @@ export function buildChatRequest(parameters: ChatParameters, stream?: { includeU
 	const { options } = parameters;
 	const messages = toMessages(parameters);
 	checkImages(messages, options.allowRemoteImageUrls === true, CHAT_NODE_IMAGE_HINTS);
-	return chatCompletionBody(
-		{
+	return {
+		settings: {
 			model,
 			temperature: options.temperature,
 			maxTokens: options.maxTokens,
@@ -168,8 +173,9 @@ export function buildChatRequest(parameters: ChatParameters, stream?: { includeU
 			presencePenalty: options.presencePenalty,
 			stop: parseStop(options.stop),
 			responseFormat: parameters.jsonOutput ? 'json_object' : undefined,
+			storeResponses: options.storeResponses,
+			anthropicVersion: options.anthropicVersion,
 		},
 		messages,
-		stream,
-	);
+	};
 }

@@ -1,5 +1,6 @@
 /**
- * One chat completion answer → one output item's JSON. Pure.
+ * One chat answer → one output item's JSON: Simplify Output's keys from the answer in the package's
+ * shape, whatever the format; otherwise the provider's own answer. Pure.
  */
 import type { IDataObject } from 'n8n-workflow';
 
@@ -35,21 +36,29 @@ export function parseJsonAnswer(content: unknown): unknown {
 }
 
 export function toOutputJson(
-	response: ChatCompletionResponse,
+	answer: { completion: ChatCompletionResponse; raw: unknown },
 	options: { simplify: boolean; jsonOutput: boolean; providerName: string },
 ): IDataObject {
+	const response = answer.completion;
 	const choice = response.choices?.[0];
 	if (!choice?.message) {
-		throw new LlmApiError(`The LLM API of ${options.providerName} answered without a message (no choices)`, {
+		throw new LlmApiError(`The LLM API of ${options.providerName} answered without a message`, {
 			providerName: options.providerName,
-			hint: 'Check Base URL: it must point at an OpenAI-compatible API.',
+			hint: "Check Base URL, and that the credential's API Format is the one this API speaks.",
 		});
 	}
 	if (!options.simplify) {
-		if (!options.jsonOutput) return response as IDataObject;
+		const raw = answer.raw as IDataObject;
+		if (!options.jsonOutput) return raw;
+		// A Chat Completions answer shows its contents parsed in place, as before; another format's answer
+		// stays as the provider gave it, once its content is known to be JSON.
+		if (!Array.isArray(raw.choices)) {
+			parseJsonAnswer(choice.message.content);
+			return raw;
+		}
 		return {
-			...response,
-			choices: response.choices?.map((entry) =>
+			...raw,
+			choices: (raw.choices as ChatCompletionResponse['choices'])?.map((entry) =>
 				entry.message ? { ...entry, message: { ...entry.message, content: parseJsonAnswer(entry.message.content) } } : entry,
 			),
 		} as IDataObject;

@@ -28,7 +28,7 @@ export class OAuth2LlmChatModel implements INodeType {
 		version: 1,
 		subtitle: '={{ $parameter["model"]?.value ?? $parameter["model"] ?? "" }}',
 		description: SDK_AVAILABLE
-			? 'Chat model for AI Agents and chains: an OpenAI-compatible LLM behind OAuth2 client credentials'
+			? 'Chat model for AI Agents and chains: an LLM behind OAuth2, in Chat Completions, Responses or Anthropic Messages format'
 			: 'Needs n8n 2.x: this n8n has no AI node SDK. Use the OAuth2 LLM Chat node instead.',
 		...(SDK_AVAILABLE ? {} : { hidden: true as const }),
 		defaults: { name: 'OAuth2 LLM Chat Model' },
@@ -68,6 +68,8 @@ export class OAuth2LlmChatModel implements INodeType {
 				reasoningEffort: options.reasoningEffort,
 				streaming: options.streaming,
 				allowRemoteImageUrls: options.allowRemoteImageUrls,
+				storeResponses: options.storeResponses,
+				anthropicVersion: options.anthropicVersion,
 			},
 		);
 		return supplyChatModel(this, model, supplyModel as (context: ISupplyDataFunctions, model: never) => SupplyData);

@@ -9,12 +9,14 @@ import type { ReasoningEffort } from '../shared/wire/openai-wire';
 
 export interface ModelNodeOptions {
 	allowRemoteImageUrls?: boolean;
+	anthropicVersion?: string;
 	maxCompletionTokens?: number;
 	maxResponseSizeMb?: number;
 	maxRetries?: number;
 	maxTokens?: number;
 	reasoningEffort?: ReasoningEffort;
 	responseFormat?: 'text' | 'json_object';
+	storeResponses?: boolean;
 	streaming?: boolean;
 	temperature?: number;
 	timeout?: number;
@@ -31,6 +33,7 @@ export const chatModelProperties: INodeProperties[] = [
 		default: {},
 		options: [
 			callOptions.allowRemoteImageUrls,
+			callOptions.anthropicVersion,
 			callOptions.maxCompletionTokens,
 			callOptions.maxResponseSizeMb,
 			callOptions.maxRetries,
@@ -52,6 +55,7 @@ export const chatModelProperties: INodeProperties[] = [
 				],
 				description: 'The format of the model\'s answers',
 			},
+			callOptions.storeResponses,
 			callOptions.streaming,
 			callOptions.temperature,
 			callOptions.timeout,

@@ -16,14 +16,14 @@ import {
 } from '@n8n/ai-node-sdk';
 import type { INode } from 'n8n-workflow';
 
-import { createChatCompletion, streamChatCompletion } from '../shared/wire/chat-client';
+import { completeChat, streamChat } from '../shared/wire/chat-client';
 import { toNodeError } from '../shared/n8n/n8n-errors';
 import { knownSecrets } from '../shared/n8n/credential';
 import type { ProviderConfig } from '../shared/config/provider-config';
 import type { TokenCacheLogger } from '../shared/auth/token-cache';
 import { CHAT_MODEL_IMAGE_HINTS, checkImages } from '../shared/wire/image-policy';
-import { ToolCallAssembler, type OpenAiMessage, type ReasoningEffort } from '../shared/wire/openai-wire';
-import { buildChatCompletionRequest, finishReasonOf, fromChatCompletion, tokenUsageOf, type ChatRequestSettings } from './openai-chat';
+import { ToolCallAssembler, type ReasoningEffort } from '../shared/wire/openai-wire';
+import { chatRequestOf, finishReasonOf, fromChatCompletion, tokenUsageOf, type ChatRequestSettings } from './openai-chat';
 
 export const PROVIDER_ID = 'oauth2-llm';
 
@@ -36,6 +36,10 @@ export interface OAuth2ChatModelConfig extends ChatModelConfig {
 	reasoningEffort?: ReasoningEffort;
 	/** false: stream() makes one plain call and hands the finished answer over (gateways that do not stream). */
 	streaming?: boolean;
+	/** Over the credential's (Responses format only). */
+	storeResponses?: boolean;
+	/** Over the credential's (Anthropic Messages only). */
+	anthropicVersion?: string;
 }
 
 /** What a model call needs besides its settings; fixed when n8n supplies the model. */
@@ -73,12 +77,12 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 	}
 
 	/** The request body and the call options of one model call. */
-	private call(messages: Message[], config: OAuth2ChatModelConfig | undefined, stream: boolean) {
+	private call(messages: Message[], config: OAuth2ChatModelConfig | undefined) {
 		const { provider, logger, executionSignal } = this.runtime;
 		const settings = merged(this.defaultConfig, config);
 		// LangChain passes its own AbortSignal as `signal`, the SDK's contract calls it `abortSignal`.
 		const callSignal = settings.abortSignal ?? (config as { signal?: AbortSignal } | undefined)?.signal;
-		const request = buildChatCompletionRequest(
+		const request = chatRequestOf(
 			{
 				model: this.modelId,
 				temperature: settings.temperature,
@@ -88,12 +92,13 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 				topP: settings.topP,
 				stopSequences: settings.stopSequences,
 				responseFormat: settings.responseFormat,
+				storeResponses: settings.storeResponses,
+				anthropicVersion: settings.anthropicVersion,
 			},
 			messages,
 			this.tools,
-			stream ? { includeUsage: true } : undefined,
 		);
-		checkImages(request.messages as OpenAiMessage[], settings.allowRemoteImageUrls === true, CHAT_MODEL_IMAGE_HINTS);
+		checkImages(request.messages, settings.allowRemoteImageUrls === true, CHAT_MODEL_IMAGE_HINTS);
 		const options = {
 			provider,
 			timeoutMs: settings.timeout,
@@ -108,8 +113,8 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 	async generate(messages: Message[], config?: OAuth2ChatModelConfig): Promise<GenerateResult> {
 		const { provider, node } = this.runtime;
 		try {
-			const { request, options } = this.call(messages, config, false);
-			return fromChatCompletion(await createChatCompletion(request, options), provider.providerName);
+			const { request, options } = this.call(messages, config);
+			return fromChatCompletion((await completeChat(request, options)).completion, provider.providerName);
 		} catch (error) {
 			throw toNodeError(node, error, undefined, knownSecrets(provider));
 		}
@@ -127,7 +132,7 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 		const { provider, node } = this.runtime;
 		let prepared: ReturnType<OAuth2ChatModel['call']>;
 		try {
-			prepared = this.call(messages, config, true);
+			prepared = this.call(messages, config);
 		} catch (error) {
 			throw toNodeError(node, error, undefined, knownSecrets(provider));
 		}
@@ -144,7 +149,7 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 		let finish: string | null = null;
 		let usage: ReturnType<typeof tokenUsageOf>;
 		try {
-			for await (const delta of streamChatCompletion(prepared.request, prepared.options)) {
+			for await (const delta of streamChat(prepared.request, prepared.options)) {
 				switch (delta.kind) {
 					case 'text':
 						yield { type: 'text-delta', delta: delta.text };

@@ -1,7 +1,7 @@
 /**
  * Pure translation between n8n's AI SDK types (messages, tools, results, stream chunks) and the
- * OpenAI wire format of ../shared/wire/openai-wire.ts, which holds the one copy of the request fields and
- * of the answer's shape. No I/O here.
+ * package's own shape of a chat call (../shared/wire/openai-wire.ts, the Chat Completions one), which
+ * the credential's format module then puts on the wire. No I/O here.
  */
 import {
 	getParametersJsonSchema,
@@ -29,6 +29,7 @@ import {
 	type StreamRequest,
 	type Usage,
 } from '../shared/wire/openai-wire';
+import type { ChatRequest } from '../shared/wire/wire-format';
 
 /** What the model sends besides messages and tools: the node's options, after call-time overrides. */
 export type ChatRequestSettings = Omit<ChatSettings, 'tools' | 'stop'> & { stopSequences?: string[] };
@@ -57,11 +58,11 @@ function userContent(content: MessageContent[]): string | OpenAiContentPart[] {
 	for (const part of content) {
 		if (part.type === 'text') parts.push({ type: 'text', text: part.text });
 		if (part.type === 'file') {
-			// Chat completions take images inline; other files (PDF, audio) have no portable form there.
+			// Every format takes images; other files (PDF, audio) have no form common to them.
 			if (!(part.mediaType ?? '').startsWith('image/')) {
 				throw new ParameterError(
 					'messages',
-					`The chat model cannot send a ${part.mediaType ?? 'binary'} file: OpenAI-compatible chat completions take text and images only`,
+					`The chat model cannot send a ${part.mediaType ?? 'binary'} file: it sends text and images only`,
 				);
 			}
 			const url = imageUrl(part);
@@ -124,7 +125,7 @@ export function toOpenAiTools(tools: Tool[]): OpenAiFunctionTool[] {
 		if (tool.type !== 'function') {
 			throw new ParameterError(
 				'tools',
-				`The tool "${tool.name}" is a provider-side tool; an OpenAI-compatible chat API only takes function tools`,
+				`The tool "${tool.name}" is a provider-side tool; this model sends function tools only`,
 			);
 		}
 		return {
@@ -139,14 +140,21 @@ export function toOpenAiTools(tools: Tool[]): OpenAiFunctionTool[] {
 	});
 }
 
+/** One model call in the package's own shape. */
+export function chatRequestOf(settings: ChatRequestSettings, messages: Message[], tools: Tool[]): ChatRequest {
+	const { stopSequences, ...rest } = settings;
+	return { settings: { ...rest, stop: stopSequences, tools: toOpenAiTools(tools) }, messages: toOpenAiMessages(messages) };
+}
+
+/** The same call as a Chat Completions body (the tests post it to the sandbox as it is). */
 export function buildChatCompletionRequest(
 	settings: ChatRequestSettings,
 	messages: Message[],
 	tools: Tool[],
 	stream?: StreamRequest,
 ): Record<string, unknown> {
-	const { stopSequences, ...rest } = settings;
-	return chatCompletionBody({ ...rest, stop: stopSequences, tools: toOpenAiTools(tools) }, toOpenAiMessages(messages), stream);
+	const request = chatRequestOf(settings, messages, tools);
+	return chatCompletionBody(request.settings, request.messages, stream);
 }
 
 const FINISH_REASONS: Record<string, FinishReason> = {

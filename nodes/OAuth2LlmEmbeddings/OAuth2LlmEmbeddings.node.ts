@@ -5,7 +5,8 @@ import { sharedNodeMethods } from '../shared/n8n/node-methods';
 import { requireFromN8n } from '../shared/n8n/n8n-version';
 import { providerAndModel } from '../shared/n8n/sub-node';
 import { DEFAULT_BATCH_SIZE, embeddingsProperties, MAX_BATCH_SIZE, type EmbeddingsNodeOptions } from './description';
-import { createEmbeddings } from './embeddings';
+import { toNodeError } from '../shared/n8n/n8n-errors';
+import { createEmbeddings, embeddingsPathOf } from './embeddings';
 
 /**
  * An embeddings sub-node for n8n's vector stores (In-Memory, PGVector, Qdrant…), on the same
@@ -36,6 +37,12 @@ export class OAuth2LlmEmbeddings implements INodeType {
 	async supplyData(this: ISupplyDataFunctions, itemIndex: number): Promise<SupplyData> {
 		const node = this.getNode();
 		const { provider, modelId: model } = await providerAndModel(this, itemIndex, 'embedding model');
+		// Refused here, before a vector store sends it any text.
+		try {
+			embeddingsPathOf(provider);
+		} catch (error) {
+			throw toNodeError(node, error, itemIndex);
+		}
 		const options = this.getNodeParameter('options', itemIndex, {}) as EmbeddingsNodeOptions;
 		const batchSize = Math.min(MAX_BATCH_SIZE, Math.max(1, Math.floor(Number(options.batchSize ?? DEFAULT_BATCH_SIZE)) || DEFAULT_BATCH_SIZE));
 		const embeddings = createEmbeddings(

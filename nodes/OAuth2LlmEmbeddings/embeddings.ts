@@ -10,10 +10,11 @@ import type { INode } from 'n8n-workflow';
 import { callLlmApi } from '../shared/wire/chat-client';
 import { mapWithConcurrency } from '../shared/core/concurrency';
 import { knownSecrets } from '../shared/n8n/credential';
-import { LlmApiError } from '../shared/core/errors';
+import { LlmApiError, ParameterError } from '../shared/core/errors';
 import { toNodeError } from '../shared/n8n/n8n-errors';
 import { requireFromN8n } from '../shared/n8n/n8n-version';
 import { embeddingsBody, embeddingsOf } from '../shared/wire/openai-wire';
+import { wireFormatOf } from '../shared/wire/wire-format';
 import type { ProviderConfig } from '../shared/config/provider-config';
 import type { TokenCacheLogger } from '../shared/auth/token-cache';
 
@@ -41,6 +42,18 @@ export interface TextEmbedder {
 	embedQuery(text: string): Promise<number[]>;
 }
 
+/**
+ * Where the credential's format takes embeddings: OpenAI's /embeddings for both OpenAI formats.
+ * Anthropic has no embeddings API, so an Anthropic credential is refused with what to use instead.
+ */
+export function embeddingsPathOf(provider: ProviderConfig): string {
+	const wire = wireFormatOf(provider.api.format);
+	if (wire.embeddingsPath !== undefined) return wire.embeddingsPath;
+	throw new ParameterError('credential', `The credential of ${provider.providerName} speaks ${wire.label}, which has no embeddings API: embeddings need an OpenAI-format endpoint (POST {Base URL}/embeddings)`, {
+		hint: 'Use a credential whose API Format is OpenAI Chat Completions or OpenAI Responses, pointing at an API with /embeddings.',
+	});
+}
+
 /** The calls themselves, without LangChain: what the class below delegates to. */
 export async function embedTexts(texts: string[], settings: EmbeddingsSettings, runtime: EmbeddingsRuntime): Promise<number[][]> {
 	const { provider } = runtime;
@@ -48,9 +61,10 @@ export async function embedTexts(texts: string[], settings: EmbeddingsSettings, 
 	const batches: string[][] = [];
 	for (let start = 0; start < texts.length; start += batchSize) batches.push(texts.slice(start, start + batchSize));
 	try {
+		const path = embeddingsPathOf(provider);
 		const results = await mapWithConcurrency(batches.length, MAX_PARALLEL_BATCHES, async (index) => {
 			const batch = batches[index];
-			const answer = await callLlmApi<unknown>('POST', 'embeddings', embeddingsBody(settings.model, batch, settings.dimensions), {
+			const answer = await callLlmApi<unknown>('POST', path, embeddingsBody(settings.model, batch, settings.dimensions), {
 				provider,
 				timeoutMs: settings.timeoutMs,
 				maxRetries: settings.maxRetries,

@@ -97,11 +97,30 @@ export interface TokenEndpointConfig {
 	certificateValidity?: CertificateValidity;
 }
 
+/**
+ * The wire formats an LLM API may speak (credential field API Format); each has one module in
+ * ../wire/. Saved credentials name them: a public contract.
+ */
+export const API_FORMATS = ['chatCompletions', 'responses', 'anthropicMessages', 'anthropicVertex'] as const;
+export type ApiFormat = (typeof API_FORMATS)[number];
+/** Anthropic's API version header; its value since 2023 and still the current one. */
+export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
+
+/** How the LLM API is spoken: the format, and the settings that only some formats read. */
+export interface ApiSettings {
+	format: ApiFormat;
+	/** anthropicMessages: the `anthropic-version` header. */
+	anthropicVersion: string;
+	/** responses: `store`; off unless asked, so that a gateway does not keep prompts by default. */
+	storeResponses: boolean;
+}
+
 export interface ProviderConfig {
 	/** Credential name (or the token URL's host), used in every message about this provider. */
 	providerName: string;
-	/** Base of the OpenAI-compatible API, e.g. https://llm.example.com/v1 (may carry a query string). */
+	/** Base of the LLM API, e.g. https://llm.example.com/v1 (may carry a query string). */
 	baseUrl: string;
+	api: ApiSettings;
 	/** Extra headers on every LLM request, e.g. `AI-Resource-Group` for SAP AI Core. */
 	headers: Record<string, string>;
 	/**
@@ -142,6 +161,9 @@ export const IDENTITY_FIELDS = [
 /** Field names as the credential stores them: a public contract, saved credentials point at them. */
 export const PROVIDER_FIELDS = [
 	'baseUrl',
+	'apiFormat',
+	'anthropicVersion',
+	'storeResponses',
 	'tokenUrl',
 	'clientId',
 	'clientSecret',
@@ -174,6 +196,8 @@ const GRANT_TOKEN_PARAMETERS: Partial<Record<GrantType, string[]>> = {
 };
 // RFC 8693 §3 token type identifiers are URIs; Databricks and Keycloak use the urn:ietf:params:oauth:token-type: ones.
 const TOKEN_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7E]+$/;
+// RFC 9110 §5.6.2 field-value characters without spaces at the ends: a value never splits a header.
+const HEADER_VALUE_PATTERN = /^[\x21-\x7E]([\x20-\x7E]*[\x21-\x7E])?$/;
 // RFC 9110 §5.6.2 token characters.
 const HEADER_NAME_PATTERN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // RFC 6749 §3.3 scope-token characters: printable ASCII except space, double quote and backslash.
@@ -276,7 +300,16 @@ const flag = z.preprocess(
 export const providerFieldsSchema = z
 	.object({
 		// A pasted endpoint URL ("…/v1/chat/completions") is the commonest slip: keep its base.
-		baseUrl: httpUrl('LLM API base URL').transform((url) => url.replace(/\/chat\/completions\/?(?=$|\?)/, '')),
+		baseUrl: httpUrl('LLM API base URL'),
+		apiFormat: z.preprocess(
+			emptyToUndefined,
+			z.enum(API_FORMATS, { message: 'must be "chatCompletions", "responses", "anthropicMessages" or "anthropicVertex"' }).default('chatCompletions'),
+		),
+		anthropicVersion: z.preprocess(
+			emptyToUndefined,
+			z.string({ invalid_type_error: 'must be text' }).trim().regex(HEADER_VALUE_PATTERN, 'must be a version such as 2023-06-01').default(DEFAULT_ANTHROPIC_VERSION),
+		),
+		storeResponses: flag,
 		tokenUrl: z.preprocess(emptyToUndefined, httpUrl('token endpoint URL').optional()),
 		clientId: z.preprocess(emptyToUndefined, noSurroundingWhitespace('OAuth2 client ID').optional()),
 		clientSecret: z.preprocess(emptyToUndefined, z.string({ invalid_type_error: 'must be text' }).optional()),
@@ -491,6 +524,9 @@ export type ProviderFieldsInput = Partial<Record<ProviderField, unknown>>;
 /** Display names of the credential fields, so messages name what the user sees in the dialog. */
 export const FIELD_DISPLAY_NAMES: Record<ProviderField, string> = {
 	baseUrl: 'Base URL',
+	apiFormat: 'API Format',
+	anthropicVersion: 'Anthropic Version',
+	storeResponses: 'Store Responses',
 	tokenUrl: 'Token URL',
 	clientId: 'Client ID',
 	clientSecret: 'Client Secret',
@@ -539,6 +575,21 @@ function looseKeyInput(input: ProviderFieldsInput): ClientKeyInput {
 export type ParseResult = { ok: true; config: ProviderConfig } | { ok: false; issues: ValidationIssue[] };
 
 /**
+ * A pasted endpoint URL instead of the API's base is the commonest slip: "…/v1/chat/completions",
+ * "…/v1/responses", "…/v1/messages", or Vertex's "…/models/{model}:rawPredict". Its base is kept, so
+ * that the model and the path are the node's.
+ */
+function apiBaseUrl(baseUrl: string, format: ApiFormat): string {
+	const endpoint: Record<ApiFormat, RegExp> = {
+		chatCompletions: /\/chat\/completions\/?(?=$|\?)/,
+		responses: /\/responses\/?(?=$|\?)/,
+		anthropicMessages: /\/messages\/?(?=$|\?)/,
+		anthropicVertex: /\/[^/?]+:(stream)?rawPredict\/?(?=$|\?)/i,
+	};
+	return baseUrl.replace(endpoint[format], '');
+}
+
+/**
  * Validates raw fields. `issues[].field` is the credential field name (the CLI maps it back to its own
  * JSON path); every problem is reported, not just the first.
  */
@@ -580,7 +631,8 @@ export function safeParseProviderFields(input: ProviderFieldsInput, providerName
 		ok: true,
 		config: {
 			providerName: name,
-			baseUrl: fields.baseUrl,
+			baseUrl: apiBaseUrl(fields.baseUrl, fields.apiFormat),
+			api: { format: fields.apiFormat, anthropicVersion: fields.anthropicVersion, storeResponses: fields.storeResponses },
 			headers: Object.fromEntries(Object.entries(fields.headers).map(([key, value]) => [key, String(value)])),
 			allowedOrigins: [...new Set([new URL(fields.baseUrl).origin, ...fields.allowedOrigins.map((entry) => new URL(entry.trim()).origin)])],
 			tokenEndpoint: {

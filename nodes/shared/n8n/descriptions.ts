@@ -4,6 +4,8 @@
  */
 import type { INodeProperties } from 'n8n-workflow';
 
+import { DEFAULT_ANTHROPIC_VERSION } from '../config/provider-config';
+import { DEFAULT_ANTHROPIC_MAX_TOKENS } from '../wire/anthropic-wire';
 import { DEFAULT_LLM_MAX_RETRIES, DEFAULT_LLM_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_SIZE_MB, MAX_RESPONSE_SIZE_MB_LIMIT } from '../wire/chat-client';
 
 /** `searchModels` (node-methods.ts) fills the list from GET {baseUrl}/models; "By Name" takes any typed name. */
@@ -44,6 +46,13 @@ export const callOptions = {
 		description:
 			"Whether images may be sent as https:// URLs, which the gateway then fetches itself, from its own network. Off: only inline images (PNG, JPEG, GIF, WebP as data URLs or binary data) are sent; the Basic LLM Chain's Image (URL) message needs this on.",
 	},
+	anthropicVersion: {
+		displayName: 'Anthropic Version',
+		name: 'anthropicVersion',
+		type: 'string',
+		default: DEFAULT_ANTHROPIC_VERSION,
+		description: "The anthropic-version header, over the credential's (Anthropic Messages format only)",
+	},
 	maxRetries: {
 		displayName: 'Max Retries',
 		name: 'maxRetries',
@@ -77,7 +86,7 @@ export const callOptions = {
 		type: 'number',
 		default: 1024,
 		typeOptions: { minValue: 1 },
-		description: 'The most tokens one answer may have (max_tokens)',
+		description: `The most tokens one answer may have (max_tokens; max_output_tokens in the Responses format). Anthropic requires a limit: ${DEFAULT_ANTHROPIC_MAX_TOKENS} when none is set.`,
 	},
 	reasoningEffort: {
 		displayName: 'Reasoning Effort',
@@ -90,7 +99,14 @@ export const callOptions = {
 			{ name: 'Medium', value: 'medium' },
 			{ name: 'High', value: 'high' },
 		],
-		description: 'How long a reasoning model thinks before it answers (reasoning_effort); other models reject the field, and Minimal is for gpt-5 only',
+		description: 'How long a reasoning model thinks before it answers (reasoning_effort; reasoning.effort in the Responses format); other models reject the field, and Minimal is for gpt-5 only',
+	},
+	storeResponses: {
+		displayName: 'Store Responses',
+		name: 'storeResponses',
+		type: 'boolean',
+		default: false,
+		description: "Whether the provider may keep the prompt and the answer (store), over the credential's Store Responses (Responses format only)",
 	},
 	streaming: {
 		displayName: 'Streaming',

@@ -1,9 +1,10 @@
 /**
- * Calls to the OpenAI-compatible LLM API with a bearer token from the shared cache: a 401 drops that
- * token and replays once (not counted as a retry); 408, 429, 5xx and network errors retry with backoff
- * and Retry-After. The wire rules (no redirects, size limit, deadline) are http.ts's. Never throws a
- * raw axios error, and every word that came from the server is bounded and scrubbed of the secrets and
- * of every access token this call sent.
+ * Calls to the LLM API with a bearer token from the shared cache, in the format the credential names
+ * (wire-format.ts picks the module; everything here is the same for every format): a 401 drops that
+ * token and replays once (not counted as a retry); 408, 429, 5xx (Anthropic's 529 "overloaded"
+ * included) and network errors retry with backoff and Retry-After. The wire rules (no redirects, size
+ * limit, deadline) are http.ts's. Never throws a raw axios error, and every word that came from the
+ * server is bounded and scrubbed of the secrets and of every access token this call sent.
  */
 import type { Method } from 'axios';
 
@@ -12,7 +13,7 @@ import { LlmApiError, markScrubbed } from '../core/errors';
 import { exchange, isTransientFailure, openStream, redirectTarget, tlsFailureHint, TransportFailure, type HttpAnswer, type StreamingAnswer } from '../transport/http';
 import {
 	assistantText,
-	chatDeltasOf,
+	chatCompletionsWire,
 	SseDecoder,
 	ToolCallAssembler,
 	ToolCallLimitError,
@@ -21,7 +22,8 @@ import {
 	type ChatCompletionResponse,
 	type ChatDelta,
 } from './openai-wire';
-import { secretsOf, type ProviderConfig } from '../config/provider-config';
+import { callApiSettings, wireFormatOf, type ChatRequest, type WireFormat } from './wire-format';
+import { secretsOf, type ApiSettings, type ProviderConfig } from '../config/provider-config';
 import { providerWordsOf } from '../core/provider-error';
 import { parseRetryAfterMs, TOKEN_RETRY_POLICY, withRetries, type RetryPolicy } from '../transport/retry';
 import { boundedServerText, scrubValue, secretHeaderValues, urlForMessage } from '../core/scrub';
@@ -46,6 +48,8 @@ export interface LlmCallOptions {
 	tokens?: TokenCache;
 	clock?: Clock;
 	logger?: TokenCacheLogger;
+	/** The API settings of this call (a node's options over the credential's); the credential's when unset. */
+	api?: ApiSettings;
 }
 
 /** Appends `path` to the base URL's path, keeping its query (Azure's `?api-version=`). */
@@ -75,15 +79,16 @@ function apiUrl(provider: ProviderConfig, path: string): string {
 	return url;
 }
 
-function hintForStatus(status: number, freshTokenRejected: boolean): string | undefined {
+function hintForStatus(status: number, freshTokenRejected: boolean, wire: WireFormat): string | undefined {
 	if (status === 401) {
 		return freshTokenRejected
 			? 'The LLM API rejected a freshly issued token: the token is for a different audience or lacks a scope. Check Scope and Additional Token Parameters (audience / resource), and Base URL.'
 			: 'Check the credential.';
 	}
 	if (status === 403) return 'The token is valid but not allowed to do this: check Scope, and the model or deployment permissions at the provider.';
-	if (status === 404) return 'Check Base URL (it should end where /chat/completions and /models begin, e.g. https://host/v1) and the model name.';
+	if (status === 404) return `Check Base URL (${wire.baseUrlHint}), API Format (now ${wire.label}) and the model name.`;
 	if (status === 429) return 'The provider is rate limiting: lower Concurrency, or raise Max Retries.';
+	if (status === 529) return 'The provider is overloaded; the call was retried. Try again later, or raise Max Retries.';
 	if (status >= 500) return 'The LLM API failed; try again later.';
 	return undefined;
 }
@@ -130,6 +135,9 @@ function scrubbed<E extends Error>(error: E, secrets: string[]): E {
 /** What every call to the LLM API shares: its URL, limits, retry policy and the secrets to scrub. */
 interface Call {
 	options: LlmCallOptions;
+	wire: WireFormat;
+	/** Headers of the format (Anthropic's version), under the credential's own. */
+	formatHeaders: Record<string, string>;
 	tokens: TokenCache;
 	clock: Clock;
 	url: string;
@@ -142,11 +150,14 @@ interface Call {
 
 function startCall(path: string, options: LlmCallOptions): Call {
 	const { provider } = options;
+	const wire = wireFormatOf(provider.api.format);
 	const sizeMb = Number(options.maxResponseSizeMb ?? DEFAULT_MAX_RESPONSE_SIZE_MB);
 	// An expression may yield anything: NaN would mean "no limit" to axios.
 	const maxResponseBytes = Math.round(Math.min(MAX_RESPONSE_SIZE_MB_LIMIT, Math.max(1, Number.isFinite(sizeMb) ? sizeMb : DEFAULT_MAX_RESPONSE_SIZE_MB)) * 1024 * 1024);
 	return {
 		options,
+		wire,
+		formatHeaders: wire.headers(options.api ?? provider.api),
 		tokens: options.tokens ?? sharedTokenCache(),
 		clock: options.clock ?? systemClock,
 		url: apiUrl(provider, path),
@@ -168,6 +179,7 @@ async function tokenFor(call: Call): Promise<string> {
 
 function requestHeaders(call: Call, accessToken: string, hasBody: boolean, accept: string): Record<string, string> {
 	return {
+		...call.formatHeaders,
 		...call.options.provider.headers,
 		Authorization: `Bearer ${accessToken}`,
 		Accept: accept,
@@ -203,7 +215,11 @@ function retrying<T>(call: Call, attempt: () => Promise<T>): Promise<T> {
  * One LLM API call with token, 401 replay and retries. `path` is relative to the provider's base URL.
  */
 export async function callLlmApi<T>(method: Method, path: string, body: unknown, options: LlmCallOptions): Promise<T> {
-	const call = startCall(path, options);
+	return await callWith<T>(startCall(path, options), method, body);
+}
+
+async function callWith<T>(call: Call, method: Method, body: unknown): Promise<T> {
+	const { options } = call;
 	const { provider } = options;
 	const requestBody = body === undefined ? undefined : JSON.stringify(body);
 	return await retrying(call, async () => {
@@ -227,7 +243,7 @@ export async function callLlmApi<T>(method: Method, path: string, body: unknown,
 			}
 			const verdict = after401(call, answer.status, accessToken);
 			if (verdict === 'replay') continue;
-			return interpret<T>(answer, { providerName: provider.providerName, url: call.url, secrets: call.secrets, clock: call.clock, freshTokenRejected: verdict.freshTokenRejected });
+			return interpret<T>(answer, { providerName: provider.providerName, url: call.url, secrets: call.secrets, clock: call.clock, freshTokenRejected: verdict.freshTokenRejected, wire: call.wire });
 		}
 	});
 }
@@ -248,14 +264,27 @@ function refusesStreamOptions(answer: HttpAnswer): boolean {
 	return answer.status === 400 && /stream_options/i.test(answer.bodyText.slice(0, 4096));
 }
 
+export type StreamOptions = LlmCallOptions & { idleTimeoutMs?: number };
+
+/** A Chat Completions body streamed as it is (the benchmarks and the tests of the stream rules use it). */
+export function streamChatCompletion(body: Record<string, unknown>, options: StreamOptions): AsyncGenerator<ChatDelta, void, undefined> {
+	return streamAnswer('chat/completions', body, { ...options, provider: { ...options.provider, api: { ...options.provider.api, format: chatCompletionsWire.format } } });
+}
+
+/** One chat call in the credential's format, streamed: the deltas in the package's own shape. */
+export function streamChat(request: ChatRequest, options: StreamOptions): AsyncGenerator<ChatDelta, void, undefined> {
+	const { api, body, path } = prepared(request, options, true);
+	return streamAnswer(path, body, { ...options, api });
+}
+
 /**
- * A streamed chat completion (`stream: true`): the deltas as they arrive. Token, 401 replay and
- * retries as callLlmApi, but only until the first delta is handed on: after that, a failure ends the
- * stream with an error (the caller has passed the first words on already). A gateway that refuses
- * `stream_options` is asked again without it; one that answers plain JSON is read as one answer.
+ * A streamed answer: the deltas as they arrive. Token, 401 replay and retries as callLlmApi, but only
+ * until the first delta is handed on: after that, a failure ends the stream with an error (the caller
+ * has passed the first words on already). A gateway that refuses `stream_options` is asked again
+ * without it; one that answers plain JSON is read as one answer.
  */
-export async function* streamChatCompletion(body: Record<string, unknown>, options: LlmCallOptions & { idleTimeoutMs?: number }): AsyncGenerator<ChatDelta, void, undefined> {
-	const call = startCall('chat/completions', options);
+async function* streamAnswer(path: string, body: Record<string, unknown>, options: StreamOptions): AsyncGenerator<ChatDelta, void, undefined> {
+	const call = startCall(path, options);
 	const { provider } = options;
 	const providerName = provider.providerName;
 	const deadlineMs = options.timeoutMs ?? DEFAULT_LLM_TIMEOUT_MS;
@@ -295,7 +324,7 @@ export async function* streamChatCompletion(body: Record<string, unknown>, optio
 				}
 				const verdict = after401(call, answer.status, accessToken);
 				if (verdict === 'replay') continue;
-				interpret(whole, { providerName, url: call.url, secrets: call.secrets, clock: call.clock, freshTokenRejected: verdict.freshTokenRejected });
+				interpret(whole, { providerName, url: call.url, secrets: call.secrets, clock: call.clock, freshTokenRejected: verdict.freshTokenRejected, wire: call.wire });
 			}
 			// Up to the first delta worth handing on, a failure is still retried like any other.
 			const reader = chatStreamReader(answer, providerName, call);
@@ -331,12 +360,13 @@ async function* chatStreamReader(answer: StreamingAnswer, providerName: string, 
 		if (/application\/json/i.test(contentType)) {
 			let text = '';
 			for await (const piece of answer.chunks) text += piece;
-			const whole = interpret<ChatCompletionResponse>({ status: answer.status, headers: answer.headers, bodyText: text }, { providerName, url: call.url, secrets: call.secrets, clock: call.clock, freshTokenRejected: false });
-			yield* bounded([...deltasOfCompletion(whole)], new ToolCallAssembler(), providerName);
+			const whole = interpret<unknown>({ status: answer.status, headers: answer.headers, bodyText: text }, { providerName, url: call.url, secrets: call.secrets, clock: call.clock, freshTokenRejected: false, wire: call.wire });
+			yield* bounded([...deltasOfCompletion(completionIn(whole, call))], new ToolCallAssembler(), providerName);
 			return;
 		}
 		const decoder = new SseDecoder();
 		const tools = new ToolCallAssembler();
+		const read = call.wire.streamReader();
 		for await (const piece of answer.chunks) {
 			let events;
 			try {
@@ -345,17 +375,17 @@ async function* chatStreamReader(answer: StreamingAnswer, providerName: string, 
 				throw new LlmApiError(`The LLM API of ${providerName} sent a stream that cannot be read: ${(error as Error).message}`, { providerName, hint: 'Turn off Streaming in the node\'s options if this gateway does not stream.' });
 			}
 			for (const event of events) {
-				const deltas = chatDeltasOf(event);
-				if (deltas === 'done') return;
-				if (!Array.isArray(deltas)) throw streamError(deltas.body, providerName, call.secrets);
-				yield* bounded(deltas, tools, providerName);
+				const step = read(event);
+				if ('error' in step) throw streamError(step.error, providerName, call.secrets);
+				yield* bounded(step.deltas, tools, providerName);
+				if (step.end) return;
 			}
 		}
 		for (const event of decoder.end()) {
-			const deltas = chatDeltasOf(event);
-			if (deltas === 'done') return;
-			if (!Array.isArray(deltas)) throw streamError(deltas.body, providerName, call.secrets);
-			yield* bounded(deltas, tools, providerName);
+			const step = read(event);
+			if ('error' in step) throw streamError(step.error, providerName, call.secrets);
+			yield* bounded(step.deltas, tools, providerName);
+			if (step.end) return;
 		}
 	} finally {
 		answer.close();
@@ -405,10 +435,26 @@ function* deltasOfCompletion(response: ChatCompletionResponse): Generator<ChatDe
 	if (usage) yield { kind: 'usage', usage, raw: response.usage };
 }
 
+/** A 2xx answer in the package's shape, or the error it carries, in the provider's words. */
+function completionIn(raw: unknown, call: Call): ChatCompletionResponse {
+	const completion = call.wire.completionOf(raw);
+	if (!('error' in completion)) return completion;
+	const providerName = call.options.provider.providerName;
+	const words = providerWordsOf(completion.error, JSON.stringify(completion.error) ?? '');
+	throw scrubbed(
+		new LlmApiError(`The LLM API of ${providerName} answered with an error${words.message === undefined ? '' : `: ${boundedServerText(words.message, call.secrets)}`}`, {
+			providerName,
+			code: words.code === undefined ? undefined : boundedServerText(words.code, call.secrets, 100),
+			responseBody: scrubValue(completion.error, call.secrets),
+		}),
+		call.secrets,
+	);
+}
+
 /** The LLM API's answer → its JSON, or an LlmApiError in the provider's own words (bounded, scrubbed). */
 function interpret<T>(
 	answer: HttpAnswer,
-	context: { providerName: string; url: string; secrets: string[]; clock: Clock; freshTokenRejected: boolean },
+	context: { providerName: string; url: string; secrets: string[]; clock: Clock; freshTokenRejected: boolean; wire: WireFormat },
 ): T {
 	const { providerName, secrets } = context;
 	const status = answer.status;
@@ -426,7 +472,7 @@ function interpret<T>(
 			throw new LlmApiError(`The LLM API of ${providerName} answered HTTP ${status} with something that is not JSON`, {
 				providerName,
 				status,
-				hint: hintForStatus(404, false),
+				hint: hintForStatus(404, false, context.wire),
 			});
 		}
 		return parsed as T;
@@ -447,7 +493,7 @@ function interpret<T>(
 			retryable,
 			retryAfterMs,
 			responseBody: scrubValue(parsed ?? answer.bodyText, secrets),
-			hint: hintForStatus(status, context.freshTokenRejected),
+			hint: hintForStatus(status, context.freshTokenRejected, context.wire),
 		}),
 		secrets,
 	);
@@ -455,6 +501,7 @@ function interpret<T>(
 
 export type { ChatCompletionResponse } from './openai-wire';
 
+/** A Chat Completions body sent as it is (tests of the call rules use it). */
 export async function createChatCompletion(
 	request: Record<string, unknown>,
 	options: LlmCallOptions,
@@ -462,8 +509,32 @@ export async function createChatCompletion(
 	return await callLlmApi<ChatCompletionResponse>('POST', 'chat/completions', request, options);
 }
 
+/** The format's module, the call's API settings, its body and its path. */
+function prepared(request: ChatRequest, options: LlmCallOptions, stream: boolean) {
+	const wire = wireFormatOf(options.provider.api.format);
+	const api = callApiSettings(options.api ?? options.provider.api, request.settings);
+	return { api, body: wire.chatBody(request, api, stream), path: wire.chatPath(request.settings.model, stream) };
+}
+
+/** One chat call in the credential's format: the answer in the package's shape, and as the provider gave it. */
+export async function completeChat(request: ChatRequest, options: LlmCallOptions): Promise<{ completion: ChatCompletionResponse; raw: unknown }> {
+	const { api, body, path } = prepared(request, options, false);
+	const call = startCall(path, { ...options, api });
+	const raw = await callWith<unknown>(call, 'POST', body);
+	// Scrubbed of every token this call sent, should the answer carry an error.
+	return { completion: completionIn(raw, call), raw };
+}
+
+/** The model ids of GET {Base URL}/models, where the credential's format has a list. */
 export async function listModels(options: LlmCallOptions): Promise<string[]> {
-	const answer = await callLlmApi<{ data?: Array<{ id?: unknown }> }>('GET', 'models', undefined, options);
+	const wire = wireFormatOf(options.provider.api.format);
+	if (wire.modelsPath === undefined) {
+		throw new LlmApiError(`The ${wire.label} format of ${options.provider.providerName} has no model list`, {
+			providerName: options.provider.providerName,
+			hint: 'Switch Model to "By Name" and type the model id, e.g. claude-sonnet-4@20250514.',
+		});
+	}
+	const answer = await callLlmApi<{ data?: Array<{ id?: unknown }> }>('GET', wire.modelsPath, undefined, options);
 	return (answer.data ?? [])
 		.map((model) => model.id)
 		.filter((id): id is string => typeof id === 'string')

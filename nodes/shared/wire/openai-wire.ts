@@ -1,8 +1,12 @@
 /**
- * The OpenAI wire format, in one place for the chat node, the Chat Model and the embeddings node:
- * request bodies, answers, and the server-sent events of a streamed answer. Pure: no I/O, no n8n and
- * no SDK types (the Chat Model maps the SDK's messages to OpenAiMessage itself).
+ * The OpenAI Chat Completions wire format, in one place for the chat node, the Chat Model and the
+ * embeddings node: request bodies, answers, and the server-sent events of a streamed answer. Its shape
+ * is also the package's own shape of a chat call (wire-format.ts): the other formats' modules
+ * (responses-wire.ts, anthropic-wire.ts) translate to and from it. Pure: no I/O, no n8n and no SDK
+ * types (the Chat Model maps the SDK's messages to OpenAiMessage itself).
  */
+import { ParameterError } from '../core/errors';
+import type { WireFormat } from './wire-format';
 
 export type OpenAiContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string; detail?: string } };
 
@@ -42,6 +46,10 @@ export interface ChatSettings {
 	/** `json_object`: OpenAI-compatible APIs then answer one JSON object (the prompt must mention JSON). */
 	responseFormat?: 'text' | 'json_object';
 	tools?: OpenAiFunctionTool[];
+	/** Over the credential's Store Responses (Responses format only). */
+	storeResponses?: boolean;
+	/** Over the credential's Anthropic Version (Anthropic Messages only). */
+	anthropicVersion?: string;
 }
 
 export interface StreamRequest {
@@ -112,6 +120,11 @@ export function usageOf(raw: unknown): Usage | undefined {
 		...(typeof cached === 'number' ? { cachedTokens: count(cached) } : {}),
 		...(typeof reasoning === 'number' ? { reasoningTokens: count(reasoning) } : {}),
 	};
+}
+
+/** Usage as the package's answers show it (Simplify Output's `usage`), from any format's counts. */
+export function completionUsage(usage: Usage): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+	return { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.totalTokens };
 }
 
 /** Text of an assistant message's content: a string, or the text parts of an array (some gateways). */
@@ -371,7 +384,8 @@ export class StreamedAnswer {
 	text = '';
 	finishReason: string | null = null;
 	usage?: Usage;
-	private rawUsage?: Record<string, unknown>;
+	/** The provider's own usage object, as its format spells it. */
+	rawUsage?: Record<string, unknown>;
 	private readonly calls = new ToolCallAssembler();
 
 	add(delta: ChatDelta): void {
@@ -414,14 +428,71 @@ export class StreamedAnswer {
 					finish_reason: this.finishReason,
 				},
 			],
-			...(this.rawUsage
+			// The provider's own object where it is in this shape (details included), else the counts.
+			...(this.rawUsage && 'prompt_tokens' in this.rawUsage
 				? { usage: this.rawUsage }
 				: this.usage
-					? { usage: { prompt_tokens: this.usage.promptTokens, completion_tokens: this.usage.completionTokens, total_tokens: this.usage.totalTokens } }
+					? { usage: completionUsage(this.usage) }
 					: {}),
 		};
 	}
 }
+
+// ---------------------------------------------------------------------------------------------
+// What the other formats' modules share when they translate from this shape
+// ---------------------------------------------------------------------------------------------
+
+/** Options that another format has no field for: refused by name, not dropped without a word. */
+export function refuseUnsupported(settings: ChatSettings, label: string, unsupported: Array<[keyof ChatSettings, string, string]>): void {
+	for (const [key, field, name] of unsupported) {
+		const value = settings[key];
+		if (value === undefined || (Array.isArray(value) && value.length === 0)) continue;
+		throw new ParameterError(field, `${name} is not part of the ${label} format`, {
+			hint: `Remove ${name} from the node's options, or use a credential whose API Format takes it.`,
+		});
+	}
+}
+
+/** The text of system messages; they take no images in either the Responses or the Anthropic format. */
+export function systemText(messages: OpenAiMessage[], label: string): string | undefined {
+	const texts: string[] = [];
+	for (const message of messages) {
+		if (message.role !== 'system') continue;
+		if (typeof message.content === 'string') {
+			texts.push(message.content);
+			continue;
+		}
+		for (const part of message.content) {
+			if (part.type !== 'text') {
+				throw new ParameterError('messages', `A system message holds an image; the ${label} format takes text only in system messages`, {
+					hint: 'Put the image in a user message.',
+				});
+			}
+			texts.push(part.text);
+		}
+	}
+	return texts.length > 0 ? texts.join('\n\n') : undefined;
+}
+
+/** The Chat Completions module (wire-format.ts): its bodies and answers are the package's own shape. */
+export const chatCompletionsWire: WireFormat = {
+	format: 'chatCompletions',
+	label: 'OpenAI Chat Completions',
+	baseUrlHint: 'it should end where /chat/completions and /models begin, e.g. https://host/v1',
+	chatPath: () => 'chat/completions',
+	// The usage of a streamed answer comes in a last chunk only when asked for.
+	chatBody: (request, _api, stream) => chatCompletionBody(request.settings, request.messages, stream ? { includeUsage: true } : undefined),
+	headers: () => ({}),
+	completionOf: (raw) => raw as ChatCompletionResponse,
+	streamReader: () => (event) => {
+		const deltas = chatDeltasOf(event);
+		if (deltas === 'done') return { deltas: [], end: true };
+		return Array.isArray(deltas) ? { deltas } : { error: deltas.body };
+	},
+	answerOfStream: (answer) => answer.toCompletion(),
+	modelsPath: 'models',
+	embeddingsPath: 'embeddings',
+};
 
 // ---------------------------------------------------------------------------------------------
 // Embeddings

@@ -1,0 +1,305 @@
+/**
+ * Anthropic's Messages API, to and from the package's own shape (openai-wire.ts), in its two
+ * addresses: a gateway's POST {Base URL}/messages with the `anthropic-version` header, and Claude on
+ * Vertex AI, POST {Base URL}/{model}:rawPredict (or :streamRawPredict) with the version in the body and
+ * the model in the path. System messages become `system`, tool calls `tool_use` blocks and tool results
+ * `tool_result` blocks of a user turn; `max_tokens` is always sent, since Anthropic requires it. Pure.
+ */
+import type { ApiSettings } from '../config/provider-config';
+import { ParameterError } from '../core/errors';
+import {
+	completionUsage,
+	refuseUnsupported,
+	systemText,
+	type ChatCompletionResponse,
+	type ChatDelta,
+	type OpenAiContentPart,
+	type OpenAiMessage,
+	type OpenAiToolCall,
+	type SseEvent,
+	type StreamedAnswer,
+	type Usage,
+} from './openai-wire';
+import type { ChatRequest, StreamStep, WireFormat } from './wire-format';
+
+/** Sent when no Maximum Number of Tokens is set: Anthropic has no default, and this fits every Claude model. */
+export const DEFAULT_ANTHROPIC_MAX_TOKENS = 4096;
+/** The version Vertex AI takes in the body, instead of the header. */
+export const VERTEX_ANTHROPIC_VERSION = 'vertex-2023-10-16';
+
+type Block = Record<string, unknown>;
+interface Turn {
+	role: 'user' | 'assistant';
+	content: Block[];
+}
+/** A turn as sent: a plain-text turn as a string, as Anthropic's own examples send it. */
+type SentTurn = { role: Turn['role']; content: string | Block[] };
+
+/** A data URL → a base64 image source; an https:// URL (image-policy.ts allowed it) → a URL source. */
+function imageBlock(part: Extract<OpenAiContentPart, { type: 'image_url' }>): Block {
+	const url = part.image_url.url;
+	const match = /^data:([^;,]+);base64,/i.exec(url.slice(0, 200));
+	if (match) return { type: 'image', source: { type: 'base64', media_type: match[1].toLowerCase(), data: url.slice(match[0].length) } };
+	return { type: 'image', source: { type: 'url', url } };
+}
+
+function userBlocks(content: string | OpenAiContentPart[]): Block[] {
+	if (typeof content === 'string') return [{ type: 'text', text: content }];
+	return content.map((part) => (part.type === 'text' ? { type: 'text', text: part.text } : imageBlock(part)));
+}
+
+function toolInput(call: OpenAiToolCall): Record<string, unknown> {
+	let input: unknown;
+	try {
+		input = JSON.parse(call.function.arguments === '' ? '{}' : call.function.arguments);
+	} catch {
+		input = undefined;
+	}
+	if (!input || typeof input !== 'object' || Array.isArray(input)) {
+		throw new ParameterError('messages', `The arguments of the earlier tool call "${call.function.name}" are not a JSON object, which Anthropic's tool_use input must be`);
+	}
+	return input as Record<string, unknown>;
+}
+
+/**
+ * Messages → Anthropic turns. Consecutive messages of one role become one turn (the tool results of a
+ * turn, then what the user says next), so that every `tool_result` sits in the turn right after its
+ * `tool_use`, first in it, as Anthropic requires.
+ */
+function turnsOf(messages: OpenAiMessage[]): SentTurn[] {
+	const turns: Turn[] = [];
+	const push = (role: Turn['role'], blocks: Block[]) => {
+		if (blocks.length === 0) return;
+		const last = turns[turns.length - 1];
+		if (last?.role === role) last.content.push(...blocks);
+		else turns.push({ role, content: blocks });
+	};
+	for (const message of messages) {
+		switch (message.role) {
+			case 'system':
+				break;
+			case 'user':
+				push('user', userBlocks(message.content));
+				break;
+			case 'assistant': {
+				const blocks: Block[] = message.content ? [{ type: 'text', text: message.content }] : [];
+				for (const call of message.tool_calls ?? []) blocks.push({ type: 'tool_use', id: call.id, name: call.function.name, input: toolInput(call) });
+				push('assistant', blocks);
+				break;
+			}
+			case 'tool':
+				push('user', [{ type: 'tool_result', tool_use_id: message.tool_call_id, content: message.content }]);
+				break;
+		}
+	}
+	return turns.map((turn) => (turn.content.length === 1 && turn.content[0].type === 'text' ? { role: turn.role, content: turn.content[0].text as string } : turn));
+}
+
+function messagesBody(request: ChatRequest, label: string, stream: boolean): Record<string, unknown> {
+	const { settings, messages } = request;
+	refuseUnsupported(settings, label, [
+		['reasoningEffort', 'options.reasoningEffort', 'Reasoning Effort'],
+		['frequencyPenalty', 'options.frequencyPenalty', 'Frequency Penalty'],
+		['presencePenalty', 'options.presencePenalty', 'Presence Penalty'],
+	]);
+	const system = systemText(messages, label);
+	const body: Record<string, unknown> = {
+		messages: turnsOf(messages),
+		...(system !== undefined ? { system } : {}),
+		max_tokens: settings.maxTokens ?? settings.maxCompletionTokens ?? DEFAULT_ANTHROPIC_MAX_TOKENS,
+	};
+	if (settings.temperature !== undefined) body.temperature = settings.temperature;
+	if (settings.topP !== undefined) body.top_p = settings.topP;
+	if (settings.stop !== undefined && settings.stop.length > 0) body.stop_sequences = Array.isArray(settings.stop) ? settings.stop : [settings.stop];
+	if (settings.tools && settings.tools.length > 0) {
+		body.tools = settings.tools.map((tool) => ({
+			name: tool.function.name,
+			...(tool.function.description ? { description: tool.function.description } : {}),
+			input_schema: tool.function.parameters,
+		}));
+	}
+	// Anthropic has no JSON mode: Output Content as JSON rests on the prompt, and the answer is parsed all the same.
+	if (stream) body.stream = true;
+	return body;
+}
+
+const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0);
+
+/** Anthropic counts cached input apart from `input_tokens`; the prompt is all three. */
+export function anthropicUsageOf(raw: unknown): Usage | undefined {
+	if (!raw || typeof raw !== 'object') return undefined;
+	const usage = raw as { input_tokens?: unknown; output_tokens?: unknown; cache_read_input_tokens?: unknown; cache_creation_input_tokens?: unknown };
+	const cached = count(usage.cache_read_input_tokens);
+	const promptTokens = count(usage.input_tokens) + count(usage.cache_creation_input_tokens) + cached;
+	const completionTokens = count(usage.output_tokens);
+	return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, ...(typeof usage.cache_read_input_tokens === 'number' ? { cachedTokens: cached } : {}) };
+}
+
+const FINISH: Record<string, string> = {
+	end_turn: 'stop',
+	stop_sequence: 'stop',
+	pause_turn: 'stop',
+	max_tokens: 'length',
+	model_context_window_exceeded: 'length',
+	tool_use: 'tool_calls',
+	refusal: 'content_filter',
+};
+const finishOf = (reason: unknown, hasToolCalls: boolean) => (typeof reason === 'string' && FINISH[reason]) || (hasToolCalls ? 'tool_calls' : 'stop');
+
+function completionOf(raw: unknown): ChatCompletionResponse | { error: unknown } {
+	const message = (raw && typeof raw === 'object' ? raw : {}) as { id?: unknown; type?: unknown; model?: unknown; content?: unknown; stop_reason?: unknown; usage?: unknown; error?: unknown };
+	if (message.type === 'error') return { error: raw };
+	if (!Array.isArray(message.content)) return { choices: [] };
+	let text = '';
+	const toolCalls: OpenAiToolCall[] = [];
+	for (const block of message.content as Array<Record<string, unknown> | null>) {
+		if (block?.type === 'text' && typeof block.text === 'string') text += block.text;
+		else if (block?.type === 'tool_use' && typeof block.name === 'string') {
+			const id = typeof block.id === 'string' && block.id ? block.id : `call_${toolCalls.length}`;
+			toolCalls.push({ id, type: 'function', function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) } });
+		}
+	}
+	const usage = anthropicUsageOf(message.usage);
+	return {
+		...(typeof message.id === 'string' ? { id: message.id } : {}),
+		object: 'chat.completion',
+		...(typeof message.model === 'string' ? { model: message.model } : {}),
+		choices: [
+			{
+				index: 0,
+				message: { role: 'assistant', content: text === '' && toolCalls.length > 0 ? null : text, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) },
+				finish_reason: finishOf(message.stop_reason, toolCalls.length > 0),
+			},
+		],
+		...(usage ? { usage: completionUsage(usage) } : {}),
+	};
+}
+
+/**
+ * The events of a streamed message: `message_start` (id, model, input usage), content blocks by index
+ * (`text_delta`; a `tool_use` block's id and name at its start, its input in `input_json_delta`
+ * pieces), `message_delta` (stop reason, output usage), `message_stop`, and `error`.
+ */
+function streamReader(): (event: SseEvent) => StreamStep {
+	const toolBlocks = new Set<number>();
+	let usage: Record<string, unknown> = {};
+	return (event) => {
+		let data: Record<string, unknown>;
+		try {
+			data = JSON.parse(event.data) as Record<string, unknown>;
+		} catch {
+			return event.event === 'error' ? { error: event.data } : { deltas: [] };
+		}
+		if (!data || typeof data !== 'object') return { deltas: [] };
+		const type = typeof data.type === 'string' ? data.type : event.event;
+		const index = typeof data.index === 'number' ? data.index : undefined;
+		switch (type) {
+			case 'error':
+				return { error: data };
+			case 'message_start': {
+				const message = (data.message ?? {}) as Record<string, unknown>;
+				if (message.usage && typeof message.usage === 'object') usage = { ...(message.usage as Record<string, unknown>) };
+				return { deltas: [{ kind: 'meta', ...(typeof message.id === 'string' ? { id: message.id } : {}), ...(typeof message.model === 'string' ? { model: message.model } : {}) }] };
+			}
+			case 'content_block_start': {
+				const block = (data.content_block ?? {}) as Record<string, unknown>;
+				if (block.type === 'text' && typeof block.text === 'string' && block.text !== '') return { deltas: [{ kind: 'text', text: block.text }] };
+				if (block.type !== 'tool_use' || index === undefined || typeof block.name !== 'string') return { deltas: [] };
+				toolBlocks.add(index);
+				return { deltas: [{ kind: 'tool', index, ...(typeof block.id === 'string' && block.id ? { id: block.id } : {}), name: block.name }] };
+			}
+			case 'content_block_delta': {
+				const delta = (data.delta ?? {}) as Record<string, unknown>;
+				if (delta.type === 'text_delta' && typeof delta.text === 'string' && delta.text !== '') return { deltas: [{ kind: 'text', text: delta.text }] };
+				if (delta.type === 'thinking_delta' && typeof delta.thinking === 'string' && delta.thinking !== '') return { deltas: [{ kind: 'reasoning', text: delta.thinking }] };
+				if (delta.type === 'input_json_delta' && index !== undefined && toolBlocks.has(index) && typeof delta.partial_json === 'string' && delta.partial_json !== '') {
+					return { deltas: [{ kind: 'tool', index, arguments: delta.partial_json }] };
+				}
+				return { deltas: [] };
+			}
+			case 'message_delta': {
+				const deltas: ChatDelta[] = [];
+				const reason = (data.delta as { stop_reason?: unknown } | undefined)?.stop_reason;
+				if (typeof reason === 'string') deltas.push({ kind: 'finish', reason: finishOf(reason, toolBlocks.size > 0) });
+				// message_delta's counts are running totals: they replace message_start's.
+				if (data.usage && typeof data.usage === 'object') {
+					usage = { ...usage, ...(data.usage as Record<string, unknown>) };
+					const counted = anthropicUsageOf(usage);
+					if (counted) deltas.push({ kind: 'usage', usage: counted, raw: usage });
+				}
+				return { deltas };
+			}
+			case 'message_stop':
+				return { deltas: [], end: true };
+			default:
+				return { deltas: [] };
+		}
+	};
+}
+
+/** A streamed answer as the message Anthropic would have answered. */
+function answerOfStream(answer: StreamedAnswer): Record<string, unknown> {
+	const content: Block[] = [];
+	if (answer.text !== '') content.push({ type: 'text', text: answer.text });
+	for (const call of answer.toolCalls) {
+		let input: unknown;
+		try {
+			input = JSON.parse(call.function.arguments === '' ? '{}' : call.function.arguments);
+		} catch {
+			input = call.function.arguments;
+		}
+		content.push({ type: 'tool_use', id: call.id, name: call.function.name, input });
+	}
+	const stopReason = Object.entries(FINISH).find(([, finish]) => finish === answer.finishReason)?.[0] ?? null;
+	return {
+		...(answer.id ? { id: answer.id } : {}),
+		type: 'message',
+		role: 'assistant',
+		...(answer.model ? { model: answer.model } : {}),
+		content,
+		stop_reason: stopReason,
+		...(answer.rawUsage ? { usage: answer.rawUsage } : {}),
+	};
+}
+
+/** Vertex AI model ids: letters, digits, `.`, `_`, `-` and `@` (claude-sonnet-4@20250514); nothing that moves the path. */
+const VERTEX_MODEL = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$/;
+
+function vertexModelPath(model: string, stream: boolean): string {
+	if (!VERTEX_MODEL.test(model)) {
+		throw new ParameterError('model', 'The model name is not a Vertex AI model id (letters, digits, ".", "_", "-" and "@" only)', {
+			hint: 'Type the model as Vertex AI names it, e.g. claude-sonnet-4@20250514.',
+		});
+	}
+	return `${model}:${stream ? 'streamRawPredict' : 'rawPredict'}`;
+}
+
+const shared = { completionOf, streamReader, answerOfStream };
+
+export const anthropicMessagesWire: WireFormat = {
+	format: 'anthropicMessages',
+	label: 'Anthropic Messages',
+	baseUrlHint: 'it should end where /messages and /models begin, e.g. https://host/v1',
+	chatPath: () => 'messages',
+	chatBody: (request, _api, stream) => ({ model: request.settings.model, ...messagesBody(request, 'Anthropic Messages', stream) }),
+	headers: (api: ApiSettings) => {
+		// A node option may set the version per call: it must stay one header value.
+		if (!/^[\x21-\x7E]{1,64}$/.test(api.anthropicVersion)) {
+			throw new ParameterError('options.anthropicVersion', 'Anthropic Version must be a version such as 2023-06-01');
+		}
+		return { 'anthropic-version': api.anthropicVersion };
+	},
+	...shared,
+	modelsPath: 'models',
+};
+
+export const anthropicVertexWire: WireFormat = {
+	format: 'anthropicVertex',
+	label: 'Claude on Vertex AI',
+	baseUrlHint: 'it should end in …/projects/{project}/locations/{region}/publishers/anthropic/models',
+	chatPath: vertexModelPath,
+	// Vertex takes the model from the path and refuses it in the body.
+	chatBody: (request, _api, stream) => ({ anthropic_version: VERTEX_ANTHROPIC_VERSION, ...messagesBody(request, 'Claude on Vertex AI', stream) }),
+	headers: () => ({}),
+	...shared,
+};
