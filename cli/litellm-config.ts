@@ -62,6 +62,10 @@ export interface LlmProviderCredentialData {
 	/** Further origins, separated by commas; left out when there are none (an n8n with an older package version rejects unknown fields). */
 	allowedOrigins?: string;
 	expiryBufferSeconds: number;
+	// Issue 22's fields, only when they say something a credential without them does not.
+	apiFormat?: string;
+	anthropicVersion?: string;
+	storeResponses?: boolean;
 	// Issue 12's fields, likewise only when set.
 	privateKey?: string;
 	privateKeyPassphrase?: string;
@@ -515,6 +519,8 @@ function validate(
 }
 
 
+const emptyToUndefinedText = (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? value : undefined);
+
 const envExpression = (name: string) => `={{ $env.${name} }}`;
 
 /** A JSON field whose object uses `os.environ/NAME` values, as an n8n expression producing the JSON text. */
@@ -547,6 +553,11 @@ function credentialData(
 		headers: JSON.stringify(config.headers),
 		expiryBufferSeconds: token.expiryBufferSeconds,
 	};
+	// The API format's fields, written only when they differ from what a credential without them means
+	// (an n8n with an older version of this package rejects unknown fields).
+	if (config.api.format !== 'chatCompletions') data.apiFormat = config.api.format;
+	if (emptyToUndefinedText(input.anthropicVersion) !== undefined) data.anthropicVersion = config.api.anthropicVersion;
+	if (config.api.storeResponses) data.storeResponses = true;
 	// The Base URL's origin is always allowed; only the further ones are stored.
 	const furtherOrigins = config.allowedOrigins.filter((origin) => origin !== new URL(config.baseUrl).origin);
 	if (furtherOrigins.length > 0) data.allowedOrigins = furtherOrigins.join(',');

@@ -15,6 +15,7 @@ import { n8nAtLeast } from '../nodes/shared/n8n/n8n-version';
 import { isOwnSecureContext, secureContextFor } from '../nodes/shared/transport/http';
 import { requestOptionsRefusal } from '../nodes/shared/n8n/request-guard';
 import {
+	API_FORMATS,
 	DEFAULT_ANTHROPIC_VERSION,
 	DEFAULT_EXPIRY_BUFFER_SECONDS,
 	DEFAULT_SUBJECT_TOKEN_TYPE,
@@ -216,7 +217,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'anthropicVersion',
 			type: 'string',
 			default: DEFAULT_ANTHROPIC_VERSION,
-			displayOptions: { show: { apiFormat: ['anthropicMessages'] } },
+			displayOptions: { hide: { apiFormat: API_FORMATS.filter((format) => format !== 'anthropicMessages') } },
 			description: 'The anthropic-version header sent with every request',
 		},
 		{
@@ -224,7 +225,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			name: 'storeResponses',
 			type: 'boolean',
 			default: false,
-			displayOptions: { show: { apiFormat: ['responses'] } },
+			displayOptions: { hide: { apiFormat: API_FORMATS.filter((format) => format !== 'responses') } },
 			description: 'Whether the provider may keep the prompts and answers (the Responses API\'s store). Off: every request says store: false, which a company gateway usually wants.',
 		},
 		{

@@ -99,6 +99,18 @@ describe('configToCredentials: the shared example and os.environ', () => {
 		assert.equal(result.credentials[1].data.scope, '');
 	});
 
+	it('api_format (or its snake_case name), anthropic_version and store_responses become the credential\'s API format fields; a format it does not know is an issue', () => {
+		const result = convert(config({ claude: provider({ api_format: 'anthropic_messages', anthropic_version: '2023-06-01' }), openai: provider({ api_format: 'responses', store_responses: true }) }));
+		assert.deepEqual(result.issues, []);
+		assert.equal(result.credentials[0].data.apiFormat, 'anthropicMessages');
+		assert.equal(result.credentials[0].data.anthropicVersion, '2023-06-01');
+		assert.equal(result.credentials[1].data.apiFormat, 'responses');
+		assert.equal(result.credentials[1].data.storeResponses, true);
+		const wrong = convert(config({ claude: provider({ api_format: 'bedrock' }) }));
+		assert.deepEqual(paths(wrong), ['oauth2_providers.claude.api_format']);
+		assert.match(wrong.issues[0].message, /"chatCompletions", "responses", "anthropicMessages" or "anthropicVertex"/);
+	});
+
 	it('reads os.environ/NAME values from the environment given', () => {
 		const result = convert(ENV_EXAMPLE, ENV);
 		assert.deepEqual(result.issues, []);

@@ -1,0 +1,350 @@
+/**
+ * The wire formats (issue 22): each module's body for one conversation, its answers and events read back
+ * into the package's shape, and the call rules of chat-client.ts in every format against hostile servers
+ * that speak it: an error event mid-stream, an event that never ends, oversized tool arguments, and a
+ * server that echoes the access token. Run: node --import tsx --test test/formats.test.ts
+ */
+import assert from 'node:assert/strict';
+import type { ServerResponse } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+
+import { TokenCache } from '../nodes/shared/auth/token-cache';
+import { parseProviderConfig, type ApiFormat, type ApiSettings, type ProviderConfig } from '../nodes/shared/config/provider-config';
+import { OAuth2Error } from '../nodes/shared/core/errors';
+import { DEFAULT_ANTHROPIC_MAX_TOKENS } from '../nodes/shared/wire/anthropic-wire';
+import { completeChat, listModels, streamChat } from '../nodes/shared/wire/chat-client';
+import type { ChatDelta, OpenAiMessage } from '../nodes/shared/wire/openai-wire';
+import { wireFormatOf, type ChatRequest } from '../nodes/shared/wire/wire-format';
+import { hostileServer } from './helpers/hostile-server';
+import { startSandboxServer, type SandboxServer } from './sandbox/server';
+
+const FORMATS: ApiFormat[] = ['chatCompletions', 'responses', 'anthropicMessages', 'anthropicVertex'];
+const api = (format: ApiFormat, extra: Partial<ApiSettings> = {}): ApiSettings => ({ format, anthropicVersion: '2023-06-01', storeResponses: false, ...extra });
+const PNG = 'data:image/png;base64,iVBORw0KGgo=';
+
+/** One conversation with everything a format must carry: system, an image, a tool call and its result, a tool. */
+const conversation: ChatRequest = {
+	settings: {
+		model: 'claude-x@2025',
+		temperature: 0.2,
+		maxTokens: 300,
+		tools: [{ type: 'function', function: { name: 'Calculator', description: 'Does sums', parameters: { type: 'object', properties: { input: { type: 'string' } } } } }],
+	},
+	messages: [
+		{ role: 'system', content: 'Be brief.' },
+		{ role: 'user', content: [{ type: 'text', text: 'What is 2+2? And this?' }, { type: 'image_url', image_url: { url: PNG } }] },
+		{ role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'Calculator', arguments: '{"input":"2+2"}' } }] },
+		{ role: 'tool', tool_call_id: 'call_1', content: '4' },
+		{ role: 'user', content: 'Thanks' },
+	] as OpenAiMessage[],
+};
+
+describe('each module puts one conversation on the wire in its own shape', () => {
+	it('Responses: instructions, input items, function tools (not strict unless asked), max_output_tokens, store false', () => {
+		const body = wireFormatOf('responses').chatBody(conversation, api('responses'), false);
+		assert.deepEqual(body, {
+			model: 'claude-x@2025',
+			instructions: 'Be brief.',
+			input: [
+				{ role: 'user', content: [{ type: 'input_text', text: 'What is 2+2? And this?' }, { type: 'input_image', image_url: PNG, detail: 'auto' }] },
+				{ type: 'function_call', call_id: 'call_1', name: 'Calculator', arguments: '{"input":"2+2"}' },
+				{ type: 'function_call_output', call_id: 'call_1', output: '4' },
+				{ role: 'user', content: 'Thanks' },
+			],
+			store: false,
+			temperature: 0.2,
+			max_output_tokens: 300,
+			tools: [{ type: 'function', name: 'Calculator', description: 'Does sums', parameters: { type: 'object', properties: { input: { type: 'string' } } }, strict: false }],
+		});
+		const stored = wireFormatOf('responses').chatBody({ ...conversation, settings: { ...conversation.settings, reasoningEffort: 'high', responseFormat: 'json_object' } }, api('responses', { storeResponses: true }), true);
+		assert.equal(stored.store, true);
+		assert.deepEqual(stored.reasoning, { effort: 'high' });
+		assert.deepEqual(stored.text, { format: { type: 'json_object' } });
+		assert.equal(stored.stream, true);
+	});
+
+	it('Anthropic Messages: system apart, max_tokens always, tool_use and tool_result blocks, base64 images; the version header', () => {
+		const wire = wireFormatOf('anthropicMessages');
+		const body = wire.chatBody(conversation, api('anthropicMessages'), false);
+		assert.deepEqual(body, {
+			model: 'claude-x@2025',
+			system: 'Be brief.',
+			max_tokens: 300,
+			temperature: 0.2,
+			messages: [
+				{ role: 'user', content: [{ type: 'text', text: 'What is 2+2? And this?' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } }] },
+				{ role: 'assistant', content: [{ type: 'tool_use', id: 'call_1', name: 'Calculator', input: { input: '2+2' } }] },
+				// The tool result first in the user turn, what the user said next after it.
+				{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_1', content: '4' }, { type: 'text', text: 'Thanks' }] },
+			],
+			tools: [{ name: 'Calculator', description: 'Does sums', input_schema: { type: 'object', properties: { input: { type: 'string' } } } }],
+		});
+		const plain = wire.chatBody({ settings: { model: 'm' }, messages: [{ role: 'user', content: 'hi' }] }, api('anthropicMessages'), true);
+		assert.deepEqual(plain, { model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: DEFAULT_ANTHROPIC_MAX_TOKENS, stream: true });
+		assert.deepEqual(wire.headers(api('anthropicMessages', { anthropicVersion: '2024-01-01' })), { 'anthropic-version': '2024-01-01' });
+		assert.throws(() => wire.headers(api('anthropicMessages', { anthropicVersion: '2023-06-01\r\nX-Evil: 1' })), /Anthropic Version must be a version/);
+	});
+
+	it('Claude on Vertex AI: no model in the body, anthropic_version in it, the model in the path; a model that would move the path is refused', () => {
+		const wire = wireFormatOf('anthropicVertex');
+		const body = wire.chatBody(conversation, api('anthropicVertex'), true);
+		assert.equal(body.model, undefined);
+		assert.equal(body.anthropic_version, 'vertex-2023-10-16');
+		assert.equal(body.stream, true);
+		assert.deepEqual(wire.headers(api('anthropicVertex')), {});
+		assert.equal(wire.chatPath('claude-sonnet-4@20250514', false), 'claude-sonnet-4@20250514:rawPredict');
+		assert.equal(wire.chatPath('claude-sonnet-4@20250514', true), 'claude-sonnet-4@20250514:streamRawPredict');
+		for (const model of ['../../other/x', 'a/b', '.hidden', 'm:predict', 'm?x=1', 'm#x', '']) {
+			assert.throws(() => wire.chatPath(model, false), /not a Vertex AI model id/, model);
+		}
+		assert.equal(wireFormatOf('anthropicVertex').modelsPath, undefined);
+		assert.equal(wireFormatOf('anthropicVertex').embeddingsPath, undefined);
+	});
+
+	it('options a format has no field for are refused by name, not dropped', () => {
+		const withSettings = (settings: Partial<ChatRequest['settings']>) => ({ settings: { model: 'm', ...settings }, messages: [{ role: 'user', content: 'x' }] as OpenAiMessage[] });
+		assert.throws(() => wireFormatOf('responses').chatBody(withSettings({ stop: 'END' }), api('responses'), false), (error: Error & { parameter?: string }) => /Stop Sequences is not part of the OpenAI Responses format/.test(error.message) && error.parameter === 'options.stop');
+		assert.throws(() => wireFormatOf('responses').chatBody(withSettings({ presencePenalty: 1 }), api('responses'), false), /Presence Penalty/);
+		assert.throws(() => wireFormatOf('anthropicMessages').chatBody(withSettings({ reasoningEffort: 'low' }), api('anthropicMessages'), false), /Reasoning Effort is not part of the Anthropic Messages format/);
+		assert.throws(() => wireFormatOf('anthropicVertex').chatBody(withSettings({ frequencyPenalty: 1 }), api('anthropicVertex'), false), /Frequency Penalty is not part of the Claude on Vertex AI format/);
+		assert.deepEqual(wireFormatOf('anthropicMessages').chatBody(withSettings({ stop: ['A', 'B'] }), api('anthropicMessages'), false).stop_sequences, ['A', 'B']);
+	});
+
+	it('answers come back in the package shape: text, tool calls with their ids, finish reason, usage as prompt/completion/total', () => {
+		const responses = wireFormatOf('responses').completionOf({
+			id: 'resp_1',
+			model: 'gpt-x',
+			status: 'completed',
+			output: [
+				{ type: 'reasoning', summary: [] },
+				{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Hi' }] },
+				{ type: 'function_call', id: 'fc_1', call_id: 'call_9', name: 'Calculator', arguments: '{"input":"1+1"}' },
+			],
+			usage: { input_tokens: 10, output_tokens: 5, total_tokens: 15, input_tokens_details: { cached_tokens: 2 } },
+		});
+		assert.deepEqual(responses, {
+			id: 'resp_1',
+			object: 'chat.completion',
+			model: 'gpt-x',
+			choices: [{ index: 0, message: { role: 'assistant', content: 'Hi', tool_calls: [{ id: 'call_9', type: 'function', function: { name: 'Calculator', arguments: '{"input":"1+1"}' } }] }, finish_reason: 'tool_calls' }],
+			usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+		});
+		const anthropic = wireFormatOf('anthropicMessages').completionOf({
+			id: 'msg_1',
+			type: 'message',
+			model: 'claude',
+			content: [{ type: 'text', text: 'Sure' }, { type: 'tool_use', id: 'toolu_1', name: 'Calculator', input: { input: '3*3' } }],
+			stop_reason: 'tool_use',
+			usage: { input_tokens: 7, cache_read_input_tokens: 3, output_tokens: 4 },
+		});
+		assert.deepEqual(anthropic, {
+			id: 'msg_1',
+			object: 'chat.completion',
+			model: 'claude',
+			choices: [{ index: 0, message: { role: 'assistant', content: 'Sure', tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'Calculator', arguments: '{"input":"3*3"}' } }] }, finish_reason: 'tool_calls' }],
+			usage: { prompt_tokens: 10, completion_tokens: 4, total_tokens: 14 },
+		});
+		assert.equal((wireFormatOf('anthropicMessages').completionOf({ type: 'message', content: [{ type: 'text', text: 'cut' }], stop_reason: 'max_tokens' }) as { choices: Array<{ finish_reason: string }> }).choices[0].finish_reason, 'length');
+		assert.equal((wireFormatOf('responses').completionOf({ status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' }, output: [] }) as { choices: Array<{ finish_reason: string }> }).choices[0].finish_reason, 'length');
+		assert.deepEqual(wireFormatOf('anthropicMessages').completionOf({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }), { error: { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } } });
+	});
+});
+
+// ---------------------------------------------------------------------------------------------
+// Hostile servers, each speaking one format's stream grammar
+// ---------------------------------------------------------------------------------------------
+
+/** A format's events, as a real server of it sends them. */
+interface Grammar {
+	/** Everything before the first text. */
+	start: string[];
+	text(text: string): string;
+	error(message: string): string;
+	toolStart(id: string, name: string): string;
+	toolArguments(piece: string): string;
+	end: string[];
+	/** An error answer in the format's shape. */
+	errorBody(message: string, code: string): unknown;
+}
+
+const sse = (data: unknown, event?: string) => `${event ? `event: ${event}\n` : ''}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
+const openAiError = (message: string, code: string) => ({ error: { message, type: 'invalid_request_error', code } });
+const anthropicError = (message: string, type: string) => ({ type: 'error', error: { type, message } });
+const anthropicGrammar: Grammar = {
+	start: [sse({ type: 'message_start', message: { id: 'msg_h', model: 'claude', content: [], usage: { input_tokens: 3, output_tokens: 1 } } }, 'message_start'), sse({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }, 'content_block_start')],
+	text: (text) => sse({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } }, 'content_block_delta'),
+	error: (message) => sse(anthropicError(message, 'overloaded_error'), 'error'),
+	toolStart: (id, name) => sse({ type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id, name, input: {} } }, 'content_block_start'),
+	toolArguments: (piece) => sse({ type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: piece } }, 'content_block_delta'),
+	end: [sse({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 5 } }, 'message_delta'), sse({ type: 'message_stop' }, 'message_stop')],
+	errorBody: anthropicError,
+};
+const GRAMMARS: Record<ApiFormat, Grammar> = {
+	chatCompletions: {
+		start: [sse({ id: 'c1', model: 'm', choices: [{ delta: { role: 'assistant', content: '' } }] })],
+		text: (text) => sse({ choices: [{ delta: { content: text } }] }),
+		error: (message) => sse({ error: { message, type: 'server_error' } }),
+		toolStart: (id, name) => sse({ choices: [{ delta: { tool_calls: [{ index: 0, id, function: { name, arguments: '' } }] } }] }),
+		toolArguments: (piece) => sse({ choices: [{ delta: { tool_calls: [{ index: 0, function: { arguments: piece } }] } }] }),
+		end: [sse({ choices: [{ delta: {}, finish_reason: 'stop' }] }), 'data: [DONE]\n\n'],
+		errorBody: openAiError,
+	},
+	responses: {
+		start: [sse({ type: 'response.created', response: { id: 'resp_h', model: 'm', status: 'in_progress', output: [] } }, 'response.created')],
+		text: (text) => sse({ type: 'response.output_text.delta', item_id: 'msg_h', output_index: 0, content_index: 0, delta: text }, 'response.output_text.delta'),
+		error: (message) => sse({ type: 'error', code: 'server_error', message, param: null }, 'error'),
+		toolStart: (id, name) => sse({ type: 'response.output_item.added', output_index: 1, item: { type: 'function_call', id: 'fc_h', call_id: id, name, arguments: '' } }, 'response.output_item.added'),
+		toolArguments: (piece) => sse({ type: 'response.function_call_arguments.delta', item_id: 'fc_h', output_index: 1, delta: piece }, 'response.function_call_arguments.delta'),
+		end: [sse({ type: 'response.completed', response: { id: 'resp_h', model: 'm', status: 'completed', output: [], usage: { input_tokens: 3, output_tokens: 5, total_tokens: 8 } } }, 'response.completed')],
+		errorBody: openAiError,
+	},
+	anthropicMessages: anthropicGrammar,
+	anthropicVertex: anthropicGrammar,
+};
+
+let sandbox: SandboxServer;
+before(async () => {
+	sandbox = await startSandboxServer({ streamChunkIntervalMs: 0 });
+});
+after(async () => await sandbox?.close());
+
+function providerAt(origin: string, format: ApiFormat): ProviderConfig {
+	const client = sandbox.info.clients.post;
+	const path = format === 'anthropicVertex' ? '/v1/projects/p/locations/us-east5/publishers/anthropic/models' : '/v1';
+	return parseProviderConfig({ baseUrl: `${origin}${path}`, tokenUrl: sandbox.info.tokenUrl, clientId: client.id, clientSecret: client.secret, apiFormat: format }, `Hostile ${format}`);
+}
+
+const hello: ChatRequest = { settings: { model: 'claude-h' }, messages: [{ role: 'user', content: 'hi' }] };
+
+async function failure(promise: Promise<unknown>): Promise<OAuth2Error> {
+	try {
+		await promise;
+	} catch (error) {
+		assert.ok(error instanceof OAuth2Error, `an OAuth2Error, not ${String(error)}`);
+		return error;
+	}
+	assert.fail('expected a failure');
+}
+
+async function drain(stream: AsyncIterable<ChatDelta>, seen: ChatDelta[] = []): Promise<ChatDelta[]> {
+	for await (const delta of stream) seen.push(delta);
+	return seen;
+}
+
+/** Everything an error holds, as n8n would store or print it. */
+const everything = (error: OAuth2Error) => JSON.stringify({ message: error.message, hint: error.hint, ...error, stack: error.stack });
+
+const bearerOf = (authorization: string | string[] | undefined) => String(authorization ?? '').replace(/^Bearer /, '');
+
+for (const format of FORMATS) {
+	const grammar = GRAMMARS[format];
+	const open = (res: ServerResponse) => res.writeHead(200, { 'content-type': 'text/event-stream' });
+
+	describe(`hostile servers speaking ${format}`, () => {
+		it('an error event after the first words ends the stream in the provider\'s words, echoing the access token, and is not retried', async () => {
+			let token = '';
+			const server = await hostileServer((request, res) => {
+				token = bearerOf(request.headers.authorization);
+				open(res);
+				res.write(grammar.start.join(''));
+				res.write(grammar.text('Hello '));
+				res.end(grammar.error(`Overloaded; your token was ${token}`));
+			});
+			const seen: ChatDelta[] = [];
+			const error = await failure(drain(streamChat(hello, { provider: providerAt(server.origin, format), tokens: new TokenCache(), maxRetries: 3 }), seen));
+			assert.match(error.message, /ended the stream with an error: .*Overloaded; your token was \*\*hidden\*\*/);
+			assert.ok(token.length > 20);
+			assert.ok(!everything(error).includes(token), 'the echoed token is in no field of the error');
+			assert.deepEqual(seen.filter((delta) => delta.kind === 'text'), [{ kind: 'text', text: 'Hello ' }]);
+			assert.equal(server.received.length, 1, 'not retried after the first words');
+		});
+
+		it('an error answer echoing the access token is worded in the provider\'s words without it; a 529 is retried like a 503', async () => {
+			let token = '';
+			let calls = 0;
+			const server = await hostileServer((request, res) => {
+				token = bearerOf(request.headers.authorization);
+				calls += 1;
+				if (calls === 1) {
+					res.writeHead(529, { 'content-type': 'application/json' }).end(JSON.stringify(grammar.errorBody('Overloaded', 'overloaded_error')));
+					return;
+				}
+				res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify(grammar.errorBody(`bad request from ${token}`, 'invalid_request_error')));
+			});
+			const error = await failure(completeChat(hello, { provider: providerAt(server.origin, format), tokens: new TokenCache(), maxRetries: 2, clock: instantClock }));
+			assert.match(error.message, /answered HTTP 400: .*bad request from \*\*hidden\*\*/);
+			assert.ok(!everything(error).includes(token));
+			assert.equal(calls, 2, 'the 529 was retried once, the 400 not');
+		});
+
+		it('an event that never ends is cut off at 4 MiB', { timeout: 30_000 }, async () => {
+			const server = await hostileServer((_request, res) => {
+				open(res);
+				res.write(grammar.start.join(''));
+				res.write(grammar.text('Hi'));
+				res.write('data: {"text": "');
+				const piece = 'x'.repeat(256 * 1024);
+				const pump = () => {
+					while (!res.destroyed && res.write(piece)) if (res.writableLength > 8 * 1024 * 1024) break;
+					if (!res.destroyed) res.once('drain', pump);
+				};
+				pump();
+			});
+			const error = await failure(drain(streamChat(hello, { provider: providerAt(server.origin, format), tokens: new TokenCache(), maxRetries: 0 })));
+			assert.match(error.message, /a server-sent event is longer than 4194304 characters/);
+		});
+
+		it('tool-call arguments of more than 1 MiB in one answer are refused', async () => {
+			const server = await hostileServer((_request, res) => {
+				open(res);
+				res.write(grammar.start.join(''));
+				res.write(grammar.toolStart('call_h', 'f'));
+				for (let i = 0; i < 20; i++) res.write(grammar.toolArguments('x'.repeat(64 * 1024)));
+				res.end(grammar.end.join(''));
+			});
+			const error = await failure(drain(streamChat(hello, { provider: providerAt(server.origin, format), tokens: new TokenCache(), maxRetries: 0 })));
+			assert.match(error.message, /streamed tool-call arguments of more than 1048576 characters in one answer/);
+		});
+
+		it('a whole stream reads back as text, a tool call and usage; nothing after the end is read', async () => {
+			const server = await hostileServer((_request, res) => {
+				open(res);
+				res.write(grammar.start.join(''));
+				res.write(grammar.text('Hello ') + grammar.text('world'));
+				res.write(grammar.toolStart('call_z', 'Calculator') + grammar.toolArguments('{"input":') + grammar.toolArguments('"1+1"}'));
+				res.write(grammar.end.join(''));
+				// A server that goes on after the end: the client stops reading at the format's end event.
+				if (format !== 'chatCompletions') res.write(grammar.text(' MORE'));
+			});
+			const deltas = await drain(streamChat(hello, { provider: providerAt(server.origin, format), tokens: new TokenCache(), maxRetries: 0, idleTimeoutMs: 60_000 }));
+			assert.equal(deltas.filter((delta) => delta.kind === 'text').map((delta) => (delta as { text: string }).text).join(''), 'Hello world');
+			const tool = deltas.filter((delta) => delta.kind === 'tool') as Array<{ id?: string; name?: string; arguments?: string }>;
+			assert.equal(tool[0].id, 'call_z');
+			assert.equal(tool[0].name, 'Calculator');
+			assert.equal(tool.map((delta) => delta.arguments ?? '').join(''), '{"input":"1+1"}');
+			if (format !== 'chatCompletions') assert.ok(deltas.some((delta) => delta.kind === 'usage'), 'usage');
+		});
+	});
+}
+
+describe('the model list and embeddings per format', () => {
+	it('Claude on Vertex AI has no model list: a clear error, and no request', async () => {
+		const server = await hostileServer((_request, res) => res.writeHead(500).end());
+		const error = await failure(listModels({ provider: providerAt(server.origin, 'anthropicVertex'), tokens: new TokenCache() }));
+		assert.match(error.message, /The Claude on Vertex AI format of .* has no model list/);
+		assert.match(error.hint ?? '', /By Name/);
+		assert.equal(server.received.length, 0);
+	});
+
+	it('Anthropic Messages lists models with its version header', async () => {
+		const server = await hostileServer((request, res) => {
+			res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [{ type: 'model', id: 'claude-b' }, { type: 'model', id: 'claude-a' }], has_more: false }));
+			void request;
+		});
+		assert.deepEqual(await listModels({ provider: providerAt(server.origin, 'anthropicMessages'), tokens: new TokenCache() }), ['claude-a', 'claude-b']);
+		assert.equal(server.received[0].url, '/v1/models');
+		assert.equal(server.received[0].headers['anthropic-version'], '2023-06-01');
+	});
+});
+
+const instantClock = { nowMs: () => performance.now(), wallNowMs: () => Date.now(), sleep: async () => undefined, random: () => 0 };
