@@ -1,20 +1,31 @@
 /**
- * The sandbox's OpenAI-compatible LLM API (plain node:http handler, mounted at /v1):
+ * The sandbox's LLM API (plain node:http handler, mounted at /v1), OpenAI-compatible plus the
+ * Responses, Anthropic Messages and Claude-on-Vertex-AI chat formats (formats.ts checks, translates
+ * and renders those; answerChat() below answers them all):
  *
  *   GET  /v1/models              → {object:'list', data:[{id:'sandbox-echo',…}, {id:'sandbox-json',…}]}
  *   GET  /v1/models/:id          → one model object (404 model_not_found otherwise)
  *   POST /v1/chat/completions    → deterministic answer from answerChat(); `stream: true` → SSE chunks
+ *   POST /v1/embeddings          → deterministic sandboxEmbedding() vectors
+ *   POST /v1/responses           → OpenAI Responses API answer; `stream: true` → its typed events
+ *   POST /v1/messages            → Anthropic Messages answer (header anthropic-version); `stream: true` → its events
+ *   POST /v1/projects/{project}/locations/{location}/publishers/anthropic/models/{model}:rawPredict
+ *                                → Claude on Vertex AI: the Messages answer, model from the path
+ *   POST …/{model}:streamRawPredict → the same as Messages events (body `stream: true`)
  *
  * Every request needs `Authorization: Bearer <JWT>` issued by the sandbox auth server, verified
  * with jose against the auth server's JWKS over HTTP: RS256 signature, typ at+jwt, issuer,
  * audience = RESOURCE, exp/nbf with zero clock tolerance, and scope containing `llm.chat`
  * (/v1/models also accepts `llm.models`). Anything else → 401
  * `{error:{message, type:'invalid_request_error', param:null, code:'invalid_token'}}` with
- * `WWW-Authenticate: Bearer error="invalid_token", error_description="…"`.
+ * `WWW-Authenticate: Bearer error="invalid_token", error_description="…"`. On /v1/messages and
+ * /v1/projects/… every error (401, injected faults, 400s, 404) is Anthropic-shaped instead:
+ * `{type:'error', error:{type, message}}`.
  *
  * Order per request: read body → chatLatencyMs delay → injected chat fault (if any) → token check →
  * route. Each request is counted for the client named by the token's client_id (or sub) claim, read
- * without verification so that rejected tokens are attributed too.
+ * without verification so that rejected tokens are attributed too. All four chat formats are
+ * recorded with kind 'chat'.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -22,6 +33,21 @@ import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTPa
 import type { TLSSocket } from 'node:tls';
 
 import { peerCertificate, readBody, sendFault } from './auth-server';
+import {
+	anthropicErrorBody,
+	anthropicFaultBody,
+	anthropicStreamError,
+	buildAnthropicMessage,
+	buildAnthropicStreamEvents,
+	buildResponse,
+	buildResponseStreamEvents,
+	limitAnswer,
+	parseMessagesRequest,
+	parseResponsesRequest,
+	parseVertexPath,
+	responsesStreamError,
+	sseFrame,
+} from './formats';
 import { type SandboxState, UNKNOWN_CLIENT } from './state';
 
 export const API_PREFIX = '/v1';
@@ -379,8 +405,16 @@ export function createChatServer(opts: {
 
 		const token = bearerToken(req.headers.authorization);
 		const clientId = claimedClientId(token);
-		const kind =
-			path === `${API_PREFIX}/chat/completions` ? 'chat' : path === `${API_PREFIX}/embeddings` ? 'embeddings' : path.startsWith(`${API_PREFIX}/models`) ? 'models' : 'other';
+		const vertex = parseVertexPath(path, API_PREFIX);
+		const format =
+			path === `${API_PREFIX}/chat/completions` ? 'chat-completions'
+			: path === `${API_PREFIX}/responses` ? 'responses'
+			: path === `${API_PREFIX}/messages` ? 'messages'
+			: vertex ? 'vertex'
+			: undefined;
+		const kind = format ? 'chat' : path === `${API_PREFIX}/embeddings` ? 'embeddings' : path.startsWith(`${API_PREFIX}/models`) ? 'models' : 'other';
+		// Anthropic's clients read only Anthropic's error shape, also on Vertex AI paths the sandbox does not know.
+		const anthropicShaped = format === 'messages' || format === 'vertex' || path.startsWith(`${API_PREFIX}/projects/`);
 		const clientCertificate = peerCertificate(req.socket)?.subject;
 		const record = (status: number | 'dropped' | 'hung', fault?: string) =>
 			state.record({ at, kind, method, path: url, clientId, status, headers: { ...req.headers }, body, clientCertificate, ...(fault ? { fault } : {}) });
@@ -388,7 +422,8 @@ export function createChatServer(opts: {
 
 		if (opts.requireClientCertificate && (req.socket as TLSSocket).authorized !== true) {
 			record(403);
-			sendJson(res, 403, openAiError('This gateway requires a client certificate issued by its CA (mTLS)', 'invalid_request_error', 'client_certificate_required'));
+			const message = 'This gateway requires a client certificate issued by its CA (mTLS)';
+			sendJson(res, 403, anthropicShaped ? anthropicErrorBody('permission_error', message) : openAiError(message, 'invalid_request_error', 'client_certificate_required'));
 			return;
 		}
 
@@ -398,7 +433,7 @@ export function createChatServer(opts: {
 			const status = fault.kind === 'drop' ? 'dropped' : fault.kind === 'hang' ? 'hung' : (fault.status ?? 503);
 			if (status === 401) state.count(clientId, 'chatRejected401');
 			record(status, typeof status === 'number' ? `status ${status}` : status);
-			sendFault(res, fault, chatFaultBody, status === 401 ? { 'www-authenticate': wwwAuthenticate('sandbox injected fault') } : {});
+			sendFault(res, fault, anthropicShaped ? anthropicFaultBody : chatFaultBody, status === 401 ? { 'www-authenticate': wwwAuthenticate('sandbox injected fault') } : {});
 			return;
 		}
 
@@ -406,7 +441,8 @@ export function createChatServer(opts: {
 		if (!verdict.ok) {
 			state.count(clientId, 'chatRejected401');
 			record(401);
-			sendJson(res, 401, openAiError(`Invalid bearer token: ${verdict.reason}`, 'invalid_request_error', 'invalid_token'), {
+			const message = `Invalid bearer token: ${verdict.reason}`;
+			sendJson(res, 401, anthropicShaped ? anthropicErrorBody('authentication_error', message) : openAiError(message, 'invalid_request_error', 'invalid_token'), {
 				'www-authenticate': wwwAuthenticate(verdict.reason),
 			});
 			return;
@@ -415,6 +451,22 @@ export function createChatServer(opts: {
 		const reply = (status: number, payload: unknown) => {
 			record(status);
 			sendJson(res, status, payload);
+		};
+
+		/** Writes SSE frames with streamChunkIntervalMs between them; a stream fault replaces the third frame with `failure` and ends. */
+		const stream = async (frames: string[], failure: string, end = '') => {
+			record(200, streamFault ? 'stream-error' : undefined);
+			res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+			for (const [index, frame] of frames.entries()) {
+				if (res.destroyed) return;
+				if (streamFault && index === 2) {
+					res.end(failure);
+					return;
+				}
+				res.write(frame);
+				if (state.config.streamChunkIntervalMs > 0 && index < frames.length - 1) await sleep(state.config.streamChunkIntervalMs);
+			}
+			res.end(end);
 		};
 
 		if (kind === 'models') {
@@ -443,13 +495,48 @@ export function createChatServer(opts: {
 				usage: { prompt_tokens: tokens, total_tokens: tokens },
 			});
 		}
-		if (kind !== 'chat') {
+		if (!format) {
+			if (anthropicShaped) return reply(404, anthropicErrorBody('not_found_error', `Unknown request URL: ${method} ${path}`));
 			return reply(404, openAiError(`Unknown request URL: ${method} ${path}`, 'invalid_request_error', 'unknown_url'));
 		}
-		if (method !== 'POST') return reply(405, openAiError(`Method ${method} not allowed`, 'invalid_request_error', 'method_not_allowed'));
+		if (method !== 'POST') {
+			const message = `Method ${method} not allowed`;
+			return reply(405, anthropicShaped ? anthropicErrorBody('invalid_request_error', message) : openAiError(message, 'invalid_request_error', 'method_not_allowed'));
+		}
 		if (!bodyIsJson || !body || typeof body !== 'object') {
+			if (anthropicShaped) return reply(400, anthropicErrorBody('invalid_request_error', 'There was an error parsing the body of your request: it is not a JSON object'));
 			return reply(400, openAiError('We could not parse the JSON body of your request.', 'invalid_request_error', null));
 		}
+
+		if (format === 'responses') {
+			const parsed = parseResponsesRequest(body);
+			if (!parsed.ok) return reply(400, parsed.error);
+			const call = parsed.value;
+			const answer = limitAnswer(answerChat(call.request), call.maxOutputTokens);
+			const usage = usageOf(call.request, answer);
+			if (call.stream) {
+				await stream(buildResponseStreamEvents(call, answer, usage).map(sseFrame), responsesStreamError(2, streamFault?.body));
+				return;
+			}
+			return reply(200, buildResponse(call, answer, usage));
+		}
+		if (format === 'messages' || format === 'vertex') {
+			const anthropicVersion = req.headers['anthropic-version'];
+			const parsed = parseMessagesRequest(
+				body,
+				vertex ? { api: 'vertex', vertex } : { api: 'anthropic', anthropicVersion: Array.isArray(anthropicVersion) ? anthropicVersion[0] : anthropicVersion },
+			);
+			if (!parsed.ok) return reply(400, parsed.error);
+			const call = parsed.value;
+			const answer = limitAnswer(answerChat(call.request), call.maxTokens);
+			const usage = usageOf(call.request, answer);
+			if (call.stream) {
+				await stream(buildAnthropicStreamEvents(call, answer, usage).map(sseFrame), anthropicStreamError(streamFault?.body));
+				return;
+			}
+			return reply(200, buildAnthropicMessage(call, answer, usage));
+		}
+
 		const request = body as ChatCompletionRequest;
 		if (typeof request.model !== 'string' || request.model === '') {
 			return reply(400, openAiError('you must provide a model parameter', 'invalid_request_error', null, 'model'));
@@ -463,19 +550,12 @@ export function createChatServer(opts: {
 		}
 		const answer = answerChat(request);
 		if (request.stream === true) {
-			record(200, streamFault ? 'stream-error' : undefined);
-			res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
-			const chunks = buildStreamChunks(request, answer);
-			for (const [index, chunk] of chunks.entries()) {
-				if (res.destroyed) return;
-				if (streamFault && index === 2) {
-					res.end(`data: ${JSON.stringify({ error: streamFault.body ?? { message: 'The server had an error while processing your request.', type: 'server_error', code: null } })}\n\n`);
-					return;
-				}
-				res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-				if (state.config.streamChunkIntervalMs > 0 && index < chunks.length - 1) await sleep(state.config.streamChunkIntervalMs);
-			}
-			res.end('data: [DONE]\n\n');
+			const failure = `data: ${JSON.stringify({ error: streamFault?.body ?? { message: 'The server had an error while processing your request.', type: 'server_error', code: null } })}\n\n`;
+			await stream(
+				buildStreamChunks(request, answer).map((chunk) => `data: ${JSON.stringify(chunk)}\n\n`),
+				failure,
+				'data: [DONE]\n\n',
+			);
 			return;
 		}
 		return reply(200, buildCompletion(request, answer));

@@ -4,7 +4,8 @@
  * that verifies those tokens, on one 127.0.0.1 port:
  *
  *   issuer    ${origin}/oauth          token  ${origin}/oauth/token      jwks ${origin}/oauth/jwks
- *   baseUrl   ${origin}/v1             (GET /models, POST /chat/completions)
+ *   baseUrl   ${origin}/v1             (GET /models, POST /chat/completions, /embeddings, /responses, /messages)
+ *   Vertex AI vertexBaseUrl(baseUrl)   (Claude: POST /<model>:rawPredict and :streamRawPredict)
  *   control   ${origin}/__sandbox      (GET stats, GET requests, GET info, POST reset, POST config)
  *
  * startSandbox() runs it in a child process by default (`node --import tsx test/sandbox/main.ts`),
@@ -27,6 +28,8 @@ import type { RecordedRequest, SandboxClient, SandboxConfigPatch, Stats } from '
 
 export type { SandboxClients, SandboxInfo } from './server';
 export type { ChatAnswer, ChatCompletionRequest } from './chat-server';
+// formats.ts loads nothing but node:crypto at run time, so this keeps oidc-provider out (see above).
+export { vertexBaseUrl } from './formats';
 export type { ClientCounters, Fault, RecordedRequest, SandboxClient, SandboxConfig, SandboxConfigPatch, Stats } from './state';
 
 export interface StartSandboxOptions extends SandboxServerOptions {

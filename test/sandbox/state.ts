@@ -34,12 +34,15 @@ export interface SandboxClient {
 /**
  * One injected fault. `kind` defaults to 'status'.
  *  - 'status': answer with `status` (default 503), optional `Retry-After`, and an error body fitting
- *    the endpoint (RFC 6749 §5.2 JSON on the token endpoint, OpenAI-style on the chat API) unless
- *    `body` is given (a string body is sent as-is with `contentType`, default text/plain).
+ *    the endpoint (RFC 6749 §5.2 JSON on the token endpoint, OpenAI-style on the chat API,
+ *    Anthropic-style on /v1/messages and Vertex AI paths) unless `body` is given (a string body is
+ *    sent as-is with `contentType`, default text/plain).
  *  - 'drop': destroy the socket without any answer.
  *  - 'hang': never answer (until the client gives up or the sandbox stops).
- *  - 'stream-error': a streamed answer sends its first two pieces, then an `{"error": …}` event
- *    (`body` replaces the error object), and ends; a request that does not stream gets `status` (503).
+ *  - 'stream-error': a streamed answer sends its first two pieces, then an error event, and ends:
+ *    `data: {"error": …}` on Chat Completions (`body` replaces the error object), `event: error` with
+ *    the format's own error data on Responses and Messages (`body` replaces the data); a request
+ *    that does not stream gets `status` (503).
  */
 export interface Fault {
 	kind?: 'status' | 'drop' | 'hang' | 'stream-error';
