@@ -6,7 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
-import { after, before, describe, it } from 'node:test';
+import { createHash } from 'node:crypto';
+import { after, before, beforeEach, describe, it } from 'node:test';
+
+import type { StreamChunk } from '@n8n/ai-node-sdk';
 
 import { TokenCache } from '../nodes/shared/auth/token-cache';
 import { parseProviderConfig, type ApiFormat, type ApiSettings, type ProviderConfig } from '../nodes/shared/config/provider-config';
@@ -15,7 +18,11 @@ import { DEFAULT_ANTHROPIC_MAX_TOKENS } from '../nodes/shared/wire/anthropic-wir
 import { completeChat, listModels, streamChat } from '../nodes/shared/wire/chat-client';
 import type { ChatDelta, OpenAiMessage } from '../nodes/shared/wire/openai-wire';
 import { wireFormatOf, type ChatRequest } from '../nodes/shared/wire/wire-format';
+import { toOutputJson } from '../nodes/OAuth2LlmChat/response';
+import { OAuth2ChatModel } from '../nodes/OAuth2LlmChatModel/model';
+import { embedTexts } from '../nodes/OAuth2LlmEmbeddings/embeddings';
 import { hostileServer } from './helpers/hostile-server';
+import { vertexBaseUrl } from './sandbox/formats';
 import { startSandboxServer, type SandboxServer } from './sandbox/server';
 
 const FORMATS: ApiFormat[] = ['chatCompletions', 'responses', 'anthropicMessages', 'anthropicVertex'];
@@ -232,7 +239,7 @@ async function drain(stream: AsyncIterable<ChatDelta>, seen: ChatDelta[] = []): 
 }
 
 /** Everything an error holds, as n8n would store or print it. */
-const everything = (error: OAuth2Error) => JSON.stringify({ message: error.message, hint: error.hint, ...error, stack: error.stack });
+const everything = (error: OAuth2Error) => JSON.stringify({ ...error, message: error.message, hint: error.hint, stack: error.stack });
 
 const bearerOf = (authorization: string | string[] | undefined) => String(authorization ?? '').replace(/^Bearer /, '');
 
@@ -344,6 +351,166 @@ describe('the model list and embeddings per format', () => {
 		assert.deepEqual(await listModels({ provider: providerAt(server.origin, 'anthropicMessages'), tokens: new TokenCache() }), ['claude-a', 'claude-b']);
 		assert.equal(server.received[0].url, '/v1/models');
 		assert.equal(server.received[0].headers['anthropic-version'], '2023-06-01');
+	});
+});
+
+// ---------------------------------------------------------------------------------------------
+// The sandbox, which checks every request's shape in each format and answers in it
+// ---------------------------------------------------------------------------------------------
+
+const node = { id: 'n', name: 'Model', type: 'x', typeVersion: 1, position: [0, 0] as [number, number], parameters: {} };
+const PIXEL = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
+const PIXEL_DIGEST = createHash('sha256').update(PIXEL).digest('hex');
+
+function sandboxProvider(format: ApiFormat, extra: Record<string, unknown> = {}): ProviderConfig {
+	const client = sandbox.info.clients.post;
+	const baseUrl = format === 'anthropicVertex' ? vertexBaseUrl(sandbox.info.baseUrl) : sandbox.info.baseUrl;
+	return parseProviderConfig({ baseUrl, tokenUrl: sandbox.info.tokenUrl, clientId: client.id, clientSecret: client.secret, apiFormat: format, ...extra }, `Sandbox ${format}`);
+}
+const sandboxChats = () => sandbox.state.requests().filter((entry) => entry.kind === 'chat');
+const textOf = (deltas: ChatDelta[]) => deltas.filter((delta) => delta.kind === 'text').map((delta) => (delta as { text: string }).text).join('');
+
+for (const format of FORMATS) {
+	describe(`${format} against the sandbox`, () => {
+		beforeEach(() => {
+			sandbox.state.reset();
+			sandbox.state.configure({ streamChunkIntervalMs: 0 });
+		});
+
+		it('a plain call and a streamed one give the same text; Simplify Output\'s keys and usage; the request in the format\'s shape', async () => {
+			const provider = sandboxProvider(format);
+			const request: ChatRequest = { settings: { model: 'sandbox-echo' }, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'one two three four' }] };
+			const whole = await completeChat(request, { provider, tokens: new TokenCache() });
+			const json = toOutputJson(whole, { simplify: true, jsonOutput: false, providerName: provider.providerName });
+			assert.equal(json.content, 'Echo from sandbox-echo: one two three four');
+			assert.equal(json.role, 'assistant');
+			assert.equal(json.finishReason, 'stop');
+			assert.deepEqual(Object.keys(json.usage as object), ['prompt_tokens', 'completion_tokens', 'total_tokens']);
+			assert.ok(((json.usage as { total_tokens: number }).total_tokens ?? 0) > 0);
+			// Simplify Output off: the provider's own answer.
+			const raw = toOutputJson(whole, { simplify: false, jsonOutput: false, providerName: provider.providerName });
+			assert.deepEqual(raw, whole.raw);
+
+			const deltas = await drain(streamChat(request, { provider, tokens: new TokenCache() }));
+			assert.equal(textOf(deltas), 'Echo from sandbox-echo: one two three four');
+			assert.ok(deltas.filter((delta) => delta.kind === 'text').length >= 4, 'word by word');
+			assert.ok(deltas.some((delta) => delta.kind === 'usage'), 'usage in the stream');
+			const [plain, streamed] = sandboxChats();
+			assert.deepEqual([plain.status, streamed.status], [200, 200]);
+			const body = streamed.body as Record<string, unknown>;
+			if (format === 'responses') {
+				assert.equal(plain.path, '/v1/responses');
+				assert.equal(body.instructions, 'Be brief.');
+				assert.equal(body.store, false, 'store: false unless asked');
+			} else if (format === 'chatCompletions') {
+				assert.equal(plain.path, '/v1/chat/completions');
+			} else {
+				assert.equal(body.system, 'Be brief.');
+				assert.equal(body.max_tokens, DEFAULT_ANTHROPIC_MAX_TOKENS);
+				if (format === 'anthropicMessages') {
+					assert.equal(plain.path, '/v1/messages');
+					assert.equal(streamed.headers['anthropic-version'], '2023-06-01');
+				} else {
+					assert.match(plain.path, /\/publishers\/anthropic\/models\/sandbox-echo:rawPredict$/);
+					assert.match(streamed.path, /\/publishers\/anthropic\/models\/sandbox-echo:streamRawPredict$/);
+					assert.equal(body.model, undefined);
+					assert.equal(streamed.headers['anthropic-version'], undefined);
+				}
+			}
+		});
+
+		it('the Chat Model: a streamed tool call, then the tool\'s result, then the answer with its usage', async () => {
+			const model = new OAuth2ChatModel('sandbox-echo', { provider: sandboxProvider(format), node });
+			const calculator = { type: 'function' as const, name: 'Calculator', description: 'math', inputSchema: { type: 'object', properties: { input: { type: 'string' } } } };
+			const withTool = model.withTools([calculator as never]);
+			const question = { role: 'user' as const, content: [{ type: 'text' as const, text: 'What is 12*34?' }] };
+			const first: StreamChunk[] = [];
+			for await (const chunk of withTool.stream([question])) first.push(chunk);
+			const calls = first.filter((chunk) => chunk.type === 'tool-call-delta') as Array<{ id?: string; name?: string; argumentsDelta?: string }>;
+			assert.equal(calls.length, 1, JSON.stringify(first));
+			assert.equal(calls[0].name, 'Calculator');
+			assert.deepEqual(JSON.parse(calls[0].argumentsDelta ?? ''), { input: '12*34' });
+			assert.equal((first.at(-1) as { finishReason?: string }).finishReason, 'tool-calls');
+			const second: StreamChunk[] = [];
+			const history = [
+				question,
+				{ role: 'assistant' as const, content: [{ type: 'tool-call' as const, toolCallId: calls[0].id!, toolName: 'Calculator', input: calls[0].argumentsDelta! }] },
+				{ role: 'tool' as const, content: [{ type: 'tool-result' as const, toolCallId: calls[0].id!, toolName: 'Calculator', result: '408' }] },
+			];
+			for await (const chunk of withTool.stream(history as never)) second.push(chunk);
+			assert.equal(second.filter((chunk) => chunk.type === 'text-delta').map((chunk) => (chunk as { delta: string }).delta).join(''), 'The result is 408');
+			const finish = second.at(-1) as { type: string; usage?: { promptTokens: number; completionTokens: number } };
+			assert.ok((finish.usage?.promptTokens ?? 0) > 0 && (finish.usage?.completionTokens ?? 0) > 0, JSON.stringify(finish));
+			const generated = await withTool.generate(history as never);
+			assert.equal(generated.message.content[0].type === 'text' && generated.message.content[0].text, 'The result is 408');
+		});
+
+		it('an image reaches the API; an option the format has no field for fails by its name and sends nothing', async () => {
+			const provider = sandboxProvider(format);
+			const image = { type: 'image_url' as const, image_url: { url: `data:image/png;base64,${PIXEL.toString('base64')}` } };
+			const answer = await completeChat({ settings: { model: 'sandbox-echo' }, messages: [{ role: 'user', content: [{ type: 'text', text: 'What is it?' }, image] }] }, { provider, tokens: new TokenCache() });
+			assert.match(String(answer.completion.choices?.[0].message?.content), new RegExp(`Saw 1 image: image/png sha256:${PIXEL_DIGEST} \\(${PIXEL.length} bytes\\)`));
+			if (format === 'chatCompletions') return;
+			const refused = format === 'responses' ? { stop: 'END' } : { reasoningEffort: 'low' as const };
+			await assert.rejects(completeChat({ settings: { model: 'sandbox-echo', ...refused }, messages: [{ role: 'user', content: 'x' }] }, { provider, tokens: new TokenCache() }), /is not part of the/);
+			assert.equal(sandboxChats().length, 1);
+		});
+	});
+}
+
+describe('formats: the rest of the contract', () => {
+	beforeEach(() => sandbox.state.reset());
+
+	it("Anthropic's 529 overloaded_error is retried like a 503, and its words reach the message when it persists", async () => {
+		sandbox.state.configure({ chatFaults: [{ status: 529 }] });
+		const provider = sandboxProvider('anthropicMessages');
+		const answer = await completeChat(hello, { provider, tokens: new TokenCache(), clock: instantClock });
+		assert.match(String(answer.completion.choices?.[0].message?.content), /Echo from claude-h/);
+		assert.deepEqual(sandboxChats().map((entry) => entry.status), [529, 200]);
+		sandbox.state.configure({ chatFaults: [{ status: 529, count: 3 }] });
+		const error = await failure(completeChat(hello, { provider, tokens: new TokenCache(), clock: instantClock, maxRetries: 2 }));
+		assert.match(error.message, /answered HTTP 529: Overloaded/);
+		assert.equal((error as OAuth2Error & { code?: string }).code, 'overloaded_error');
+		assert.match(error.hint ?? '', /overloaded/);
+	});
+
+	it('Store Responses and Anthropic Version: the credential\'s value, and a node option over it', async () => {
+		const responses = sandboxProvider('responses', { storeResponses: true });
+		await completeChat(hello, { provider: responses, tokens: new TokenCache() });
+		await completeChat({ ...hello, settings: { ...hello.settings, storeResponses: false } }, { provider: responses, tokens: new TokenCache() });
+		assert.deepEqual(sandboxChats().map((entry) => (entry.body as { store?: unknown }).store), [true, false]);
+		sandbox.state.reset();
+		const anthropic = sandboxProvider('anthropicMessages', { anthropicVersion: '2023-01-01' });
+		await completeChat(hello, { provider: anthropic, tokens: new TokenCache() });
+		await completeChat({ ...hello, settings: { ...hello.settings, anthropicVersion: '2023-06-01' } }, { provider: anthropic, tokens: new TokenCache() });
+		assert.deepEqual(sandboxChats().map((entry) => entry.headers['anthropic-version']), ['2023-01-01', '2023-06-01']);
+	});
+
+	it('a saved credential without API Format speaks Chat Completions; a pasted endpoint URL keeps its base', () => {
+		const client = { tokenUrl: 'https://auth.example/token', clientId: 'c', clientSecret: 's' };
+		assert.equal(parseProviderConfig({ ...client, baseUrl: 'https://llm.example/v1' }).api.format, 'chatCompletions');
+		assert.equal(parseProviderConfig({ ...client, baseUrl: 'https://llm.example/v1/responses', apiFormat: 'responses' }).baseUrl, 'https://llm.example/v1');
+		assert.equal(parseProviderConfig({ ...client, baseUrl: 'https://llm.example/v1/messages', apiFormat: 'anthropicMessages' }).baseUrl, 'https://llm.example/v1');
+		const vertex = 'https://us-east5-aiplatform.googleapis.com/v1/projects/p/locations/us-east5/publishers/anthropic/models';
+		assert.equal(parseProviderConfig({ ...client, baseUrl: `${vertex}/claude-sonnet-4@20250514:streamRawPredict`, apiFormat: 'anthropicVertex' }).baseUrl, vertex);
+		assert.throws(() => parseProviderConfig({ ...client, baseUrl: 'https://llm.example/v1', apiFormat: 'bedrock' }), /API Format: must be "chatCompletions", "responses", "anthropicMessages" or "anthropicVertex"/);
+		assert.throws(() => parseProviderConfig({ ...client, baseUrl: 'https://llm.example/v1', apiFormat: 'anthropicMessages', anthropicVersion: '2023-06-01\nx: y' }), /Anthropic Version: must be a version/);
+	});
+
+	it('embeddings: both OpenAI formats call /embeddings; an Anthropic credential gets a clear error and sends nothing', async () => {
+		for (const format of ['chatCompletions', 'responses'] as const) {
+			const vectors = await embedTexts(['a b', 'c d'], { model: 'sandbox-embed', batchSize: 8 }, { provider: sandboxProvider(format), node });
+			assert.equal(vectors.length, 2);
+		}
+		assert.equal(sandbox.state.requests().filter((entry) => entry.kind === 'embeddings').length, 2);
+		for (const format of ['anthropicMessages', 'anthropicVertex'] as const) {
+			await assert.rejects(embedTexts(['a'], { model: 'm', batchSize: 8 }, { provider: sandboxProvider(format), node }), (error: Error & { description?: string }) => {
+				assert.match(error.message, /speaks (Anthropic Messages|Claude on Vertex AI), which has no embeddings API: embeddings need an OpenAI-format endpoint/);
+				assert.match(error.description ?? '', /OpenAI Chat Completions or OpenAI Responses/);
+				return true;
+			});
+		}
+		assert.equal(sandbox.state.requests().filter((entry) => entry.kind === 'embeddings').length, 2);
 	});
 });
 
