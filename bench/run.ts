@@ -3,7 +3,7 @@
  *
  *   node --expose-gc --import tsx bench/run.ts [--only=<name>[,<name>…]] [--runs=N] [--quick] [--out=FILE] [--no-write]
  *
- * Names: tokens, overhead, profile, latency, n8n, memory, scrub, queue, streaming. Default: all, 5 runs each, and the report is written
+ * Names: tokens, overhead, profile, latency, n8n, memory, scrub, queue, streaming, formats. Default: all, 5 runs each, and the report is written
  * to BENCHMARKS.md (with --quick or --only to $TMPDIR/n8n-nodes-oauth2-llm-bench-last-run.md instead,
  * unless --out says otherwise)
  * and printed to stdout. Progress goes to stderr.
@@ -29,6 +29,7 @@ import { overheadBench } from './overhead';
 import { profileBench } from './profile';
 import { queueBench } from './queue';
 import { scrubBench } from './scrub';
+import { formatsBench } from './formats';
 import { streamingBench } from './streaming';
 import { tokenRequestsBench } from './token-requests';
 
@@ -44,6 +45,7 @@ const BENCHMARKS: Record<string, { title: string; needsSandbox: boolean; run: (s
 	scrub: { title: 'Scrubbing server text', needsSandbox: false, run: async (_s, o) => await scrubBench(o) },
 	queue: { title: 'Token requests in queue mode', needsSandbox: true, run: async (s, o) => await queueBench(s!, o, REPO_ROOT) },
 	streaming: { title: 'Streaming: time to first token', needsSandbox: true, run: async (s, o) => await streamingBench(s!, o, REPO_ROOT) },
+	formats: { title: 'Streaming in every API format', needsSandbox: true, run: async (s, o) => await formatsBench(s!, o) },
 };
 
 function log(message: string): void {
@@ -145,7 +147,7 @@ async function main(): Promise<void> {
 		'```sh',
 		'npm ci',
 		'npm run bench                                   # all of them, writes BENCHMARKS.md',
-		'node --expose-gc --import tsx bench/run.ts --only=tokens     # one benchmark (tokens, overhead, profile, latency, n8n, memory, scrub, queue, streaming)',
+		'node --expose-gc --import tsx bench/run.ts --only=tokens     # one benchmark (tokens, overhead, profile, latency, n8n, memory, scrub, queue, streaming, formats)',
 		'node --expose-gc --import tsx bench/run.ts --quick           # small sizes, 1 run: for debugging',
 		'node --expose-gc --import tsx bench/run.ts --runs=9          # more runs per median (benchmark 2: rounds, an even number)',
 		'```',
