@@ -197,7 +197,7 @@ export class LlmProviderOAuth2Api implements ICredentialType {
 			placeholder: 'https://llm.example.com/v1',
 			hint: 'The API root, e.g. …/v1 — /chat/completions (or /responses, /messages) and /models are appended to it',
 			description:
-				'Base of the LLM API: the API Format\'s path and /models are appended to it. A query string (Azure\'s ?api-version=…) is kept. For Claude on Vertex AI: https://{region}-aiplatform.googleapis.com/v1/projects/{project}/locations/{region}/publishers/anthropic/models',
+				'Base of the LLM API: the API Format\'s path and /models are appended to it. A query string (Azure\'s ?api-version=…) is kept. For Claude on Vertex AI: https://{region}-aiplatform.googleapis.com/v1/projects/{project}/locations/{region}/publishers/anthropic/models (the global location: https://aiplatform.googleapis.com/v1/projects/{project}/locations/global/publishers/anthropic/models)',
 		},
 		{
 			displayName: 'API Format',

@@ -16,8 +16,8 @@ import { parseProviderConfig, type ApiFormat, type ApiSettings, type ProviderCon
 import { OAuth2Error } from '../nodes/shared/core/errors';
 import { DEFAULT_ANTHROPIC_MAX_TOKENS } from '../nodes/shared/wire/anthropic-wire';
 import { completeChat, listModels, streamChat } from '../nodes/shared/wire/chat-client';
-import type { ChatDelta, OpenAiMessage } from '../nodes/shared/wire/openai-wire';
-import { wireFormatOf, type ChatRequest } from '../nodes/shared/wire/wire-format';
+import { StreamedAnswer, type ChatDelta, type OpenAiMessage } from '../nodes/shared/wire/openai-wire';
+import { callApiSettings, wireFormatOf, type ChatRequest } from '../nodes/shared/wire/wire-format';
 import { toOutputJson } from '../nodes/OAuth2LlmChat/response';
 import { OAuth2ChatModel } from '../nodes/OAuth2LlmChatModel/model';
 import { embedTexts } from '../nodes/OAuth2LlmEmbeddings/embeddings';
@@ -154,6 +154,83 @@ describe('each module puts one conversation on the wire in its own shape', () =>
 		assert.equal((wireFormatOf('anthropicMessages').completionOf({ type: 'message', content: [{ type: 'text', text: 'cut' }], stop_reason: 'max_tokens' }) as { choices: Array<{ finish_reason: string }> }).choices[0].finish_reason, 'length');
 		assert.equal((wireFormatOf('responses').completionOf({ status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' }, output: [] }) as { choices: Array<{ finish_reason: string }> }).choices[0].finish_reason, 'length');
 		assert.deepEqual(wireFormatOf('anthropicMessages').completionOf({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }), { error: { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } } });
+	});
+});
+
+describe('values that could carry more than they say', () => {
+	it('Store Responses from an expression: only a real boolean counts; null keeps the credential\'s (not the provider\'s default, which stores)', () => {
+		const body = (storeResponses: unknown, credential = false) =>
+			wireFormatOf('responses').chatBody(hello, callApiSettings(api('responses', { storeResponses: credential }), { storeResponses: storeResponses as boolean }), false).store;
+		assert.equal(body(null), false);
+		assert.equal(body(undefined), false);
+		assert.equal(body(''), false);
+		assert.equal(body(true), true);
+		assert.equal(body(false, true), false);
+		assert.equal(body(null, true), true);
+		assert.throws(() => body('false'), /Store Responses must be true or false/);
+		assert.throws(() => callApiSettings(api('anthropicMessages'), { anthropicVersion: 5 as unknown as string }), /Anthropic Version must be a version/);
+	});
+
+	it('Anthropic: an image data URL that is not base64 is refused, not sent as a URL source', () => {
+		const request = (url: string): ChatRequest => ({ settings: { model: 'm' }, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }] }] });
+		assert.throws(() => wireFormatOf('anthropicMessages').chatBody(request('data:image/png,abc'), api('anthropicMessages'), false), /not base64/);
+		assert.throws(() => wireFormatOf('anthropicMessages').chatBody(request('data:image/png;foo=bar;base64,abc'), api('anthropicMessages'), false), /not base64/);
+		const remote = wireFormatOf('anthropicMessages').chatBody(request('https://img.example/a.png'), api('anthropicMessages'), false);
+		assert.deepEqual((remote.messages as Array<{ content: unknown[] }>)[0].content, [{ type: 'image', source: { type: 'url', url: 'https://img.example/a.png' } }]);
+	});
+
+	it('a pasted endpoint is cut from the path only: the query and a one-label host stay as they are', () => {
+		const client = { tokenUrl: 'https://auth.example/token', clientId: 'c', clientSecret: 's' };
+		assert.equal(parseProviderConfig({ ...client, baseUrl: 'https://llm.example/v1/messages?x=/a:rawPredict', apiFormat: 'anthropicMessages' }).baseUrl, 'https://llm.example/v1?x=/a:rawPredict');
+		assert.equal(parseProviderConfig({ ...client, baseUrl: 'http://responses?key=abc', apiFormat: 'responses' }).baseUrl, 'http://responses?key=abc');
+		assert.equal(parseProviderConfig({ ...client, baseUrl: 'https://h.example/v1/chat/completions?api-version=1' }).baseUrl, 'https://h.example/v1?api-version=1');
+	});
+
+	it('bridges that send things whole: a Responses function call only in the completed response, a refusal streamed, an Anthropic tool input at its block\'s start; a null count keeps the earlier one', () => {
+		const responses = wireFormatOf('responses').streamReader();
+		const steps = [
+			responses({ data: JSON.stringify({ type: 'response.refusal.delta', output_index: 0, delta: 'I cannot' }) }),
+			responses({ data: JSON.stringify({ type: 'response.completed', response: { status: 'completed', output: [{ type: 'message', content: [] }, { type: 'function_call', call_id: 'call_w', name: 'f', arguments: '{"a":1}' }, { type: 'function_call', call_id: 'call_v', name: 'g', arguments: '{"b":2}' }] } }) }),
+		].flatMap((step) => (step as { deltas: ChatDelta[] }).deltas);
+		assert.deepEqual(steps.filter((delta) => delta.kind !== 'meta'), [
+			{ kind: 'text', text: 'I cannot' },
+			{ kind: 'tool', index: 1, id: 'call_w', name: 'f', arguments: '{"a":1}' },
+			{ kind: 'tool', index: 2, id: 'call_v', name: 'g', arguments: '{"b":2}' },
+			{ kind: 'finish', reason: 'tool_calls' },
+		]);
+		const anthropic = wireFormatOf('anthropicMessages').streamReader();
+		const events = [
+			{ type: 'message_start', message: { id: 'm', usage: { input_tokens: 9, output_tokens: 1 } } },
+			{ type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 'toolu_1', name: 'f', input: { a: 1 } } },
+			{ type: 'content_block_stop', index: 0 },
+			{ type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'toolu_2', name: 'g', input: {} } },
+			{ type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"b":2}' } },
+			{ type: 'content_block_stop', index: 1 },
+			{ type: 'message_delta', delta: { stop_reason: 'tool_use' }, usage: { input_tokens: 0, cache_read_input_tokens: null, output_tokens: 12 } },
+		];
+		const deltas = events.flatMap((event) => (anthropic({ data: JSON.stringify(event) }) as { deltas: ChatDelta[] }).deltas);
+		const answer = new StreamedAnswer();
+		deltas.forEach((delta) => answer.add(delta));
+		assert.deepEqual(answer.toolCalls.map((call) => [call.id, call.function.name, call.function.arguments]), [['toolu_1', 'f', '{"a":1}'], ['toolu_2', 'g', '{"b":2}']]);
+		assert.deepEqual([answer.usage?.promptTokens, answer.usage?.completionTokens], [9, 12]);
+		assert.equal(answer.finishReason, 'tool_calls');
+	});
+
+	it('Chat Completions: an error key beside the choices (some servers send "error": null) is no error; an error without choices is one', () => {
+		const wire = wireFormatOf('chatCompletions');
+		const fine = { choices: [{ message: { role: 'assistant', content: 'ok' } }], error: null };
+		assert.deepEqual(wire.completionOf(fine), fine);
+		assert.deepEqual(wire.completionOf({ error: { message: 'quota', code: 'insufficient_quota' } }), { error: { error: { message: 'quota', code: 'insufficient_quota' } } });
+	});
+
+	it('Anthropic usage keeps only its four counts, however much a server puts into it', () => {
+		const read = wireFormatOf('anthropicMessages').streamReader();
+		const junk = Object.fromEntries(Array.from({ length: 1000 }, (_, index) => [`k${index}`, index]));
+		read({ data: JSON.stringify({ type: 'message_start', message: { id: 'm', usage: { input_tokens: 5, ...junk } } }) });
+		const step = read({ data: JSON.stringify({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 7, ...junk } }) }) as { deltas: ChatDelta[] };
+		const usage = step.deltas.find((delta) => delta.kind === 'usage') as { usage: { promptTokens: number; completionTokens: number }; raw: Record<string, unknown> };
+		assert.deepEqual(usage.raw, { input_tokens: 5, output_tokens: 7 });
+		assert.deepEqual([usage.usage.promptTokens, usage.usage.completionTokens], [5, 7]);
 	});
 });
 
@@ -313,6 +390,24 @@ for (const format of FORMATS) {
 			assert.match(error.message, /streamed tool-call arguments of more than 1048576 characters in one answer/);
 		});
 
+		it('a stream cut before its end event fails (Responses and Anthropic end with one; Chat Completions is read to its last chunk)', async () => {
+			const server = await hostileServer((_request, res) => {
+				open(res);
+				res.write(grammar.start.join(''));
+				res.write(grammar.text('Hello ') + grammar.toolStart('call_c', 'f') + grammar.toolArguments('{"input":'));
+				res.end();
+			});
+			const seen: ChatDelta[] = [];
+			const stream = drain(streamChat(hello, { provider: providerAt(server.origin, format), tokens: new TokenCache(), maxRetries: 0 }), seen);
+			if (format === 'chatCompletions') {
+				await stream;
+				return;
+			}
+			const error = await failure(stream);
+			assert.match(error.message, /ended the stream before its end \((response\.completed|message_stop)\): the answer may be cut short/);
+			assert.ok(seen.some((delta) => delta.kind === 'text'), 'the first words were handed on');
+		});
+
 		it('a whole stream reads back as text, a tool call and usage; nothing after the end is read', async () => {
 			const server = await hostileServer((_request, res) => {
 				open(res);
@@ -381,21 +476,39 @@ for (const format of FORMATS) {
 			const provider = sandboxProvider(format);
 			const request: ChatRequest = { settings: { model: 'sandbox-echo' }, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'one two three four' }] };
 			const whole = await completeChat(request, { provider, tokens: new TokenCache() });
-			const json = toOutputJson(whole, { simplify: true, jsonOutput: false, providerName: provider.providerName });
+			const wire = wireFormatOf(format);
+			const json = toOutputJson(whole, { simplify: true, jsonOutput: false, providerName: provider.providerName, wire });
 			assert.equal(json.content, 'Echo from sandbox-echo: one two three four');
 			assert.equal(json.role, 'assistant');
 			assert.equal(json.finishReason, 'stop');
 			assert.deepEqual(Object.keys(json.usage as object), ['prompt_tokens', 'completion_tokens', 'total_tokens']);
 			assert.ok(((json.usage as { total_tokens: number }).total_tokens ?? 0) > 0);
 			// Simplify Output off: the provider's own answer.
-			const raw = toOutputJson(whole, { simplify: false, jsonOutput: false, providerName: provider.providerName });
+			const raw = toOutputJson(whole, { simplify: false, jsonOutput: false, providerName: provider.providerName, wire });
 			assert.deepEqual(raw, whole.raw);
+			// Streamed with Simplify Output off: put back together in the provider's own shape.
+			const streamedAnswer = new StreamedAnswer();
+			for (const delta of await drain(streamChat(request, { provider, tokens: new TokenCache() }))) streamedAnswer.add(delta);
+			const rebuilt = wire.answerOfStream(streamedAnswer) as Record<string, any>;
+			const rawWhole = whole.raw as Record<string, any>;
+			if (format === 'chatCompletions') assert.equal(rebuilt.choices[0].message.content, rawWhole.choices[0].message.content);
+			else if (format === 'responses') {
+				assert.equal(rebuilt.object, 'response');
+				assert.equal(rebuilt.output[0].content[0].text, rawWhole.output[0].content[0].text);
+				assert.deepEqual(Object.keys(rebuilt.usage).sort(), Object.keys(rawWhole.usage).sort());
+			} else {
+				assert.equal(rebuilt.type, 'message');
+				assert.deepEqual(rebuilt.content, rawWhole.content);
+				assert.equal(rebuilt.stop_reason, 'end_turn');
+				assert.deepEqual(rebuilt.usage, rawWhole.usage);
+			}
 
 			const deltas = await drain(streamChat(request, { provider, tokens: new TokenCache() }));
 			assert.equal(textOf(deltas), 'Echo from sandbox-echo: one two three four');
 			assert.ok(deltas.filter((delta) => delta.kind === 'text').length >= 4, 'word by word');
 			assert.ok(deltas.some((delta) => delta.kind === 'usage'), 'usage in the stream');
-			const [plain, streamed] = sandboxChats();
+			const plain = sandboxChats()[0];
+			const streamed = sandboxChats().at(-1)!;
 			assert.deepEqual([plain.status, streamed.status], [200, 200]);
 			const body = streamed.body as Record<string, unknown>;
 			if (format === 'responses') {
@@ -472,6 +585,39 @@ describe('formats: the rest of the contract', () => {
 		assert.match(error.message, /answered HTTP 529: Overloaded/);
 		assert.equal((error as OAuth2Error & { code?: string }).code, 'overloaded_error');
 		assert.match(error.hint ?? '', /overloaded/);
+	});
+
+	it('an overloaded error event before the first word is retried like a 503 (Anthropic sends it after HTTP 200); Responses\' server_error too', async () => {
+		for (const format of ['anthropicMessages', 'responses'] as const) {
+			sandbox.state.reset();
+			sandbox.state.configure({ streamChunkIntervalMs: 0, chatFaults: [{ kind: 'stream-error' }] });
+			const deltas = await drain(streamChat(hello, { provider: sandboxProvider(format), tokens: new TokenCache(), clock: instantClock }));
+			assert.match(textOf(deltas), /^Echo from claude-h: hi/, format);
+			assert.equal(sandboxChats().length, 2, `${format}: one stream broke off before any word, the second answered`);
+		}
+	});
+
+	it('Output Content as JSON in every format: Simplify Output parses it; off, the provider\'s answer (Chat Completions with its content parsed, as before)', async () => {
+		for (const format of FORMATS) {
+			const provider = sandboxProvider(format);
+			const answer = await completeChat({ settings: { model: 'sandbox-json', responseFormat: 'json_object' }, messages: [{ role: 'user', content: 'Answer in JSON' }] }, { provider, tokens: new TokenCache() });
+			const wire = wireFormatOf(format);
+			const simple = toOutputJson(answer, { simplify: true, jsonOutput: true, providerName: provider.providerName, wire });
+			assert.deepEqual(simple.content, { echo: 'Answer in JSON', model: 'sandbox-json' }, format);
+			const raw = toOutputJson(answer, { simplify: false, jsonOutput: true, providerName: provider.providerName, wire }) as Record<string, any>;
+			if (format === 'chatCompletions') assert.deepEqual(raw.choices[0].message.content, { echo: 'Answer in JSON', model: 'sandbox-json' });
+			else assert.deepEqual(raw, answer.raw);
+		}
+		const bodies = sandboxChats().map((entry) => entry.body as Record<string, unknown>);
+		assert.deepEqual(bodies[0].response_format, { type: 'json_object' });
+		assert.deepEqual(bodies[1].text, { format: { type: 'json_object' } });
+		assert.equal(bodies[2].response_format, undefined, 'Anthropic has no JSON mode: nothing is sent');
+	});
+
+	it('Claude on Vertex AI takes no image URL: refused by name before anything is sent', async () => {
+		const request: ChatRequest = { settings: { model: 'sandbox-echo' }, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://img.example/a.png' } }] }] };
+		await assert.rejects(completeChat(request, { provider: sandboxProvider('anthropicVertex'), tokens: new TokenCache() }), (error: Error & { parameter?: string }) => /https:\/\/ URL, which Claude on Vertex AI does not take/.test(error.message) && error.parameter === 'options.allowRemoteImageUrls');
+		assert.equal(sandboxChats().length, 0);
 	});
 
 	it('Store Responses and Anthropic Version: the credential\'s value, and a node option over it', async () => {

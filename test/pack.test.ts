@@ -10,8 +10,11 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
-/** Packed (gzipped) size allowed: about 2× the 76 KB it is now, so growth is a decision, not an accident. */
-const PACKED_BUDGET_BYTES = 150 * 1024;
+/**
+ * Packed (gzipped) size allowed, so that growth is a decision, not an accident: 150 KiB until issue 22,
+ * whose four API formats brought the package to 159 KiB; raised to 200 KiB then.
+ */
+const PACKED_BUDGET_BYTES = 200 * 1024;
 
 interface PackedFile {
 	path: string;

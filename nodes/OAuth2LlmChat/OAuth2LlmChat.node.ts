@@ -143,6 +143,7 @@ export class OAuth2LlmChat implements INodeType {
 					simplify,
 					jsonOutput: parameters.jsonOutput,
 					providerName: provider.providerName,
+					wire,
 				});
 				return { json, pairedItem: { item: itemIndex } };
 			} catch (error) {

@@ -5,6 +5,7 @@
 import type { IDataObject } from 'n8n-workflow';
 
 import type { ChatCompletionResponse } from '../shared/wire/chat-client';
+import type { WireFormat } from '../shared/wire/wire-format';
 import { LlmApiError, ParameterError } from '../shared/core/errors';
 
 /**
@@ -37,7 +38,7 @@ export function parseJsonAnswer(content: unknown): unknown {
 
 export function toOutputJson(
 	answer: { completion: ChatCompletionResponse; raw: unknown },
-	options: { simplify: boolean; jsonOutput: boolean; providerName: string },
+	options: { simplify: boolean; jsonOutput: boolean; providerName: string; wire: WireFormat },
 ): IDataObject {
 	const response = answer.completion;
 	const choice = response.choices?.[0];
@@ -48,20 +49,10 @@ export function toOutputJson(
 		});
 	}
 	if (!options.simplify) {
-		const raw = answer.raw as IDataObject;
-		if (!options.jsonOutput) return raw;
-		// A Chat Completions answer shows its contents parsed in place, as before; another format's answer
-		// stays as the provider gave it, once its content is known to be JSON.
-		if (!Array.isArray(raw.choices)) {
-			parseJsonAnswer(choice.message.content);
-			return raw;
-		}
-		return {
-			...raw,
-			choices: (raw.choices as ChatCompletionResponse['choices'])?.map((entry) =>
-				entry.message ? { ...entry, message: { ...entry.message, content: parseJsonAnswer(entry.message.content) } } : entry,
-			),
-		} as IDataObject;
+		if (!options.jsonOutput) return answer.raw as IDataObject;
+		// The content must be JSON whatever the format; where the format shows it parsed, it is.
+		parseJsonAnswer(choice.message.content);
+		return options.wire.withParsedContent(answer.raw, parseJsonAnswer) as IDataObject;
 	}
 	const { message } = choice;
 	const output: IDataObject = {

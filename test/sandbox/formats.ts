@@ -626,6 +626,9 @@ function textBlock(block: Json, at: string): string {
 	return block.text as string;
 }
 
+/** Whether the request being parsed may name images by URL: Vertex AI refuses URL sources. Set per parse (parsing is synchronous). */
+let urlSourcesAllowed = true;
+
 /** An image block as a Chat Completions image part, so that imageReport() sees the same bytes. */
 function imageBlock(block: Json, at: string): ContentPart {
 	onlyAnthropicKeys(block, ['type', 'source', 'cache_control'], `${at}.`);
@@ -636,6 +639,7 @@ function imageBlock(block: Json, at: string): ContentPart {
 		refuseAnthropic(`${at}.source.type: Input tag '${String(source.type)}' found using 'type' does not match any of the expected tags: 'base64', 'url'`);
 	}
 	if (source.type === 'url') {
+		if (!urlSourcesAllowed) refuseAnthropic(`${at}.source: URL sources are not supported`);
 		onlyAnthropicKeys(source, ['type', 'url'], `${at}.source.`);
 		requireAnthropic(source, 'url', `${at}.source.`);
 		anthropicString(source.url, `${at}.source.url`);
@@ -808,6 +812,7 @@ export function parseMessagesRequest(body: unknown, origin: MessagesOrigin): Par
 		}
 		if (!isObject(body)) refuseAnthropic('There was an error parsing the body of your request: a JSON object is required');
 		const vertex = origin.api === 'vertex' ? origin.vertex : undefined;
+		urlSourcesAllowed = vertex === undefined;
 		// On Vertex AI the model is in the path and the version in the body.
 		const allowed: readonly string[] = vertex ? [...ANTHROPIC_PARAMETERS.filter((key) => key !== 'model'), 'anthropic_version'] : ANTHROPIC_PARAMETERS;
 		onlyAnthropicKeys(body, allowed, '');

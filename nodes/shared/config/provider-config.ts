@@ -196,8 +196,11 @@ const GRANT_TOKEN_PARAMETERS: Partial<Record<GrantType, string[]>> = {
 };
 // RFC 8693 §3 token type identifiers are URIs; Databricks and Keycloak use the urn:ietf:params:oauth:token-type: ones.
 const TOKEN_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7E]+$/;
-// RFC 9110 §5.6.2 field-value characters without spaces at the ends: a value never splits a header.
-const HEADER_VALUE_PATTERN = /^[\x21-\x7E]([\x20-\x7E]*[\x21-\x7E])?$/;
+/**
+ * Anthropic Version, from the credential or a node option: it becomes a header, so it is one header
+ * value of visible ASCII (no CR or LF can split it), and short.
+ */
+export const ANTHROPIC_VERSION_PATTERN = /^[\x21-\x7E]{1,64}$/;
 // RFC 9110 §5.6.2 token characters.
 const HEADER_NAME_PATTERN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // RFC 6749 §3.3 scope-token characters: printable ASCII except space, double quote and backslash.
@@ -299,7 +302,7 @@ const flag = z.preprocess(
 
 export const providerFieldsSchema = z
 	.object({
-		// A pasted endpoint URL ("…/v1/chat/completions") is the commonest slip: keep its base.
+		// A pasted endpoint URL is cut back to its base once the format is known (apiBaseUrl below).
 		baseUrl: httpUrl('LLM API base URL'),
 		apiFormat: z.preprocess(
 			emptyToUndefined,
@@ -307,7 +310,7 @@ export const providerFieldsSchema = z
 		),
 		anthropicVersion: z.preprocess(
 			emptyToUndefined,
-			z.string({ invalid_type_error: 'must be text' }).trim().regex(HEADER_VALUE_PATTERN, 'must be a version such as 2023-06-01').default(DEFAULT_ANTHROPIC_VERSION),
+			z.string({ invalid_type_error: 'must be text' }).trim().regex(ANTHROPIC_VERSION_PATTERN, 'must be a version such as 2023-06-01').default(DEFAULT_ANTHROPIC_VERSION),
 		),
 		storeResponses: flag,
 		tokenUrl: z.preprocess(emptyToUndefined, httpUrl('token endpoint URL').optional()),
@@ -581,12 +584,17 @@ export type ParseResult = { ok: true; config: ProviderConfig } | { ok: false; is
  */
 function apiBaseUrl(baseUrl: string, format: ApiFormat): string {
 	const endpoint: Record<ApiFormat, RegExp> = {
-		chatCompletions: /\/chat\/completions\/?(?=$|\?)/,
-		responses: /\/responses\/?(?=$|\?)/,
-		anthropicMessages: /\/messages\/?(?=$|\?)/,
-		anthropicVertex: /\/[^/?]+:(stream)?rawPredict\/?(?=$|\?)/i,
+		chatCompletions: /\/chat\/completions\/?$/,
+		responses: /\/responses\/?$/,
+		anthropicMessages: /\/messages\/?$/,
+		anthropicVertex: /\/[^/]+:(stream)?rawPredict\/?$/i,
 	};
-	return baseUrl.replace(endpoint[format], '');
+	// The path only: a query (Azure's ?api-version=) and the host are kept as they are.
+	const url = new URL(baseUrl);
+	const path = url.pathname.replace(endpoint[format], '');
+	if (path === url.pathname) return baseUrl;
+	url.pathname = path;
+	return url.toString();
 }
 
 /**

@@ -5,10 +5,11 @@
  * the model in the path. System messages become `system`, tool calls `tool_use` blocks and tool results
  * `tool_result` blocks of a user turn; `max_tokens` is always sent, since Anthropic requires it. Pure.
  */
-import type { ApiSettings } from '../config/provider-config';
+import { ANTHROPIC_VERSION_PATTERN, type ApiSettings } from '../config/provider-config';
 import { ParameterError } from '../core/errors';
 import {
 	completionUsage,
+	count,
 	refuseUnsupported,
 	systemText,
 	type ChatCompletionResponse,
@@ -21,6 +22,9 @@ import {
 	type Usage,
 } from './openai-wire';
 import type { ChatRequest, StreamStep, WireFormat } from './wire-format';
+
+const MESSAGES_LABEL = 'Anthropic Messages';
+const VERTEX_LABEL = 'Claude on Vertex AI';
 
 /** Sent when no Maximum Number of Tokens is set: Anthropic has no default, and this fits every Claude model. */
 export const DEFAULT_ANTHROPIC_MAX_TOKENS = 4096;
@@ -35,30 +39,46 @@ interface Turn {
 /** A turn as sent: a plain-text turn as a string, as Anthropic's own examples send it. */
 type SentTurn = { role: Turn['role']; content: string | Block[] };
 
-/** A data URL → a base64 image source; an https:// URL (image-policy.ts allowed it) → a URL source. */
-function imageBlock(part: Extract<OpenAiContentPart, { type: 'image_url' }>): Block {
+/**
+ * A base64 data URL → a base64 image source; an https:// URL (image-policy.ts allowed it) → a URL
+ * source where the API takes one (Vertex AI does not). Any other data URL has no Anthropic form, and
+ * nothing unvetted goes out as a URL.
+ */
+function imageBlock(part: Extract<OpenAiContentPart, { type: 'image_url' }>, label: string, urlSources: boolean): Block {
 	const url = part.image_url.url;
-	const match = /^data:([^;,]+);base64,/i.exec(url.slice(0, 200));
+	const match = /^data:(image\/[\w.+-]+);base64,/i.exec(url.slice(0, 200));
 	if (match) return { type: 'image', source: { type: 'base64', media_type: match[1].toLowerCase(), data: url.slice(match[0].length) } };
-	return { type: 'image', source: { type: 'url', url } };
+	if (/^https:\/\//i.test(url)) {
+		if (urlSources) return { type: 'image', source: { type: 'url', url } };
+		throw new ParameterError('options.allowRemoteImageUrls', `An image is an https:// URL, which ${label} does not take`, {
+			hint: 'Send the image inline (binary data, or a data:image/png;base64,… URL).',
+		});
+	}
+	throw new ParameterError('messages', `An image is a data URL that is not base64 (data:image/…;base64,…), which ${label} does not take`, {
+		hint: 'Send the image as binary data, or as a data:image/png;base64,… URL.',
+	});
 }
 
-function userBlocks(content: string | OpenAiContentPart[]): Block[] {
-	if (typeof content === 'string') return [{ type: 'text', text: content }];
-	return content.map((part) => (part.type === 'text' ? { type: 'text', text: part.text } : imageBlock(part)));
+/** A user message's blocks; an empty text is left out (Anthropic refuses empty text blocks). */
+function userBlocks(content: string | OpenAiContentPart[], label: string, urlSources: boolean): Block[] {
+	const parts = typeof content === 'string' ? [{ type: 'text' as const, text: content }] : content;
+	return parts.filter((part) => part.type !== 'text' || part.text !== '').map((part) => (part.type === 'text' ? { type: 'text', text: part.text } : imageBlock(part, label, urlSources)));
+}
+
+/** Tool arguments as the object Anthropic's `tool_use.input` is; undefined when they are not one. */
+function inputObject(args: string): Record<string, unknown> | undefined {
+	try {
+		const input = JSON.parse(args === '' ? '{}' : args) as unknown;
+		return input && typeof input === 'object' && !Array.isArray(input) ? (input as Record<string, unknown>) : undefined;
+	} catch {
+		return undefined;
+	}
 }
 
 function toolInput(call: OpenAiToolCall): Record<string, unknown> {
-	let input: unknown;
-	try {
-		input = JSON.parse(call.function.arguments === '' ? '{}' : call.function.arguments);
-	} catch {
-		input = undefined;
-	}
-	if (!input || typeof input !== 'object' || Array.isArray(input)) {
-		throw new ParameterError('messages', `The arguments of the earlier tool call "${call.function.name}" are not a JSON object, which Anthropic's tool_use input must be`);
-	}
-	return input as Record<string, unknown>;
+	const input = inputObject(call.function.arguments);
+	if (!input) throw new ParameterError('messages', `The arguments of the earlier tool call "${call.function.name}" are not a JSON object, which Anthropic's tool_use input must be`);
+	return input;
 }
 
 /**
@@ -66,7 +86,7 @@ function toolInput(call: OpenAiToolCall): Record<string, unknown> {
  * turn, then what the user says next), so that every `tool_result` sits in the turn right after its
  * `tool_use`, first in it, as Anthropic requires.
  */
-function turnsOf(messages: OpenAiMessage[]): SentTurn[] {
+function turnsOf(messages: OpenAiMessage[], label: string, urlSources: boolean): SentTurn[] {
 	const turns: Turn[] = [];
 	const push = (role: Turn['role'], blocks: Block[]) => {
 		if (blocks.length === 0) return;
@@ -79,7 +99,7 @@ function turnsOf(messages: OpenAiMessage[]): SentTurn[] {
 			case 'system':
 				break;
 			case 'user':
-				push('user', userBlocks(message.content));
+				push('user', userBlocks(message.content, label, urlSources));
 				break;
 			case 'assistant': {
 				const blocks: Block[] = message.content ? [{ type: 'text', text: message.content }] : [];
@@ -95,7 +115,7 @@ function turnsOf(messages: OpenAiMessage[]): SentTurn[] {
 	return turns.map((turn) => (turn.content.length === 1 && turn.content[0].type === 'text' ? { role: turn.role, content: turn.content[0].text as string } : turn));
 }
 
-function messagesBody(request: ChatRequest, label: string, stream: boolean): Record<string, unknown> {
+function messagesBody(request: ChatRequest, label: string, urlSources: boolean, stream: boolean): Record<string, unknown> {
 	const { settings, messages } = request;
 	refuseUnsupported(settings, label, [
 		['reasoningEffort', 'options.reasoningEffort', 'Reasoning Effort'],
@@ -104,7 +124,7 @@ function messagesBody(request: ChatRequest, label: string, stream: boolean): Rec
 	]);
 	const system = systemText(messages, label);
 	const body: Record<string, unknown> = {
-		messages: turnsOf(messages),
+		messages: turnsOf(messages, label, urlSources),
 		...(system !== undefined ? { system } : {}),
 		max_tokens: settings.maxTokens ?? settings.maxCompletionTokens ?? DEFAULT_ANTHROPIC_MAX_TOKENS,
 	};
@@ -123,10 +143,8 @@ function messagesBody(request: ChatRequest, label: string, stream: boolean): Rec
 	return body;
 }
 
-const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0);
-
 /** Anthropic counts cached input apart from `input_tokens`; the prompt is all three. */
-export function anthropicUsageOf(raw: unknown): Usage | undefined {
+function anthropicUsageOf(raw: unknown): Usage | undefined {
 	if (!raw || typeof raw !== 'object') return undefined;
 	const usage = raw as { input_tokens?: unknown; output_tokens?: unknown; cache_read_input_tokens?: unknown; cache_creation_input_tokens?: unknown };
 	const cached = count(usage.cache_read_input_tokens);
@@ -175,14 +193,28 @@ function completionOf(raw: unknown): ChatCompletionResponse | { error: unknown }
 	};
 }
 
+/** The counts Anthropic reports; nothing else a server puts into `usage` is kept (or copied per event). */
+const USAGE_COUNTS = ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const;
+
 /**
  * The events of a streamed message: `message_start` (id, model, input usage), content blocks by index
  * (`text_delta`; a `tool_use` block's id and name at its start, its input in `input_json_delta`
- * pieces), `message_delta` (stop reason, output usage), `message_stop`, and `error`.
+ * pieces, or whole at its start from some gateways), `message_delta` (stop reason, output usage),
+ * `message_stop`, and `error`.
  */
 function streamReader(): (event: SseEvent) => StreamStep {
 	const toolBlocks = new Set<number>();
-	let usage: Record<string, unknown> = {};
+	/** A tool_use block's input given whole at its start, sent at its stop unless pieces came. */
+	const wholeInput = new Map<number, string>();
+	const usage: Record<string, number> = {};
+	// Running totals never fall: a null or a 0 in message_delta (some gateways) does not erase message_start's count.
+	const take = (counts: unknown) => {
+		if (!counts || typeof counts !== 'object') return;
+		for (const key of USAGE_COUNTS) {
+			const value = (counts as Record<string, unknown>)[key];
+			if (typeof value === 'number' && Number.isFinite(value)) usage[key] = Math.max(usage[key] ?? 0, value);
+		}
+	};
 	return (event) => {
 		let data: Record<string, unknown>;
 		try {
@@ -198,7 +230,7 @@ function streamReader(): (event: SseEvent) => StreamStep {
 				return { error: data };
 			case 'message_start': {
 				const message = (data.message ?? {}) as Record<string, unknown>;
-				if (message.usage && typeof message.usage === 'object') usage = { ...(message.usage as Record<string, unknown>) };
+				take(message.usage);
 				return { deltas: [{ kind: 'meta', ...(typeof message.id === 'string' ? { id: message.id } : {}), ...(typeof message.model === 'string' ? { model: message.model } : {}) }] };
 			}
 			case 'content_block_start': {
@@ -206,6 +238,8 @@ function streamReader(): (event: SseEvent) => StreamStep {
 				if (block.type === 'text' && typeof block.text === 'string' && block.text !== '') return { deltas: [{ kind: 'text', text: block.text }] };
 				if (block.type !== 'tool_use' || index === undefined || typeof block.name !== 'string') return { deltas: [] };
 				toolBlocks.add(index);
+				const given = block.input && typeof block.input === 'object' && Object.keys(block.input).length > 0 ? JSON.stringify(block.input) : undefined;
+				if (given !== undefined) wholeInput.set(index, given);
 				return { deltas: [{ kind: 'tool', index, ...(typeof block.id === 'string' && block.id ? { id: block.id } : {}), name: block.name }] };
 			}
 			case 'content_block_delta': {
@@ -213,9 +247,16 @@ function streamReader(): (event: SseEvent) => StreamStep {
 				if (delta.type === 'text_delta' && typeof delta.text === 'string' && delta.text !== '') return { deltas: [{ kind: 'text', text: delta.text }] };
 				if (delta.type === 'thinking_delta' && typeof delta.thinking === 'string' && delta.thinking !== '') return { deltas: [{ kind: 'reasoning', text: delta.thinking }] };
 				if (delta.type === 'input_json_delta' && index !== undefined && toolBlocks.has(index) && typeof delta.partial_json === 'string' && delta.partial_json !== '') {
+					wholeInput.delete(index);
 					return { deltas: [{ kind: 'tool', index, arguments: delta.partial_json }] };
 				}
 				return { deltas: [] };
+			}
+			case 'content_block_stop': {
+				const given = index === undefined ? undefined : wholeInput.get(index);
+				if (given === undefined) return { deltas: [] };
+				wholeInput.delete(index!);
+				return { deltas: [{ kind: 'tool', index: index!, arguments: given }] };
 			}
 			case 'message_delta': {
 				const deltas: ChatDelta[] = [];
@@ -223,9 +264,9 @@ function streamReader(): (event: SseEvent) => StreamStep {
 				if (typeof reason === 'string') deltas.push({ kind: 'finish', reason: finishOf(reason, toolBlocks.size > 0) });
 				// message_delta's counts are running totals: they replace message_start's.
 				if (data.usage && typeof data.usage === 'object') {
-					usage = { ...usage, ...(data.usage as Record<string, unknown>) };
+					take(data.usage);
 					const counted = anthropicUsageOf(usage);
-					if (counted) deltas.push({ kind: 'usage', usage: counted, raw: usage });
+					if (counted) deltas.push({ kind: 'usage', usage: counted, raw: { ...usage } });
 				}
 				return { deltas };
 			}
@@ -241,15 +282,8 @@ function streamReader(): (event: SseEvent) => StreamStep {
 function answerOfStream(answer: StreamedAnswer): Record<string, unknown> {
 	const content: Block[] = [];
 	if (answer.text !== '') content.push({ type: 'text', text: answer.text });
-	for (const call of answer.toolCalls) {
-		let input: unknown;
-		try {
-			input = JSON.parse(call.function.arguments === '' ? '{}' : call.function.arguments);
-		} catch {
-			input = call.function.arguments;
-		}
-		content.push({ type: 'tool_use', id: call.id, name: call.function.name, input });
-	}
+	// Arguments that are no object (a model's slip) stay as the text they were.
+	for (const call of answer.toolCalls) content.push({ type: 'tool_use', id: call.id, name: call.function.name, input: inputObject(call.function.arguments) ?? call.function.arguments });
 	const stopReason = Object.entries(FINISH).find(([, finish]) => finish === answer.finishReason)?.[0] ?? null;
 	return {
 		...(answer.id ? { id: answer.id } : {}),
@@ -274,32 +308,33 @@ function vertexModelPath(model: string, stream: boolean): string {
 	return `${model}:${stream ? 'streamRawPredict' : 'rawPredict'}`;
 }
 
-const shared = { completionOf, streamReader, answerOfStream };
+/** What both addresses read back alike. */
+const messagesAnswers = { completionOf, streamReader, streamEnd: 'message_stop', answerOfStream, withParsedContent: (raw: unknown) => raw };
 
 export const anthropicMessagesWire: WireFormat = {
 	format: 'anthropicMessages',
-	label: 'Anthropic Messages',
+	label: MESSAGES_LABEL,
 	baseUrlHint: 'it should end where /messages and /models begin, e.g. https://host/v1',
 	chatPath: () => 'messages',
-	chatBody: (request, _api, stream) => ({ model: request.settings.model, ...messagesBody(request, 'Anthropic Messages', stream) }),
+	chatBody: (request, _api, stream) => ({ model: request.settings.model, ...messagesBody(request, MESSAGES_LABEL, true, stream) }),
 	headers: (api: ApiSettings) => {
-		// A node option may set the version per call: it must stay one header value.
-		if (!/^[\x21-\x7E]{1,64}$/.test(api.anthropicVersion)) {
+		// A node option may set the version per call: the credential's rule holds for it too.
+		if (!ANTHROPIC_VERSION_PATTERN.test(api.anthropicVersion)) {
 			throw new ParameterError('options.anthropicVersion', 'Anthropic Version must be a version such as 2023-06-01');
 		}
 		return { 'anthropic-version': api.anthropicVersion };
 	},
-	...shared,
+	...messagesAnswers,
 	modelsPath: 'models',
 };
 
 export const anthropicVertexWire: WireFormat = {
 	format: 'anthropicVertex',
-	label: 'Claude on Vertex AI',
+	label: VERTEX_LABEL,
 	baseUrlHint: 'it should end in …/projects/{project}/locations/{region}/publishers/anthropic/models',
 	chatPath: vertexModelPath,
-	// Vertex takes the model from the path and refuses it in the body.
-	chatBody: (request, _api, stream) => ({ anthropic_version: VERTEX_ANTHROPIC_VERSION, ...messagesBody(request, 'Claude on Vertex AI', stream) }),
+	// Vertex takes the model from the path and refuses it in the body; it takes no image URLs.
+	chatBody: (request, _api, stream) => ({ anthropic_version: VERTEX_ANTHROPIC_VERSION, ...messagesBody(request, VERTEX_LABEL, false, stream) }),
 	headers: () => ({}),
-	...shared,
+	...messagesAnswers,
 };

@@ -88,7 +88,7 @@ function hintForStatus(status: number, freshTokenRejected: boolean, wire: WireFo
 	if (status === 403) return 'The token is valid but not allowed to do this: check Scope, and the model or deployment permissions at the provider.';
 	if (status === 404) return `Check Base URL (${wire.baseUrlHint}), API Format (now ${wire.label}) and the model name.`;
 	if (status === 429) return 'The provider is rate limiting: lower Concurrency, or raise Max Retries.';
-	if (status === 529) return 'The provider is overloaded; the call was retried. Try again later, or raise Max Retries.';
+	if (status === 529) return 'The provider is overloaded (HTTP 529): try again later, or raise Max Retries.';
 	if (status >= 500) return 'The LLM API failed; try again later.';
 	return undefined;
 }
@@ -256,6 +256,9 @@ async function callWith<T>(call: Call, method: Method, body: unknown): Promise<T
 export const STREAM_IDLE_TIMEOUT_MS = 30_000;
 export const streamIdleTimeoutMs = (timeoutMs: number) => Math.min(timeoutMs, Math.max(STREAM_IDLE_TIMEOUT_MS, timeoutMs / 2));
 
+/** Metadata deltas kept before the first word of a stream. */
+const MAX_LEADING_META = 8;
+
 /** Base URLs whose gateway refused `stream_options`: asked without it from then on (this process). */
 const rejectsStreamOptions = new Set<string>();
 
@@ -333,6 +336,9 @@ async function* streamAnswer(path: string, body: Record<string, unknown>, option
 				for (;;) {
 					const next = await reader.next();
 					if (next.done) return { reader, first };
+					// Metadata repeats add nothing (StreamedAnswer keeps the first id and model): a server
+					// sending them without end does not fill memory before the first word.
+					if (next.value.kind === 'meta' && first.length >= MAX_LEADING_META) continue;
 					first.push(next.value);
 					if (next.value.kind !== 'meta') return { reader, first };
 				}
@@ -387,6 +393,16 @@ async function* chatStreamReader(answer: StreamingAnswer, providerName: string, 
 			yield* bounded(step.deltas, tools, providerName);
 			if (step.end) return;
 		}
+		// A format that ends its answers with an event of its own: without it the answer may be cut short
+		// (a dropped connection, a tool call's arguments half sent), and is not passed on as whole.
+		if (call.wire.streamEnd !== undefined) {
+			throw new LlmApiError(`The LLM API of ${providerName} ended the stream before its end (${call.wire.streamEnd}): the answer may be cut short`, {
+				providerName,
+				// Before the first word this is retried like a dropped connection.
+				retryable: true,
+				hint: 'The answer was not used; run the item again. If it keeps happening, turn off Streaming in the node\'s options.',
+			});
+		}
 	} finally {
 		answer.close();
 	}
@@ -407,6 +423,12 @@ function* bounded(deltas: ChatDelta[], tools: ToolCallAssembler, providerName: s
 	}
 }
 
+/**
+ * Error events that say the provider is busy or failed for a moment (Anthropic sends `overloaded_error`
+ * after HTTP 200, often right after message_start): retried like a 503 while no word has been handed on.
+ */
+const TRANSIENT_STREAM_ERRORS = new Set(['overloaded_error', 'api_error', 'server_error', 'rate_limit_error', 'rate_limit_exceeded']);
+
 function streamError(body: unknown, providerName: string, secrets: string[]): LlmApiError {
 	const words = providerWordsOf(body, typeof body === 'string' ? body : JSON.stringify(body));
 	const message = words.message === undefined ? '' : `: ${boundedServerText(words.message, secrets)}`;
@@ -414,6 +436,7 @@ function streamError(body: unknown, providerName: string, secrets: string[]): Ll
 		new LlmApiError(`The LLM API of ${providerName} ended the stream with an error${message}`, {
 			providerName,
 			code: words.code === undefined ? undefined : boundedServerText(words.code, secrets, 100),
+			retryable: words.code !== undefined && TRANSIENT_STREAM_ERRORS.has(words.code),
 			responseBody: scrubValue(body, secrets),
 			hint: 'The answer broke off midway and was not used; run the item again. If it keeps happening, turn off Streaming in the node\'s options.',
 		}),

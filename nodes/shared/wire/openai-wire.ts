@@ -98,7 +98,8 @@ export interface Usage {
 	reasoningTokens?: number;
 }
 
-const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0);
+/** A token count as a server sent it: anything but a finite count is 0. */
+export const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0);
 
 export function usageOf(raw: unknown): Usage | undefined {
 	if (!raw || typeof raw !== 'object') return undefined;
@@ -483,13 +484,21 @@ export const chatCompletionsWire: WireFormat = {
 	// The usage of a streamed answer comes in a last chunk only when asked for.
 	chatBody: (request, _api, stream) => chatCompletionBody(request.settings, request.messages, stream ? { includeUsage: true } : undefined),
 	headers: () => ({}),
-	completionOf: (raw) => raw as ChatCompletionResponse,
+	// An `error` beside the choices (even null, which some servers send) is no error.
+	completionOf: (raw) => {
+		const answer = raw as ChatCompletionResponse | null;
+		return answer && answer.error != null && !Array.isArray(answer.choices) ? { error: { error: answer.error } } : (answer ?? {});
+	},
 	streamReader: () => (event) => {
 		const deltas = chatDeltasOf(event);
 		if (deltas === 'done') return { deltas: [], end: true };
 		return Array.isArray(deltas) ? { deltas } : { error: deltas.body };
 	},
 	answerOfStream: (answer) => answer.toCompletion(),
+	withParsedContent: (raw, parse) => {
+		const answer = raw as ChatCompletionResponse;
+		return { ...answer, choices: answer.choices?.map((entry) => (entry.message ? { ...entry, message: { ...entry.message, content: parse(entry.message.content) } } : entry)) };
+	},
 	modelsPath: 'models',
 	embeddingsPath: 'embeddings',
 };

@@ -6,6 +6,7 @@
 import type { ApiSettings } from '../config/provider-config';
 import {
 	completionUsage,
+	count,
 	refuseUnsupported,
 	systemText,
 	type ChatCompletionResponse,
@@ -67,7 +68,7 @@ function responsesBody(request: ChatRequest, api: ApiSettings, stream: boolean):
 		input: inputItems(messages),
 		...(instructions !== undefined ? { instructions } : {}),
 		// OpenAI keeps every response for 30 days unless told not to: a company gateway must not by accident.
-		store: api.storeResponses,
+		store: api.storeResponses === true,
 	};
 	if (settings.temperature !== undefined) body.temperature = settings.temperature;
 	if (settings.topP !== undefined) body.top_p = settings.topP;
@@ -88,9 +89,7 @@ function responsesBody(request: ChatRequest, api: ApiSettings, stream: boolean):
 	return body;
 }
 
-const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0);
-
-export function responsesUsageOf(raw: unknown): Usage | undefined {
+function responsesUsageOf(raw: unknown): Usage | undefined {
 	if (!raw || typeof raw !== 'object') return undefined;
 	const usage = raw as { input_tokens?: unknown; output_tokens?: unknown; total_tokens?: unknown; input_tokens_details?: { cached_tokens?: unknown }; output_tokens_details?: { reasoning_tokens?: unknown } };
 	const promptTokens = count(usage.input_tokens);
@@ -156,14 +155,30 @@ function completionOf(raw: unknown): ChatCompletionResponse | { error: unknown }
 }
 
 /**
- * The events of a streamed response: text deltas, function-call items and their argument deltas (told
- * apart by `output_index`), and the end: `response.completed` or `response.incomplete` (finish reason
- * and usage), `response.failed` or `error`. Other events (content parts, `.done` repeats) add nothing.
+ * The events of a streamed response: text (and refusal) deltas, function-call items and their argument
+ * deltas (told apart by `output_index`), and the end: `response.completed` or `response.incomplete`
+ * (finish reason and usage), `response.failed` or `error`. A function call that a bridge sends only
+ * whole (in `.done` events or in the completed response's output) is taken from there; other events
+ * (content parts, `.done` repeats) add nothing.
  */
 function streamReader(): (event: SseEvent) => StreamStep {
-	/** Output indexes of function calls, and whether their arguments came in deltas. */
+	/** Output indexes of function calls, and whether their arguments came. */
 	const calls = new Map<number, { argumentsSeen: boolean }>();
 	const indexOfItem = new Map<string, number>();
+	/** A function-call item not seen before (start it), or the arguments it carries whole that no delta brought. */
+	const wholeCall = (index: number, item: Record<string, unknown>): ChatDelta[] => {
+		if (item.type !== 'function_call' || typeof item.name !== 'string') return [];
+		const args = typeof item.arguments === 'string' && item.arguments !== '' ? item.arguments : undefined;
+		const known = calls.get(index);
+		if (!known) {
+			calls.set(index, { argumentsSeen: args !== undefined });
+			if (typeof item.id === 'string') indexOfItem.set(item.id, index);
+			return [{ kind: 'tool', index, ...(typeof item.call_id === 'string' && item.call_id ? { id: item.call_id } : {}), name: item.name, ...(args ? { arguments: args } : {}) }];
+		}
+		if (known.argumentsSeen || args === undefined) return [];
+		known.argumentsSeen = true;
+		return [{ kind: 'tool', index, arguments: args }];
+	};
 	return (event) => {
 		let data: Record<string, unknown>;
 		try {
@@ -186,18 +201,16 @@ function streamReader(): (event: SseEvent) => StreamStep {
 				return { deltas: [{ kind: 'meta', ...(typeof response.id === 'string' ? { id: response.id } : {}), ...(typeof response.model === 'string' ? { model: response.model } : {}) }] };
 			}
 			case 'response.output_text.delta':
+			case 'response.refusal.delta':
 				return { deltas: typeof data.delta === 'string' && data.delta !== '' ? [{ kind: 'text', text: data.delta }] : [] };
 			case 'response.reasoning_summary_text.delta':
 			case 'response.reasoning_text.delta':
 				return { deltas: typeof data.delta === 'string' && data.delta !== '' ? [{ kind: 'reasoning', text: data.delta }] : [] };
-			case 'response.output_item.added': {
-				const item = (data.item ?? {}) as Record<string, unknown>;
+			case 'response.output_item.added':
+			case 'response.output_item.done': {
+				// One entry per call: a server repeating an index with new ids does not grow the maps.
 				const index = outputIndex();
-				if (item.type !== 'function_call' || index === undefined || typeof item.name !== 'string') return { deltas: [] };
-				if (typeof item.id === 'string') indexOfItem.set(item.id, index);
-				const args = typeof item.arguments === 'string' && item.arguments !== '' ? item.arguments : undefined;
-				calls.set(index, { argumentsSeen: args !== undefined });
-				return { deltas: [{ kind: 'tool', index, ...(typeof item.call_id === 'string' && item.call_id ? { id: item.call_id } : {}), name: item.name, ...(args ? { arguments: args } : {}) }] };
+				return { deltas: index === undefined ? [] : wholeCall(index, (data.item ?? {}) as Record<string, unknown>) };
 			}
 			case 'response.function_call_arguments.delta': {
 				const index = outputIndex();
@@ -218,10 +231,11 @@ function streamReader(): (event: SseEvent) => StreamStep {
 			case 'response.incomplete': {
 				const response = (data.response ?? {}) as ResponseObject;
 				const usage = responsesUsageOf(response.usage);
-				const deltas: ChatDelta[] = [
-					{ kind: 'meta', ...(typeof response.id === 'string' ? { id: response.id } : {}), ...(typeof response.model === 'string' ? { model: response.model } : {}) },
-					{ kind: 'finish', reason: finishOf(response, calls.size > 0) },
-				];
+				const deltas: ChatDelta[] = [{ kind: 'meta', ...(typeof response.id === 'string' ? { id: response.id } : {}), ...(typeof response.model === 'string' ? { model: response.model } : {}) }];
+				if (Array.isArray(response.output)) {
+					for (const [index, item] of (response.output as unknown[]).entries()) if (item && typeof item === 'object') deltas.push(...wholeCall(index, item as Record<string, unknown>));
+				}
+				deltas.push({ kind: 'finish', reason: finishOf(response, calls.size > 0) });
 				if (usage) deltas.push({ kind: 'usage', usage, raw: response.usage as Record<string, unknown> });
 				// The answer is complete: whatever a server sends after it is not read.
 				return { deltas, end: true };
@@ -256,7 +270,9 @@ export const responsesWire: WireFormat = {
 	headers: () => ({}),
 	completionOf,
 	streamReader,
+	streamEnd: 'response.completed',
 	answerOfStream,
+	withParsedContent: (raw) => raw,
 	modelsPath: 'models',
 	embeddingsPath: 'embeddings',
 };

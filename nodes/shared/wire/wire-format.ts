@@ -7,6 +7,7 @@
  * limits and the scrubbing are the same for every format. Pure: no I/O.
  */
 import type { ApiFormat, ApiSettings } from '../config/provider-config';
+import { ParameterError } from '../core/errors';
 import { anthropicMessagesWire, anthropicVertexWire } from './anthropic-wire';
 import { chatCompletionsWire, type ChatCompletionResponse, type ChatDelta, type ChatSettings, type OpenAiMessage, type SseEvent, type StreamedAnswer } from './openai-wire';
 import { responsesWire } from './responses-wire';
@@ -35,6 +36,13 @@ export interface WireFormat {
 	completionOf(raw: unknown): ChatCompletionResponse | { error: unknown };
 	/** A reader of one stream's events; it keeps what the format spreads over several events. */
 	streamReader(): (event: SseEvent) => StreamStep;
+	/** The event that ends a complete streamed answer, where the format has one; a stream without it failed. */
+	readonly streamEnd?: string;
+	/**
+	 * The provider's own answer with its content given as parsed JSON (Output Content as JSON with
+	 * Simplify Output off), where the format has always shown it so; otherwise the answer as it is.
+	 */
+	withParsedContent(raw: unknown, parse: (content: unknown) => unknown): unknown;
 	/** A streamed answer put back together in the provider's own shape (Simplify Output off). */
 	answerOfStream(answer: StreamedAnswer): Record<string, unknown>;
 	/** GET {Base URL}/{modelsPath} answers `{data: [{id}]}`; undefined where the format has no list. */
@@ -54,11 +62,23 @@ export function wireFormatOf(format: ApiFormat): WireFormat {
 	return MODULES[format];
 }
 
-/** The settings a node's options may set for one call, over the credential's. */
+/**
+ * The settings a node's options may set for one call, over the credential's. An option may come from an
+ * expression: only a real boolean turns storing on or off (a null would mean "the provider's default",
+ * which is to store), and only text is a version.
+ */
 export function callApiSettings(api: ApiSettings, settings: Pick<ChatSettings, 'storeResponses' | 'anthropicVersion'>): ApiSettings {
+	const store: unknown = settings.storeResponses;
+	const version: unknown = settings.anthropicVersion;
+	if (store !== undefined && store !== null && store !== '' && typeof store !== 'boolean') {
+		throw new ParameterError('options.storeResponses', 'Store Responses must be true or false');
+	}
+	if (version !== undefined && version !== null && typeof version !== 'string') {
+		throw new ParameterError('options.anthropicVersion', 'Anthropic Version must be a version such as 2023-06-01');
+	}
 	return {
 		...api,
-		...(settings.storeResponses !== undefined ? { storeResponses: settings.storeResponses } : {}),
-		...(settings.anthropicVersion !== undefined && settings.anthropicVersion !== '' ? { anthropicVersion: settings.anthropicVersion } : {}),
+		...(typeof store === 'boolean' ? { storeResponses: store } : {}),
+		...(typeof version === 'string' && version.trim() !== '' ? { anthropicVersion: version.trim() } : {}),
 	};
 }
