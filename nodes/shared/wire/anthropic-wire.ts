@@ -8,8 +8,11 @@
 import { ANTHROPIC_VERSION_PATTERN, type ApiSettings } from '../config/provider-config';
 import { ParameterError } from '../core/errors';
 import {
-	completionUsage,
+	completionFrom,
 	count,
+	countedUsage,
+	metaDelta,
+	typedEvent,
 	refuseUnsupported,
 	systemText,
 	type ChatCompletionResponse,
@@ -147,10 +150,8 @@ function messagesBody(request: ChatRequest, label: string, urlSources: boolean, 
 function anthropicUsageOf(raw: unknown): Usage | undefined {
 	if (!raw || typeof raw !== 'object') return undefined;
 	const usage = raw as { input_tokens?: unknown; output_tokens?: unknown; cache_read_input_tokens?: unknown; cache_creation_input_tokens?: unknown };
-	const cached = count(usage.cache_read_input_tokens);
-	const promptTokens = count(usage.input_tokens) + count(usage.cache_creation_input_tokens) + cached;
-	const completionTokens = count(usage.output_tokens);
-	return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, ...(typeof usage.cache_read_input_tokens === 'number' ? { cachedTokens: cached } : {}) };
+	const prompt = count(usage.input_tokens) + count(usage.cache_creation_input_tokens) + count(usage.cache_read_input_tokens);
+	return countedUsage(prompt, usage.output_tokens, undefined, usage.cache_read_input_tokens, undefined);
 }
 
 const FINISH: Record<string, string> = {
@@ -177,20 +178,7 @@ function completionOf(raw: unknown): ChatCompletionResponse | { error: unknown }
 			toolCalls.push({ id, type: 'function', function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) } });
 		}
 	}
-	const usage = anthropicUsageOf(message.usage);
-	return {
-		...(typeof message.id === 'string' ? { id: message.id } : {}),
-		object: 'chat.completion',
-		...(typeof message.model === 'string' ? { model: message.model } : {}),
-		choices: [
-			{
-				index: 0,
-				message: { role: 'assistant', content: text === '' && toolCalls.length > 0 ? null : text, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) },
-				finish_reason: finishOf(message.stop_reason, toolCalls.length > 0),
-			},
-		],
-		...(usage ? { usage: completionUsage(usage) } : {}),
-	};
+	return completionFrom({ id: message.id, model: message.model, text, toolCalls, finishReason: finishOf(message.stop_reason, toolCalls.length > 0), usage: anthropicUsageOf(message.usage) });
 }
 
 /** The counts Anthropic reports; nothing else a server puts into `usage` is kept (or copied per event). */
@@ -216,14 +204,10 @@ function streamReader(): (event: SseEvent) => StreamStep {
 		}
 	};
 	return (event) => {
-		let data: Record<string, unknown>;
-		try {
-			data = JSON.parse(event.data) as Record<string, unknown>;
-		} catch {
-			return event.event === 'error' ? { error: event.data } : { deltas: [] };
-		}
-		if (!data || typeof data !== 'object') return { deltas: [] };
-		const type = typeof data.type === 'string' ? data.type : event.event;
+		const typed = typedEvent(event);
+		if (typed === undefined) return { deltas: [] };
+		if ('error' in typed) return typed;
+		const { type, data } = typed;
 		const index = typeof data.index === 'number' ? data.index : undefined;
 		switch (type) {
 			case 'error':
@@ -231,7 +215,7 @@ function streamReader(): (event: SseEvent) => StreamStep {
 			case 'message_start': {
 				const message = (data.message ?? {}) as Record<string, unknown>;
 				take(message.usage);
-				return { deltas: [{ kind: 'meta', ...(typeof message.id === 'string' ? { id: message.id } : {}), ...(typeof message.model === 'string' ? { model: message.model } : {}) }] };
+				return { deltas: [metaDelta(message.id, message.model)] };
 			}
 			case 'content_block_start': {
 				const block = (data.content_block ?? {}) as Record<string, unknown>;

@@ -110,14 +110,17 @@ export function usageOf(raw: unknown): Usage | undefined {
 		prompt_tokens_details?: { cached_tokens?: unknown };
 		completion_tokens_details?: { reasoning_tokens?: unknown };
 	};
-	const promptTokens = count(usage.prompt_tokens);
-	const completionTokens = count(usage.completion_tokens);
-	const cached = usage.prompt_tokens_details?.cached_tokens;
-	const reasoning = usage.completion_tokens_details?.reasoning_tokens;
+	return countedUsage(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, usage.prompt_tokens_details?.cached_tokens, usage.completion_tokens_details?.reasoning_tokens);
+}
+
+/** The one rule of turning a server's counts into Usage, whatever the format names them. */
+export function countedUsage(prompt: unknown, completion: unknown, total: unknown, cached: unknown, reasoning: unknown): Usage {
+	const promptTokens = count(prompt);
+	const completionTokens = count(completion);
 	return {
 		promptTokens,
 		completionTokens,
-		totalTokens: count(usage.total_tokens) || promptTokens + completionTokens,
+		totalTokens: count(total) || promptTokens + completionTokens,
 		...(typeof cached === 'number' ? { cachedTokens: count(cached) } : {}),
 		...(typeof reasoning === 'number' ? { reasoningTokens: count(reasoning) } : {}),
 	};
@@ -442,6 +445,43 @@ export class StreamedAnswer {
 // ---------------------------------------------------------------------------------------------
 // What the other formats' modules share when they translate from this shape
 // ---------------------------------------------------------------------------------------------
+
+/** One answer of another format in the package's shape. */
+export function completionFrom(parts: { id?: unknown; model?: unknown; text: string; toolCalls: OpenAiToolCall[]; finishReason: string; usage?: Usage }): ChatCompletionResponse {
+	const { text, toolCalls } = parts;
+	return {
+		...(typeof parts.id === 'string' ? { id: parts.id } : {}),
+		object: 'chat.completion',
+		...(typeof parts.model === 'string' ? { model: parts.model } : {}),
+		choices: [
+			{
+				index: 0,
+				message: { role: 'assistant', content: text === '' && toolCalls.length > 0 ? null : text, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) },
+				finish_reason: parts.finishReason,
+			},
+		],
+		...(parts.usage ? { usage: completionUsage(parts.usage) } : {}),
+	};
+}
+
+/** The stream's metadata (id, model) as a delta. */
+export const metaDelta = (id: unknown, model: unknown): ChatDelta => ({ kind: 'meta', ...(typeof id === 'string' ? { id } : {}), ...(typeof model === 'string' ? { model } : {}) });
+
+/**
+ * An event of a format whose events are JSON objects with a `type` (the event name where it is missing):
+ * the object, or what the event says when it is no JSON object (an `error` event's text is its error).
+ */
+export function typedEvent(event: SseEvent): { type: string | undefined; data: Record<string, unknown> } | { error: unknown } | undefined {
+	let data: unknown;
+	try {
+		data = JSON.parse(event.data);
+	} catch {
+		return event.event === 'error' ? { error: event.data } : undefined;
+	}
+	if (!data || typeof data !== 'object') return undefined;
+	const record = data as Record<string, unknown>;
+	return { type: typeof record.type === 'string' ? record.type : event.event, data: record };
+}
 
 /** Options that another format has no field for: refused by name, not dropped without a word. */
 export function refuseUnsupported(settings: ChatSettings, label: string, unsupported: Array<[keyof ChatSettings, string, string]>): void {

@@ -5,8 +5,10 @@
  */
 import type { ApiSettings } from '../config/provider-config';
 import {
-	completionUsage,
-	count,
+	completionFrom,
+	countedUsage,
+	metaDelta,
+	typedEvent,
 	refuseUnsupported,
 	systemText,
 	type ChatCompletionResponse,
@@ -92,17 +94,7 @@ function responsesBody(request: ChatRequest, api: ApiSettings, stream: boolean):
 function responsesUsageOf(raw: unknown): Usage | undefined {
 	if (!raw || typeof raw !== 'object') return undefined;
 	const usage = raw as { input_tokens?: unknown; output_tokens?: unknown; total_tokens?: unknown; input_tokens_details?: { cached_tokens?: unknown }; output_tokens_details?: { reasoning_tokens?: unknown } };
-	const promptTokens = count(usage.input_tokens);
-	const completionTokens = count(usage.output_tokens);
-	const cached = usage.input_tokens_details?.cached_tokens;
-	const reasoning = usage.output_tokens_details?.reasoning_tokens;
-	return {
-		promptTokens,
-		completionTokens,
-		totalTokens: count(usage.total_tokens) || promptTokens + completionTokens,
-		...(typeof cached === 'number' ? { cachedTokens: count(cached) } : {}),
-		...(typeof reasoning === 'number' ? { reasoningTokens: count(reasoning) } : {}),
-	};
+	return countedUsage(usage.input_tokens, usage.output_tokens, usage.total_tokens, usage.input_tokens_details?.cached_tokens, usage.output_tokens_details?.reasoning_tokens);
 }
 
 interface ResponseObject {
@@ -138,20 +130,7 @@ function completionOf(raw: unknown): ChatCompletionResponse | { error: unknown }
 			toolCalls.push({ id, type: 'function', function: { name: item.name, arguments: typeof item.arguments === 'string' ? item.arguments : JSON.stringify(item.arguments ?? {}) } });
 		}
 	}
-	const usage = responsesUsageOf(response.usage);
-	return {
-		...(typeof response.id === 'string' ? { id: response.id } : {}),
-		object: 'chat.completion',
-		...(typeof response.model === 'string' ? { model: response.model } : {}),
-		choices: [
-			{
-				index: 0,
-				message: { role: 'assistant', content: text === '' && toolCalls.length > 0 ? null : text, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) },
-				finish_reason: finishOf(response, toolCalls.length > 0),
-			},
-		],
-		...(usage ? { usage: completionUsage(usage) } : {}),
-	};
+	return completionFrom({ id: response.id, model: response.model, text, toolCalls, finishReason: finishOf(response, toolCalls.length > 0), usage: responsesUsageOf(response.usage) });
 }
 
 /**
@@ -180,14 +159,10 @@ function streamReader(): (event: SseEvent) => StreamStep {
 		return [{ kind: 'tool', index, arguments: args }];
 	};
 	return (event) => {
-		let data: Record<string, unknown>;
-		try {
-			data = JSON.parse(event.data) as Record<string, unknown>;
-		} catch {
-			return event.event === 'error' ? { error: event.data } : { deltas: [] };
-		}
-		if (!data || typeof data !== 'object') return { deltas: [] };
-		const type = typeof data.type === 'string' ? data.type : event.event;
+		const typed = typedEvent(event);
+		if (typed === undefined) return { deltas: [] };
+		if ('error' in typed) return typed;
+		const { type, data } = typed;
 		const outputIndex = (): number | undefined =>
 			typeof data.output_index === 'number' ? data.output_index : typeof data.item_id === 'string' ? indexOfItem.get(data.item_id) : undefined;
 		switch (type) {
@@ -198,7 +173,7 @@ function streamReader(): (event: SseEvent) => StreamStep {
 			case 'response.created':
 			case 'response.in_progress': {
 				const response = (data.response ?? {}) as ResponseObject;
-				return { deltas: [{ kind: 'meta', ...(typeof response.id === 'string' ? { id: response.id } : {}), ...(typeof response.model === 'string' ? { model: response.model } : {}) }] };
+				return { deltas: [metaDelta(response.id, response.model)] };
 			}
 			case 'response.output_text.delta':
 			case 'response.refusal.delta':
@@ -231,7 +206,7 @@ function streamReader(): (event: SseEvent) => StreamStep {
 			case 'response.incomplete': {
 				const response = (data.response ?? {}) as ResponseObject;
 				const usage = responsesUsageOf(response.usage);
-				const deltas: ChatDelta[] = [{ kind: 'meta', ...(typeof response.id === 'string' ? { id: response.id } : {}), ...(typeof response.model === 'string' ? { model: response.model } : {}) }];
+				const deltas: ChatDelta[] = [metaDelta(response.id, response.model)];
 				if (Array.isArray(response.output)) {
 					for (const [index, item] of (response.output as unknown[]).entries()) if (item && typeof item === 'object') deltas.push(...wholeCall(index, item as Record<string, unknown>));
 				}
