@@ -194,8 +194,8 @@ describe('values that could carry more than they say', () => {
 		].flatMap((step) => (step as { deltas: ChatDelta[] }).deltas);
 		assert.deepEqual(steps.filter((delta) => delta.kind !== 'meta'), [
 			{ kind: 'text', text: 'I cannot' },
-			{ kind: 'tool', index: 1, id: 'call_w', name: 'f', arguments: '{"a":1}' },
-			{ kind: 'tool', index: 2, id: 'call_v', name: 'g', arguments: '{"b":2}' },
+			{ kind: 'tool', index: 0, id: 'call_w', name: 'f', arguments: '{"a":1}' },
+			{ kind: 'tool', index: 1, id: 'call_v', name: 'g', arguments: '{"b":2}' },
 			{ kind: 'finish', reason: 'tool_calls' },
 		]);
 		const anthropic = wireFormatOf('anthropicMessages').streamReader();
@@ -214,6 +214,45 @@ describe('values that could carry more than they say', () => {
 		assert.deepEqual(answer.toolCalls.map((call) => [call.id, call.function.name, call.function.arguments]), [['toolu_1', 'f', '{"a":1}'], ['toolu_2', 'g', '{"b":2}']]);
 		assert.deepEqual([answer.usage?.promptTokens, answer.usage?.completionTokens], [9, 12]);
 		assert.equal(answer.finishReason, 'tool_calls');
+	});
+
+	it('Responses: a completed output in other positions than the stream\'s (LiteLLM\'s bridge) adds no second call; arguments that came whole are not added to', () => {
+		const read = wireFormatOf('responses').streamReader();
+		const events = [
+			{ type: 'response.output_item.added', output_index: 1, item: { type: 'function_call', id: 'fc_1', call_id: 'call_a', name: 'f', arguments: '' } },
+			{ type: 'response.function_call_arguments.delta', output_index: 1, item_id: 'fc_1', delta: '{"x":1}' },
+			{ type: 'response.output_item.added', output_index: 2, item: { type: 'function_call', id: 'fc_2', call_id: 'call_b', name: 'g', arguments: '{"y":2}' } },
+			{ type: 'response.function_call_arguments.delta', output_index: 2, item_id: 'fc_2', delta: '{"y":2}' },
+			{ type: 'response.completed', response: { status: 'completed', output: [{ type: 'reasoning' }, { type: 'message', content: [] }, { type: 'function_call', id: 'fc_1', call_id: 'call_a', name: 'f', arguments: '{"x":1}' }, { type: 'function_call', id: 'fc_2', call_id: 'call_b', name: 'g', arguments: '{"y":2}' }] } },
+		];
+		const answer = new StreamedAnswer();
+		for (const event of events) (read({ data: JSON.stringify(event) }) as { deltas: ChatDelta[] }).deltas.forEach((delta) => answer.add(delta));
+		assert.deepEqual(answer.toolCalls.map((call) => [call.id, call.function.arguments]), [['call_a', '{"x":1}'], ['call_b', '{"y":2}']]);
+	});
+
+	it('Anthropic: a whole tool input whose block never stops is sent before the message ends; counts given only in message_start reach the end', () => {
+		const read = wireFormatOf('anthropicMessages').streamReader();
+		const events = [
+			{ type: 'message_start', message: { id: 'm', usage: { input_tokens: 4, output_tokens: 6 } } },
+			{ type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 'toolu_1', name: 'f', input: { a: 1 } } },
+			{ type: 'message_stop' },
+		];
+		const answer = new StreamedAnswer();
+		for (const event of events) (read({ data: JSON.stringify(event) }) as { deltas: ChatDelta[] }).deltas.forEach((delta) => answer.add(delta));
+		assert.deepEqual(answer.toolCalls.map((call) => call.function.arguments), ['{"a":1}']);
+		assert.deepEqual([answer.usage?.promptTokens, answer.usage?.completionTokens], [4, 6]);
+	});
+
+	it('Anthropic: blank texts are left out, image/jpg goes as image/jpeg', () => {
+		const body = wireFormatOf('anthropicMessages').chatBody(
+			{ settings: { model: 'm' }, messages: [{ role: 'user', content: [{ type: 'text', text: '  ' }, { type: 'image_url', image_url: { url: 'data:image/jpg;base64,AAAA' } }] }, { role: 'assistant', content: ' ', tool_calls: [{ id: 't', type: 'function', function: { name: 'f', arguments: '{}' } }] }] },
+			api('anthropicMessages'),
+			false,
+		);
+		assert.deepEqual(body.messages, [
+			{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: 'AAAA' } }] },
+			{ role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'f', input: {} }] },
+		]);
 	});
 
 	it('Chat Completions: an error key beside the choices (some servers send "error": null) is no error; an error without choices is one', () => {
@@ -406,6 +445,18 @@ for (const format of FORMATS) {
 			const error = await failure(stream);
 			assert.match(error.message, /ended the stream before its end \((response\.completed|message_stop)\): the answer may be cut short/);
 			assert.ok(seen.some((delta) => delta.kind === 'text'), 'the first words were handed on');
+		});
+
+		it('a streamed call answered with no events at all fails once, not retried, and says to turn off Streaming', async () => {
+			const server = await hostileServer((_request, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('{"not": "a stream"}'));
+			const stream = drain(streamChat(hello, { provider: providerAt(server.origin, format), tokens: new TokenCache(), maxRetries: 2, clock: instantClock }));
+			if (format === 'chatCompletions') {
+				await stream;
+				return;
+			}
+			const error = await failure(stream);
+			assert.match(error.message, /answered a streamed call with no server-sent events/);
+			assert.equal(server.received.length, 1);
 		});
 
 		it('a whole stream reads back as text, a tool call and usage; nothing after the end is read', async () => {

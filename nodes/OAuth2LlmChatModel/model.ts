@@ -122,8 +122,9 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 
 	/**
 	 * Token by token (n8n calls this when its agent streams): text deltas as they arrive; each tool
-	 * call as ONE delta keyed by its index, with its id and name, handed on as soon as it is complete
-	 * (the stream moves on to the next call, or ends). Not fragment by fragment: LangChain merges every
+	 * call as ONE delta, with its id, name and whole arguments, once the stream has ended (some formats
+	 * send a call's arguments after the next call began, or only with the completed response; the agent
+	 * runs tools only after the model's answer anyway). Not fragment by fragment: LangChain merges every
 	 * chunk into all the ones before it, so a server sending thousands of argument fragments would stall
 	 * n8n for minutes; n8n shows users only the text anyway. Then one finish with the usage. With
 	 * Streaming off, one plain call handed over as chunks.
@@ -141,11 +142,6 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 			return;
 		}
 		const tools = new ToolCallAssembler();
-		let open: number | undefined;
-		const completed = (index: number | undefined): StreamChunk[] => {
-			const call = index === undefined ? undefined : tools.get(index);
-			return call ? [{ type: 'tool-call-delta', id: call.id, name: call.function.name, argumentsDelta: call.function.arguments }] : [];
-		};
 		let finish: string | null = null;
 		let usage: ReturnType<typeof tokenUsageOf>;
 		try {
@@ -154,14 +150,9 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 					case 'text':
 						yield { type: 'text-delta', delta: delta.text };
 						break;
-					case 'tool': {
-						if (!tools.has(delta.index)) {
-							if (open !== undefined) yield* completed(open);
-							open = delta.index;
-						}
+					case 'tool':
 						tools.add(delta);
 						break;
-					}
 					case 'finish':
 						finish = delta.reason;
 						break;
@@ -170,7 +161,7 @@ export class OAuth2ChatModel extends BaseChatModel<OAuth2ChatModelConfig> {
 						break;
 				}
 			}
-			yield* completed(open);
+			for (const call of tools.all()) yield { type: 'tool-call-delta', id: call.id, name: call.function.name, argumentsDelta: call.function.arguments };
 		} catch (error) {
 			throw toNodeError(node, error, undefined, knownSecrets(provider));
 		}

@@ -50,7 +50,8 @@ type SentTurn = { role: Turn['role']; content: string | Block[] };
 function imageBlock(part: Extract<OpenAiContentPart, { type: 'image_url' }>, label: string, urlSources: boolean): Block {
 	const url = part.image_url.url;
 	const match = /^data:(image\/[\w.+-]+);base64,/i.exec(url.slice(0, 200));
-	if (match) return { type: 'image', source: { type: 'base64', media_type: match[1].toLowerCase(), data: url.slice(match[0].length) } };
+	// image/jpg is a common misspelling that image-policy.ts lets through; Anthropic takes image/jpeg only.
+	if (match) return { type: 'image', source: { type: 'base64', media_type: match[1].toLowerCase().replace(/^image\/jpg$/, 'image/jpeg'), data: url.slice(match[0].length) } };
 	if (/^https:\/\//i.test(url)) {
 		if (urlSources) return { type: 'image', source: { type: 'url', url } };
 		throw new ParameterError('options.allowRemoteImageUrls', `An image is an https:// URL, which ${label} does not take`, {
@@ -62,10 +63,10 @@ function imageBlock(part: Extract<OpenAiContentPart, { type: 'image_url' }>, lab
 	});
 }
 
-/** A user message's blocks; an empty text is left out (Anthropic refuses empty text blocks). */
+/** A user message's blocks; an empty or blank text is left out (Anthropic refuses such text blocks). */
 function userBlocks(content: string | OpenAiContentPart[], label: string, urlSources: boolean): Block[] {
 	const parts = typeof content === 'string' ? [{ type: 'text' as const, text: content }] : content;
-	return parts.filter((part) => part.type !== 'text' || part.text !== '').map((part) => (part.type === 'text' ? { type: 'text', text: part.text } : imageBlock(part, label, urlSources)));
+	return parts.filter((part) => part.type !== 'text' || part.text.trim() !== '').map((part) => (part.type === 'text' ? { type: 'text', text: part.text } : imageBlock(part, label, urlSources)));
 }
 
 /** Tool arguments as the object Anthropic's `tool_use.input` is; undefined when they are not one. */
@@ -105,7 +106,8 @@ function turnsOf(messages: OpenAiMessage[], label: string, urlSources: boolean):
 				push('user', userBlocks(message.content, label, urlSources));
 				break;
 			case 'assistant': {
-				const blocks: Block[] = message.content ? [{ type: 'text', text: message.content }] : [];
+				// Anthropic refuses text blocks that are empty or only whitespace.
+				const blocks: Block[] = message.content && message.content.trim() !== '' ? [{ type: 'text', text: message.content }] : [];
 				for (const call of message.tool_calls ?? []) blocks.push({ type: 'tool_use', id: call.id, name: call.function.name, input: toolInput(call) });
 				push('assistant', blocks);
 				break;
@@ -195,6 +197,13 @@ function streamReader(): (event: SseEvent) => StreamStep {
 	/** A tool_use block's input given whole at its start, sent at its stop unless pieces came. */
 	const wholeInput = new Map<number, string>();
 	const usage: Record<string, number> = {};
+	let usageSent = false;
+	const usageDelta = (): ChatDelta => ({ kind: 'usage', usage: anthropicUsageOf(usage)!, raw: { ...usage } });
+	const flushWholeInputs = (): ChatDelta[] => {
+		const deltas: ChatDelta[] = [...wholeInput].map(([index, args]) => ({ kind: 'tool', index, arguments: args }));
+		wholeInput.clear();
+		return deltas;
+	};
 	// Running totals never fall: a null or a 0 in message_delta (some gateways) does not erase message_start's count.
 	const take = (counts: unknown) => {
 		if (!counts || typeof counts !== 'object') return;
@@ -243,19 +252,21 @@ function streamReader(): (event: SseEvent) => StreamStep {
 				return { deltas: [{ kind: 'tool', index: index!, arguments: given }] };
 			}
 			case 'message_delta': {
-				const deltas: ChatDelta[] = [];
+				// Whole inputs whose block never said stop are sent before the message ends.
+				const deltas: ChatDelta[] = flushWholeInputs();
 				const reason = (data.delta as { stop_reason?: unknown } | undefined)?.stop_reason;
 				if (typeof reason === 'string') deltas.push({ kind: 'finish', reason: finishOf(reason, toolBlocks.size > 0) });
 				// message_delta's counts are running totals: they replace message_start's.
 				if (data.usage && typeof data.usage === 'object') {
 					take(data.usage);
-					const counted = anthropicUsageOf(usage);
-					if (counted) deltas.push({ kind: 'usage', usage: counted, raw: { ...usage } });
+					deltas.push(usageDelta());
+					usageSent = true;
 				}
 				return { deltas };
 			}
 			case 'message_stop':
-				return { deltas: [], end: true };
+				// A gateway that gave the counts in message_start only: they still reach n8n's logs.
+				return { deltas: [...flushWholeInputs(), ...(usageSent || Object.keys(usage).length === 0 ? [] : [usageDelta()])], end: true };
 			default:
 				return { deltas: [] };
 		}

@@ -373,14 +373,16 @@ async function* chatStreamReader(answer: StreamingAnswer, providerName: string, 
 		const decoder = new SseDecoder();
 		const tools = new ToolCallAssembler();
 		const read = call.wire.streamReader();
+		let events = 0;
 		for await (const piece of answer.chunks) {
-			let events;
+			let decoded;
 			try {
-				events = decoder.push(piece);
+				decoded = decoder.push(piece);
 			} catch (error) {
 				throw new LlmApiError(`The LLM API of ${providerName} sent a stream that cannot be read: ${(error as Error).message}`, { providerName, hint: 'Turn off Streaming in the node\'s options if this gateway does not stream.' });
 			}
-			for (const event of events) {
+			for (const event of decoded) {
+				events += 1;
 				const step = read(event);
 				if ('error' in step) throw streamError(step.error, providerName, call.secrets);
 				yield* bounded(step.deltas, tools, providerName);
@@ -388,6 +390,7 @@ async function* chatStreamReader(answer: StreamingAnswer, providerName: string, 
 			}
 		}
 		for (const event of decoder.end()) {
+			events += 1;
 			const step = read(event);
 			if ('error' in step) throw streamError(step.error, providerName, call.secrets);
 			yield* bounded(step.deltas, tools, providerName);
@@ -395,6 +398,13 @@ async function* chatStreamReader(answer: StreamingAnswer, providerName: string, 
 		}
 		// A format that ends its answers with an event of its own: without it the answer may be cut short
 		// (a dropped connection, a tool call's arguments half sent), and is not passed on as whole.
+		if (call.wire.streamEnd !== undefined && events === 0) {
+			// Not an event stream at all (a gateway that answers stream: true with a body of another type): asking again would not help.
+			throw new LlmApiError(`The LLM API of ${providerName} answered a streamed call with no server-sent events`, {
+				providerName,
+				hint: 'Turn off Streaming in the node\'s options if this gateway does not stream.',
+			});
+		}
 		if (call.wire.streamEnd !== undefined) {
 			throw new LlmApiError(`The LLM API of ${providerName} ended the stream before its end (${call.wire.streamEnd}): the answer may be cut short`, {
 				providerName,

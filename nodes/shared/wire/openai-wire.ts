@@ -360,10 +360,6 @@ export class ToolCallAssembler {
 		return call;
 	}
 
-	has(index: number): boolean {
-		return this.calls.has(index);
-	}
-
 	/** How many calls the answer holds so far. */
 	get size(): number {
 		return this.calls.size;
@@ -372,12 +368,6 @@ export class ToolCallAssembler {
 	/** The calls in index order, each with an id (`call_<n>` where the server sent none). */
 	all(): OpenAiToolCall[] {
 		return [...this.calls.entries()].sort(([a], [b]) => a - b).map(([index, call]) => ({ ...call, id: call.id || `call_${index}` }));
-	}
-
-	/** One call, complete so far, with its id. */
-	get(index: number): OpenAiToolCall | undefined {
-		const call = this.calls.get(index);
-		return call ? { ...call, id: call.id || `call_${index}` } : undefined;
 	}
 }
 

@@ -141,21 +141,35 @@ function completionOf(raw: unknown): ChatCompletionResponse | { error: unknown }
  * (content parts, `.done` repeats) add nothing.
  */
 function streamReader(): (event: SseEvent) => StreamStep {
-	/** Output indexes of function calls, and whether their arguments came. */
-	const calls = new Map<number, { argumentsSeen: boolean }>();
+	/** Function calls by the index the stream gave them: whether their arguments came, and whether whole. */
+	const calls = new Map<number, { argumentsSeen: boolean; whole: boolean }>();
+	/** A call's index by its item id and by its call_id: a completed response's positions need not be the stream's. */
 	const indexOfItem = new Map<string, number>();
-	/** A function-call item not seen before (start it), or the arguments it carries whole that no delta brought. */
-	const wholeCall = (index: number, item: Record<string, unknown>): ChatDelta[] => {
+	const indexOfCallId = new Map<string, number>();
+	let nextFreeIndex = 0;
+	/**
+	 * A function-call item: started when not seen before, or the arguments it carries whole that nothing
+	 * brought yet. `index`: the stream's output_index; undefined for the completed response's items,
+	 * which are found by their ids (or get a fresh index when the stream never showed them).
+	 */
+	const wholeCall = (streamIndex: number | undefined, item: Record<string, unknown>): ChatDelta[] => {
 		if (item.type !== 'function_call' || typeof item.name !== 'string') return [];
 		const args = typeof item.arguments === 'string' && item.arguments !== '' ? item.arguments : undefined;
+		const callId = typeof item.call_id === 'string' && item.call_id ? item.call_id : undefined;
+		const itemId = typeof item.id === 'string' && item.id ? item.id : undefined;
+		const index = (callId !== undefined ? indexOfCallId.get(callId) : undefined) ?? (itemId !== undefined ? indexOfItem.get(itemId) : undefined) ?? streamIndex ?? nextFreeIndex;
 		const known = calls.get(index);
 		if (!known) {
-			calls.set(index, { argumentsSeen: args !== undefined });
-			if (typeof item.id === 'string') indexOfItem.set(item.id, index);
-			return [{ kind: 'tool', index, ...(typeof item.call_id === 'string' && item.call_id ? { id: item.call_id } : {}), name: item.name, ...(args ? { arguments: args } : {}) }];
+			calls.set(index, { argumentsSeen: args !== undefined, whole: args !== undefined });
+			nextFreeIndex = Math.max(nextFreeIndex, index + 1);
+			// One entry per call: a server repeating an index with new ids does not grow the maps.
+			if (itemId !== undefined) indexOfItem.set(itemId, index);
+			if (callId !== undefined) indexOfCallId.set(callId, index);
+			return [{ kind: 'tool', index, ...(callId ? { id: callId } : {}), name: item.name, ...(args ? { arguments: args } : {}) }];
 		}
 		if (known.argumentsSeen || args === undefined) return [];
 		known.argumentsSeen = true;
+		known.whole = true;
 		return [{ kind: 'tool', index, arguments: args }];
 	};
 	return (event) => {
@@ -183,14 +197,14 @@ function streamReader(): (event: SseEvent) => StreamStep {
 				return { deltas: typeof data.delta === 'string' && data.delta !== '' ? [{ kind: 'reasoning', text: data.delta }] : [] };
 			case 'response.output_item.added':
 			case 'response.output_item.done': {
-				// One entry per call: a server repeating an index with new ids does not grow the maps.
 				const index = outputIndex();
 				return { deltas: index === undefined ? [] : wholeCall(index, (data.item ?? {}) as Record<string, unknown>) };
 			}
 			case 'response.function_call_arguments.delta': {
 				const index = outputIndex();
 				const call = index === undefined ? undefined : calls.get(index);
-				if (!call || typeof data.delta !== 'string' || data.delta === '') return { deltas: [] };
+				// Arguments that came whole are not added to again.
+				if (!call || call.whole || typeof data.delta !== 'string' || data.delta === '') return { deltas: [] };
 				call.argumentsSeen = true;
 				return { deltas: [{ kind: 'tool', index: index!, arguments: data.delta }] };
 			}
@@ -200,6 +214,7 @@ function streamReader(): (event: SseEvent) => StreamStep {
 				const call = index === undefined ? undefined : calls.get(index);
 				if (!call || call.argumentsSeen || typeof data.arguments !== 'string' || data.arguments === '') return { deltas: [] };
 				call.argumentsSeen = true;
+				call.whole = true;
 				return { deltas: [{ kind: 'tool', index: index!, arguments: data.arguments }] };
 			}
 			case 'response.completed':
@@ -208,7 +223,7 @@ function streamReader(): (event: SseEvent) => StreamStep {
 				const usage = responsesUsageOf(response.usage);
 				const deltas: ChatDelta[] = [metaDelta(response.id, response.model)];
 				if (Array.isArray(response.output)) {
-					for (const [index, item] of (response.output as unknown[]).entries()) if (item && typeof item === 'object') deltas.push(...wholeCall(index, item as Record<string, unknown>));
+					for (const item of response.output as unknown[]) if (item && typeof item === 'object') deltas.push(...wholeCall(undefined, item as Record<string, unknown>));
 				}
 				deltas.push({ kind: 'finish', reason: finishOf(response, calls.size > 0) });
 				if (usage) deltas.push({ kind: 'usage', usage, raw: response.usage as Record<string, unknown> });
