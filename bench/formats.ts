@@ -16,7 +16,8 @@ import type { Sandbox } from '../test/sandbox/sandbox';
 import { type BenchOptions, type BenchSection, credentialDataFor, fmt, median, minMax, table } from './lib';
 
 const CHUNK_INTERVAL_MS = 20;
-const QUESTION = 'Tell me in about a dozen words how a streamed answer reaches the user';
+/** The question both streaming benchmarks ask. */
+export const QUESTION = 'Tell me in about a dozen words how a streamed answer reaches the user';
 const MODEL = 'sandbox-echo';
 const FORMATS: ApiFormat[] = ['chatCompletions', 'responses', 'anthropicMessages', 'anthropicVertex'];
 
@@ -60,7 +61,8 @@ function plainRequest(format: ApiFormat, baseUrl: string): { url: string; header
 	}
 }
 
-async function plainClient(format: ApiFormat, baseUrl: string, accessToken: string): Promise<Timing> {
+/** A plain client of one format (benchmark 8 uses it for Chat Completions). */
+export async function plainClient(format: ApiFormat, baseUrl: string, accessToken: string): Promise<Timing> {
 	const { url, headers, body, isText } = plainRequest(format, baseUrl);
 	const started = performance.now();
 	const response = await fetch(url, {

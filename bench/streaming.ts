@@ -18,40 +18,15 @@ import { parseProviderConfig } from '../nodes/shared/config/provider-config';
 import { TokenCache } from '../nodes/shared/auth/token-cache';
 import { N8nInstance } from '../test/harness/n8n';
 import type { Sandbox } from '../test/sandbox/sandbox';
+import { plainClient, QUESTION } from './formats';
 import { type BenchOptions, type BenchSection, credentialDataFor, fmt, median, minMax, table } from './lib';
 
 const CHUNK_INTERVAL_MS = 20;
-const QUESTION = 'Tell me in about a dozen words how a streamed answer reaches the user';
 const PACKAGE = 'n8n-nodes-oauth2-llm';
 
 interface Timing {
 	firstMs: number;
 	totalMs: number;
-}
-
-async function plainSseClient(baseUrl: string, accessToken: string): Promise<Timing> {
-	const started = performance.now();
-	const response = await fetch(`${baseUrl}/chat/completions`, {
-		method: 'POST',
-		headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'text/event-stream' },
-		body: JSON.stringify({ model: 'sandbox-echo', messages: [{ role: 'user', content: QUESTION }], stream: true, stream_options: { include_usage: true } }),
-	});
-	let firstMs = Number.NaN;
-	let buffer = '';
-	const decoder = new TextDecoder();
-	for await (const piece of response.body as unknown as AsyncIterable<Uint8Array>) {
-		buffer += decoder.decode(piece, { stream: true });
-		let end: number;
-		while ((end = buffer.indexOf('\n\n')) !== -1) {
-			const event = buffer.slice(0, end);
-			buffer = buffer.slice(end + 2);
-			const data = event.replace(/^data: /, '');
-			if (data === '[DONE]') continue;
-			const content = (JSON.parse(data) as { choices?: Array<{ delta?: { content?: string } }> }).choices?.[0]?.delta?.content;
-			if (content && Number.isNaN(firstMs)) firstMs = performance.now() - started;
-		}
-	}
-	return { firstMs, totalMs: performance.now() - started };
 }
 
 async function packageClient(provider: ReturnType<typeof parseProviderConfig>, tokens: TokenCache): Promise<Timing> {
@@ -128,9 +103,9 @@ export async function streamingBench(sandbox: Sandbox, options: BenchOptions, re
 	const plain: Timing[] = [];
 	const ours: Timing[] = [];
 	await packageClient(provider, tokens); // warm: the token is cached, connections are open
-	await plainSseClient(sandbox.baseUrl, accessToken);
+	await plainClient('chatCompletions', sandbox.baseUrl, accessToken);
 	for (let run = 0; run < runs; run++) {
-		plain.push(await plainSseClient(sandbox.baseUrl, accessToken));
+		plain.push(await plainClient('chatCompletions', sandbox.baseUrl, accessToken));
 		ours.push(await packageClient(provider, tokens));
 	}
 	options.log(`streaming: outside n8n: TTFT plain ${fmt(median(plain.map((t) => t.firstMs)), 1)} ms, package ${fmt(median(ours.map((t) => t.firstMs)), 1)} ms`);

@@ -9,12 +9,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { request } from 'node:http';
 import * as path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
 import { sandboxCredential, SANDBOX_CREDENTIAL_ID, SANDBOX_CREDENTIAL_NAME } from '../../examples/workflows';
 import { N8nInstance, type ExecuteResult } from '../harness/n8n';
+import { itemsOf, postStreaming as postTo } from '../helpers/streaming-webhook';
 import { startSandboxServer, type SandboxServer } from '../sandbox/server';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -28,6 +28,7 @@ const PNG_DIGEST = createHash('sha256').update(PNG).digest('hex');
 
 let sandbox: SandboxServer;
 let n8n: N8nInstance;
+const postStreaming = (webhookPath: string, body: unknown) => postTo(n8n.port, webhookPath, body);
 
 let x = 0;
 function node(name: string, type: string, typeVersion: number, parameters: Record<string, unknown>, extra: object = {}) {
@@ -57,68 +58,6 @@ function workflow(id: string, nodes: object[], connections: Record<string, unkno
 function explain(result: ExecuteResult): string {
 	return `exit ${result.exitCode}; error ${JSON.stringify(result.error)?.slice(0, 2000)}\n${(result.stdout + result.stderr).slice(-4000)}`;
 }
-
-interface StreamLine {
-	type: string;
-	content?: string;
-	metadata?: { nodeName?: string; itemIndex?: number };
-	/** When this process read the line (ms, monotonic). */
-	receivedAt: number;
-}
-
-/**
- * POSTs to a streaming webhook and reads its NDJSON lines as they arrive. n8n 2.41 answers the
- * activation before its webhook is registered: a 404 "is not registered" (which runs nothing) is asked
- * again, for up to 15 s.
- */
-async function postStreaming(webhookPath: string, body: unknown): Promise<StreamLine[]> {
-	for (let attempt = 0; ; attempt++) {
-		try {
-			return await postStreamingOnce(webhookPath, body);
-		} catch (error) {
-			if (!(error instanceof NotRegistered) || attempt >= 60) throw error;
-			await new Promise((resolve) => setTimeout(resolve, 250));
-		}
-	}
-}
-
-class NotRegistered extends Error {}
-
-function postStreamingOnce(webhookPath: string, body: unknown): Promise<StreamLine[]> {
-	return new Promise((resolve, reject) => {
-		const payload = Buffer.from(JSON.stringify(body));
-		const req = request(
-			{ host: '127.0.0.1', port: n8n.port, path: `/webhook/${webhookPath}`, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': payload.length } },
-			(res) => {
-				const lines: StreamLine[] = [];
-				let buffer = '';
-				let raw = '';
-				res.setEncoding('utf8');
-				res.on('data', (text: string) => {
-					const at = performance.now();
-					buffer += text;
-					raw += text;
-					let newline: number;
-					while ((newline = buffer.indexOf('\n')) !== -1) {
-						const line = buffer.slice(0, newline).trim();
-						buffer = buffer.slice(newline + 1);
-						if (line && res.statusCode === 200) lines.push({ ...(JSON.parse(line) as Omit<StreamLine, 'receivedAt'>), receivedAt: at });
-					}
-				});
-				res.on('end', () => {
-					if (res.statusCode === 404 && raw.includes('is not registered')) reject(new NotRegistered(raw.slice(0, 300)));
-					else if (lines.length === 0 || res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode} ${JSON.stringify(res.headers)}: ${raw.slice(0, 2000)}`));
-					else resolve(lines);
-				});
-				res.on('error', reject);
-			},
-		);
-		req.on('error', reject);
-		req.end(payload);
-	});
-}
-
-const itemsOf = (lines: StreamLine[], nodeName: string) => lines.filter((line) => line.type === 'item' && line.metadata?.nodeName === nodeName);
 
 const WORKFLOWS = {
 	agentManual: 'e2eAiAgentManual',

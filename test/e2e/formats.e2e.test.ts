@@ -13,13 +13,13 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { request } from 'node:http';
 import * as path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
 import { sandboxCredential } from '../../examples/workflows';
 import type { ApiFormat } from '../../nodes/shared/config/provider-config';
 import { N8nInstance } from '../harness/n8n';
+import { itemsOf, postStreaming as postTo } from '../helpers/streaming-webhook';
 import { vertexBaseUrl } from '../sandbox/formats';
 import { startSandboxServer, type SandboxServer } from '../sandbox/server';
 
@@ -41,6 +41,7 @@ const STREAM_QUESTION = 'Please stream this sentence back to me word by word';
 
 let sandbox: SandboxServer;
 let n8n: N8nInstance;
+const postStreaming = (webhookPath: string, body: unknown) => postTo(n8n.port, webhookPath, body);
 
 let x = 0;
 function node(name: string, type: string, typeVersion: number, parameters: Record<string, unknown>, extra: object = {}) {
@@ -62,52 +63,6 @@ const workflow = (id: string, nodes: object[], connections: Record<string, unkno
 const ids = (format: ApiFormat) => ({ chat: `e2eFormatChat${CODE[format]}`, tools: `e2eFormatTool${CODE[format]}`, image: `e2eFormatImag${CODE[format]}` });
 /** The webhook's question, read from the Webhook node (the image nodes in between replace the item's JSON). */
 const QUESTION = "={{ $('Webhook').item.json.body.question }}";
-
-interface StreamLine {
-	type: string;
-	content?: string;
-	metadata?: { nodeName?: string };
-	receivedAt: number;
-}
-
-/** POSTs to a streaming webhook and reads its NDJSON lines as they arrive (a webhook not yet registered is asked again). */
-async function postStreaming(webhookPath: string, body: unknown): Promise<StreamLine[]> {
-	for (let attempt = 0; ; attempt++) {
-		const result = await new Promise<StreamLine[] | 'not registered'>((resolve, reject) => {
-			const payload = Buffer.from(JSON.stringify(body));
-			const req = request({ host: '127.0.0.1', port: n8n.port, path: `/webhook/${webhookPath}`, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': payload.length } }, (res) => {
-				const lines: StreamLine[] = [];
-				let buffer = '';
-				let raw = '';
-				res.setEncoding('utf8');
-				res.on('data', (text: string) => {
-					const at = performance.now();
-					buffer += text;
-					raw += text;
-					let newline: number;
-					while ((newline = buffer.indexOf('\n')) !== -1) {
-						const line = buffer.slice(0, newline).trim();
-						buffer = buffer.slice(newline + 1);
-						if (line && res.statusCode === 200) lines.push({ ...(JSON.parse(line) as Omit<StreamLine, 'receivedAt'>), receivedAt: at });
-					}
-				});
-				res.on('end', () => {
-					if (res.statusCode === 404 && raw.includes('is not registered')) resolve('not registered');
-					else if (lines.length === 0 || res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}: ${raw.slice(0, 2000)}`));
-					else resolve(lines);
-				});
-				res.on('error', reject);
-			});
-			req.on('error', reject);
-			req.end(payload);
-		});
-		if (result !== 'not registered') return result;
-		assert.ok(attempt < 60, `webhook ${webhookPath} never registered`);
-		await new Promise((resolve) => setTimeout(resolve, 250));
-	}
-}
-
-const itemsOf = (lines: StreamLine[], nodeName: string) => lines.filter((line) => line.type === 'item' && line.metadata?.nodeName === nodeName);
 
 /** The last stored execution of a workflow, as n8n's REST API gives it (run data included). */
 async function lastExecution(workflowId: string): Promise<string> {
