@@ -8,12 +8,12 @@
  *   npm run build && node --import tsx --test test/e2e/ai-parity.e2e.test.ts
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
 import { sandboxCredential, SANDBOX_CREDENTIAL_ID, SANDBOX_CREDENTIAL_NAME } from '../../examples/workflows';
 import { N8nInstance, type ExecuteResult } from '../harness/n8n';
+import { ai, imageNodes, main, nodeMaker, PNG, PNG_DIGEST, streamingWebhook, workflow } from '../helpers/ai-workflow';
 import { itemsOf, postStreaming as postTo } from '../helpers/streaming-webhook';
 import { startSandboxServer, type SandboxServer } from '../sandbox/server';
 
@@ -22,38 +22,19 @@ const SETUP_TIMEOUT_MS = 20 * 60_000;
 const RUN_TIMEOUT_MS = 180_000;
 const PACKAGE = 'n8n-nodes-oauth2-llm';
 const CREDENTIAL = { id: SANDBOX_CREDENTIAL_ID, name: SANDBOX_CREDENTIAL_NAME };
-/** A real 1×1 PNG. */
-const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
-const PNG_DIGEST = createHash('sha256').update(PNG).digest('hex');
 
 let sandbox: SandboxServer;
 let n8n: N8nInstance;
 const postStreaming = (webhookPath: string, body: unknown) => postTo(n8n.port, webhookPath, body);
 
-let x = 0;
-function node(name: string, type: string, typeVersion: number, parameters: Record<string, unknown>, extra: object = {}) {
-	x += 1;
-	return { id: `00000000-0000-4000-8000-${String(x).padStart(12, '0')}`, name, type, typeVersion, position: [x * 200, 0], parameters, ...extra };
-}
+const node = nodeMaker();
 const credentials = { llmProviderOAuth2Api: CREDENTIAL };
 const chatModel = (options: Record<string, unknown> = {}) =>
 	node('OAuth2 LLM Chat Model', `${PACKAGE}.oAuth2LlmChatModel`, 1, { model: { __rl: true, mode: 'id', value: 'sandbox-echo' }, options }, { credentials });
 const agent = (text: string, options: Record<string, unknown> = {}) =>
 	node('AI Agent', '@n8n/n8n-nodes-langchain.agent', 3.1, { promptType: 'define', text, options });
-const webhook = (webhookPath: string) =>
-	node('Webhook', 'n8n-nodes-base.webhook', 2.1, { httpMethod: 'POST', path: webhookPath, responseMode: 'streaming', options: {} }, { webhookId: webhookPath });
+const webhook = (webhookPath: string) => streamingWebhook(node, webhookPath);
 const manual = () => node('Manual', 'n8n-nodes-base.manualTrigger', 1, {});
-const main = (to: string) => ({ main: [[{ node: to, type: 'main', index: 0 }]] });
-const ai = (kind: string, ...to: string[]) => ({ [kind]: [to.map((target) => ({ node: target, type: kind, index: 0 }))] });
-/** Set (the image as base64) → Convert to File: an item whose binary property `data` is the PNG. */
-const imageNodes = () => [
-	node('Image', 'n8n-nodes-base.set', 3.4, { mode: 'raw', jsonOutput: JSON.stringify({ image: PNG.toString('base64') }), options: {} }),
-	node('To File', 'n8n-nodes-base.convertToFile', 1.1, { operation: 'toBinary', sourceProperty: 'image', binaryPropertyName: 'data', options: { mimeType: 'image/png', fileName: 'pixel.png' } }),
-];
-
-function workflow(id: string, nodes: object[], connections: Record<string, unknown>) {
-	return { id, name: `e2e ${id}`, nodes, connections, settings: { executionOrder: 'v1' }, active: false };
-}
 
 function explain(result: ExecuteResult): string {
 	return `exit ${result.exitCode}; error ${JSON.stringify(result.error)?.slice(0, 2000)}\n${(result.stdout + result.stderr).slice(-4000)}`;
@@ -83,13 +64,13 @@ describe('AI parity in a real n8n 2.41: streaming, images, embeddings', () => {
 
 			const imports = [
 				workflow(WORKFLOWS.agentManual, [manual(), agent(STREAM_QUESTION), chatModel()], { Manual: main('AI Agent'), 'OAuth2 LLM Chat Model': ai('ai_languageModel', 'AI Agent') }),
-				workflow(WORKFLOWS.imageAgent, [manual(), ...imageNodes(), agent(IMAGE_QUESTION), chatModel()], {
+				workflow(WORKFLOWS.imageAgent, [manual(), ...imageNodes(node), agent(IMAGE_QUESTION), chatModel()], {
 					Manual: main('Image'),
 					Image: main('To File'),
 					'To File': main('AI Agent'),
 					'OAuth2 LLM Chat Model': ai('ai_languageModel', 'AI Agent'),
 				}),
-				workflow(WORKFLOWS.imageChat, [manual(), ...imageNodes(), chatNode({ imageBinaryProperties: 'data' }, IMAGE_QUESTION)], {
+				workflow(WORKFLOWS.imageChat, [manual(), ...imageNodes(node), chatNode({ imageBinaryProperties: 'data' }, IMAGE_QUESTION)], {
 					Manual: main('Image'),
 					Image: main('To File'),
 					'To File': main('OAuth2 LLM Chat'),

@@ -12,13 +12,13 @@
  *   npm run build && node --import tsx --test test/e2e/formats.e2e.test.ts
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
 import { sandboxCredential } from '../../examples/workflows';
 import type { ApiFormat } from '../../nodes/shared/config/provider-config';
 import { N8nInstance } from '../harness/n8n';
+import { ai, imageNodes, main, nodeMaker, PNG, PNG_DIGEST, streamingWebhook, workflow } from '../helpers/ai-workflow';
 import { itemsOf, postStreaming as postTo } from '../helpers/streaming-webhook';
 import { vertexBaseUrl } from '../sandbox/formats';
 import { startSandboxServer, type SandboxServer } from '../sandbox/server';
@@ -27,8 +27,6 @@ const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const SETUP_TIMEOUT_MS = 20 * 60_000;
 const RUN_TIMEOUT_MS = 120_000;
 const PACKAGE = 'n8n-nodes-oauth2-llm';
-const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
-const PNG_DIGEST = createHash('sha256').update(PNG).digest('hex');
 const FORMATS: ApiFormat[] = ['chatCompletions', 'responses', 'anthropicMessages', 'anthropicVertex'];
 /** The path each format's chat calls go to, below the sandbox's /v1. */
 const CHAT_PATH: Record<ApiFormat, RegExp> = {
@@ -43,23 +41,11 @@ let sandbox: SandboxServer;
 let n8n: N8nInstance;
 const postStreaming = (webhookPath: string, body: unknown) => postTo(n8n.port, webhookPath, body);
 
-let x = 0;
-function node(name: string, type: string, typeVersion: number, parameters: Record<string, unknown>, extra: object = {}) {
-	x += 1;
-	return { id: `00000000-0000-4000-8000-${String(x).padStart(12, '0')}`, name, type, typeVersion, position: [x * 200, 0], parameters, ...extra };
-}
+const node = nodeMaker();
 /** A short code per format, for ids. */
 const CODE: Record<ApiFormat, string> = { chatCompletions: 'cc', responses: 'rs', anthropicMessages: 'am', anthropicVertex: 'av' };
 const credentialOf = (format: ApiFormat) => ({ id: `e2eFormatCred${CODE[format]}`, name: `Sandbox ${format}` });
-const main = (to: string) => ({ main: [[{ node: to, type: 'main', index: 0 }]] });
-const ai = (kind: string, ...to: string[]) => ({ [kind]: [to.map((target) => ({ node: target, type: kind, index: 0 }))] });
-const webhook = (webhookPath: string) =>
-	node('Webhook', 'n8n-nodes-base.webhook', 2.1, { httpMethod: 'POST', path: webhookPath, responseMode: 'streaming', options: {} }, { webhookId: webhookPath });
-const imageNodes = () => [
-	node('Image', 'n8n-nodes-base.set', 3.4, { mode: 'raw', jsonOutput: JSON.stringify({ image: PNG.toString('base64') }), options: {} }),
-	node('To File', 'n8n-nodes-base.convertToFile', 1.1, { operation: 'toBinary', sourceProperty: 'image', binaryPropertyName: 'data', options: { mimeType: 'image/png', fileName: 'pixel.png' } }),
-];
-const workflow = (id: string, nodes: object[], connections: Record<string, unknown>) => ({ id, name: `e2e ${id}`, nodes, connections, settings: { executionOrder: 'v1' }, active: false });
+const webhook = (webhookPath: string) => streamingWebhook(node, webhookPath);
 const ids = (format: ApiFormat) => ({ chat: `e2eFormatChat${CODE[format]}`, tools: `e2eFormatTool${CODE[format]}`, image: `e2eFormatImag${CODE[format]}` });
 /** The webhook's question, read from the Webhook node (the image nodes in between replace the item's JSON). */
 const QUESTION = "={{ $('Webhook').item.json.body.question }}";
@@ -106,7 +92,7 @@ describe('every API format in a real n8n 2.41: the chat node, the AI Agent with 
 					{ credentials },
 				);
 				const id = ids(format);
-				await n8n.importWorkflow(workflow(id.chat, [webhook(`${format}-chat`), ...imageNodes(), chatNode], { Webhook: main('Image'), Image: main('To File'), 'To File': main('OAuth2 LLM Chat') }));
+				await n8n.importWorkflow(workflow(id.chat, [webhook(`${format}-chat`), ...imageNodes(node), chatNode], { Webhook: main('Image'), Image: main('To File'), 'To File': main('OAuth2 LLM Chat') }));
 				await n8n.importWorkflow(
 					workflow(id.tools, [webhook(`${format}-tools`), agent(), chatModel(), node('Calculator', '@n8n/n8n-nodes-langchain.toolCalculator', 1, {})], {
 						Webhook: main('AI Agent'),
@@ -115,7 +101,7 @@ describe('every API format in a real n8n 2.41: the chat node, the AI Agent with 
 					}),
 				);
 				await n8n.importWorkflow(
-					workflow(id.image, [webhook(`${format}-image`), ...imageNodes(), agent(), chatModel()], {
+					workflow(id.image, [webhook(`${format}-image`), ...imageNodes(node), agent(), chatModel()], {
 						Webhook: main('Image'),
 						Image: main('To File'),
 						'To File': main('AI Agent'),
