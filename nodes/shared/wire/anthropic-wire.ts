@@ -219,8 +219,6 @@ function streamReader(): (event: SseEvent) => StreamStep {
 		const { type, data } = typed;
 		const index = typeof data.index === 'number' ? data.index : undefined;
 		switch (type) {
-			case 'error':
-				return { error: data };
 			case 'message_start': {
 				const message = (data.message ?? {}) as Record<string, unknown>;
 				take(message.usage);

@@ -459,7 +459,7 @@ export const metaDelta = (id: unknown, model: unknown): ChatDelta => ({ kind: 'm
 
 /**
  * An event of a format whose events are JSON objects with a `type` (the event name where it is missing):
- * the object, or what the event says when it is no JSON object (an `error` event's text is its error).
+ * the object; or, for an `error` event, the error it carries (its object, or its text when it is no JSON).
  */
 export function typedEvent(event: SseEvent): { type: string | undefined; data: Record<string, unknown> } | { error: unknown } | undefined {
 	let data: unknown;
@@ -470,7 +470,8 @@ export function typedEvent(event: SseEvent): { type: string | undefined; data: R
 	}
 	if (!data || typeof data !== 'object') return undefined;
 	const record = data as Record<string, unknown>;
-	return { type: typeof record.type === 'string' ? record.type : event.event, data: record };
+	const type = typeof record.type === 'string' ? record.type : event.event;
+	return type === 'error' ? { error: record } : { type, data: record };
 }
 
 /** Options that another format has no field for: refused by name, not dropped without a word. */

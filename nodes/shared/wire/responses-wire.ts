@@ -180,8 +180,6 @@ function streamReader(): (event: SseEvent) => StreamStep {
 		const outputIndex = (): number | undefined =>
 			typeof data.output_index === 'number' ? data.output_index : typeof data.item_id === 'string' ? indexOfItem.get(data.item_id) : undefined;
 		switch (type) {
-			case 'error':
-				return { error: data };
 			case 'response.failed':
 				return { error: { error: (data.response as ResponseObject | undefined)?.error ?? data } };
 			case 'response.created':
